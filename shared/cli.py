@@ -1,0 +1,63 @@
+"""The `cti-journal` console script.
+
+Sub-commands are plugins declared in pyproject.toml under the entry-point group
+`cti_journal.commands`; each names a `Command`. That keeps the import graph one-directional:
+shared/ never imports a process folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+
+from cti_journal.shared.errors import ConfigError
+
+GROUP = "cti_journal.commands"
+EXIT_CONFIG = 2
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cti-journal",
+        description="CTI server journal → RabbitMQ → contact look-up → ODBC journal table.",
+    )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    parser.add_argument("--log-json", action="store_true", help="log one JSON object per line")
+    subs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
+        command: Command = ep.load()
+        sub = subs.add_parser(ep.name, help=command.help, description=command.help)
+        command.configure(sub)
+        sub.set_defaults(_run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from cti_journal.shared.logs import setup_logging
+
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level, json_lines=args.log_json)
+    try:
+        code: int = args._run(args)
+    except ConfigError as exc:
+        logging.getLogger("cti_journal").error("%s", exc)
+        print(f"cti-journal: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

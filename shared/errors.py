@@ -1,0 +1,40 @@
+"""The project's one exception tree.
+
+Adapters (pika, pyodbc, the line parser) translate what they see into these classes at their
+edge, so that the retry decision is made in one place (`shared.consumer`) from the class alone.
+"""
+
+from __future__ import annotations
+
+
+class CtiJournalError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class ConfigError(CtiJournalError):
+    """A setting is missing or wrong. The message names the setting; the process exits 2."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"config: {setting}: {problem}")
+        self.setting = setting
+        self.problem = problem
+
+
+class BadInputError(CtiJournalError):
+    """An input (a CTI line, a message body) can never be processed: dead-letter it, never retry."""
+
+
+class PermanentError(CtiJournalError):
+    """Processing this one entry failed for good (e.g. the database rejects the value)."""
+
+    def __init__(self, message: str, column: str | None = None) -> None:
+        super().__init__(message)
+        self.column = column
+
+
+class TransientError(CtiJournalError):
+    """A fault outside the entry (connection lost, deadlock, timeout): retry later, bounded."""
+
+
+class ConnectionLostError(TransientError):
+    """The database or broker cannot be reached at all: wait and reconnect, the entry is innocent."""

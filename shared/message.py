@@ -1,0 +1,106 @@
+"""The message that travels gateway → lookup → writer: one journal entry, versioned, orjson.
+
+Derived messages (the enriched entry) are made with `dataclasses.replace`; a message is never
+mutated. `decode` validates everything it returns, so a handler can trust a decoded entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from cti_journal.shared.errors import BadInputError
+
+SCHEMA_VERSION: Final = 1
+MAX_MESSAGE_BYTES: Final = 64 * 1024
+
+
+class Lookup:
+    """What the look-up did for an entry (the `lookup` field)."""
+
+    PENDING: Final = "pending"  # not looked up yet
+    HIT: Final = "hit"  # a contact record for this exact number
+    COMPANY: Final = "company"  # the company's switchboard record (direct-dial number)
+    MISS: Final = "miss"  # nothing found; look-up fields stay empty
+    PRESET: Final = "preset"  # arrived enriched (the CTI clients did the look-up)
+    SKIPPED: Final = "skipped"  # no number to look up (anonymous, suppressed)
+
+    ALL: Final = frozenset({PENDING, HIT, COMPANY, MISS, PRESET, SKIPPED})
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    event_id: str
+    source: str
+    received_at: float  # unix time the gateway accepted the line; for end-to-end latency
+    in_out: str
+    zeitpunkt: str  # local wall-clock time as the CTI server wrote it: YYYY-MM-DD HH:MM:SS
+    utc: str  # the same instant, unambiguous: YYYY-MM-DDTHH:MM:SSZ
+    verb_zustand: str
+    rufnummer: str = ""
+    name: str = ""
+    firma: str = ""
+    lokale_rufnummer: str = ""
+    weitergeleitet: str = ""
+    datensatz_id: str = ""
+    datensatz_tabelle: str = ""
+    rufdauer_ms: int | None = None
+    verbdauer_sec: int | None = None
+    lcr: str = ""
+    gebuehren: int | None = None
+    amtsholung: str = ""
+    lookup: str = Lookup.PENDING
+    v: int = SCHEMA_VERSION
+
+    @property
+    def has_contact(self) -> bool:
+        """True when the entry already names a contact (the CTI clients did the look-up)."""
+        return bool(self.name or self.datensatz_id)
+
+    def encode(self) -> bytes:
+        return orjson.dumps({name: getattr(self, name) for name in _FIELDS})
+
+    @classmethod
+    def decode(cls, body: bytes) -> JournalEntry:
+        if len(body) > MAX_MESSAGE_BYTES:
+            raise BadInputError(f"message of {len(body)} bytes exceeds {MAX_MESSAGE_BYTES}")
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise BadInputError(f"message is not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise BadInputError("message is not a JSON object")
+        if data.get("v") != SCHEMA_VERSION:
+            raise BadInputError(f"message schema version {data.get('v')!r}, expected 1")
+        return cls(**_checked(data))
+
+
+_FIELDS: Final = tuple(f.name for f in dataclasses.fields(JournalEntry))
+_INT_FIELDS: Final = frozenset({"rufdauer_ms", "verbdauer_sec", "gebuehren"})
+_REQUIRED: Final = frozenset({"event_id", "source", "received_at", "in_out", "zeitpunkt", "utc"})
+
+
+def _checked(data: dict[str, Any]) -> dict[str, Any]:
+    unknown = data.keys() - set(_FIELDS)
+    if unknown:
+        raise BadInputError(f"message has unknown fields: {sorted(unknown)}")
+    missing = _REQUIRED - data.keys()
+    if missing:
+        raise BadInputError(f"message lacks fields: {sorted(missing)}")
+    for name, value in data.items():
+        if name in _INT_FIELDS:
+            ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
+        elif name == "received_at":
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        elif name == "v":
+            ok = True
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            raise BadInputError(f"message field {name!r} has the wrong type: {value!r:.60}")
+    if data.get("lookup", Lookup.PENDING) not in Lookup.ALL:
+        raise BadInputError(f"message field 'lookup' is {data['lookup']!r:.30}")
+    return data

@@ -1,0 +1,248 @@
+"""Our documented wire format for one CTI journal entry (the reventix protocol is not public).
+
+One entry per line, `\\n` or `\\r\\n` terminated. Two line formats:
+
+* ``delimited`` (default): the fields of `FIELDS`, in that order unless configured otherwise,
+  separated by ``;``. A field may be enclosed in double quotes (CSV rules) when it contains the
+  separator or a quote.
+* ``json``: one object per line whose keys are the field names, with or without the `Journal_`
+  prefix (`Gebuehren` is accepted for `Gebühren`). An optional ``"id"`` key carries an event id
+  assigned by the sender. Unknown keys are ignored.
+
+`LineFormat.parse` turns raw bytes into validated values keyed by `JournalEntry` attribute names;
+`LineFormat.format` is its inverse and is what the simulator writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from cti_journal.shared.errors import BadInputError
+
+FIELDS: Final = (
+    "In_Out",
+    "Zeitpunkt",
+    "VerbZustand",
+    "Rufnummer",
+    "Name",
+    "Firma",
+    "LokaleRufnummer",
+    "Weitergeleitet",
+    "DatensatzID",
+    "DatensatzTabelle",
+    "Rufdauer_ms",
+    "VerbDauer_sec",
+    "LCR",
+    "Gebühren",
+    "Amtsholung",
+)
+
+ATTR: Final[dict[str, str]] = {
+    "In_Out": "in_out",
+    "Zeitpunkt": "zeitpunkt",
+    "VerbZustand": "verb_zustand",
+    "Rufnummer": "rufnummer",
+    "Name": "name",
+    "Firma": "firma",
+    "LokaleRufnummer": "lokale_rufnummer",
+    "Weitergeleitet": "weitergeleitet",
+    "DatensatzID": "datensatz_id",
+    "DatensatzTabelle": "datensatz_tabelle",
+    "Rufdauer_ms": "rufdauer_ms",
+    "VerbDauer_sec": "verbdauer_sec",
+    "LCR": "lcr",
+    "Gebühren": "gebuehren",
+    "Amtsholung": "amtsholung",
+}
+
+# Upper bounds on what the gateway accepts per field. Larger than the seed's column sizes on
+# purpose (the admin may widen columns); the writer truncates to the real column size.
+MAX_CHARS: Final[dict[str, int]] = {
+    "Name": 255,
+    "Firma": 255,
+    "DatensatzID": 100,
+    "DatensatzTabelle": 100,
+    "LCR": 20,
+    "Amtsholung": 8,
+}
+DEFAULT_MAX_CHARS: Final = 64
+INT_FIELDS: Final = frozenset({"Rufdauer_ms", "VerbDauer_sec", "Gebühren"})
+MAX_LONG: Final = 2**31 - 1  # Access "Number (Long Int)"
+STATES: Final = frozenset({"CONN", "RING", "BUSY"})
+TIME_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
+_TIME_RE: Final = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+_CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
+_FOLDED: Final = {name.casefold(): name for name in FIELDS} | {"gebuehren": "Gebühren"}
+
+
+def canonical_field(key: str) -> str | None:
+    """The canonical field name for a JSON key or configured field name, or None."""
+    folded = key.strip().casefold().removeprefix("journal_")
+    return _FOLDED.get(folded)
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    values: dict[str, Any]  # JournalEntry attribute -> value, `utc` included
+    explicit_id: str | None  # an id the sender assigned (json "id"), if any
+
+
+@dataclass(frozen=True)
+class LineFormat:
+    kind: Literal["delimited", "json"] = "delimited"
+    separator: str = ";"
+    fields: tuple[str, ...] = FIELDS
+    encoding: str = "utf-8"
+    timezone: str = ""  # IANA zone of Zeitpunkt; "" = this machine's local zone
+
+    def __post_init__(self) -> None:
+        unknown = [f for f in self.fields if f not in ATTR]
+        if unknown:
+            raise ValueError(f"unknown field names {unknown}; valid: {', '.join(FIELDS)}")
+        for required in ("In_Out", "Zeitpunkt", "VerbZustand"):
+            if required not in self.fields:
+                raise ValueError(f"the field order must contain {required}")
+        if len(self.separator) != 1 or self.separator in '"\r\n':
+            raise ValueError(f"the separator must be one character, not {self.separator!r}")
+
+    # -- parsing ------------------------------------------------------------------------------
+    def parse(self, raw: bytes) -> Parsed:
+        text = self._decode(raw)
+        if self.kind == "json":
+            fields, explicit_id = self._split_json(text)
+        else:
+            fields, explicit_id = self._split_delimited(text), None
+        return Parsed(self._validate(fields), explicit_id)
+
+    def _decode(self, raw: bytes) -> str:
+        line = raw.rstrip(b"\r\n")
+        try:
+            text = line.decode(self.encoding)
+        except UnicodeDecodeError as exc:
+            raise BadInputError(
+                f"not valid {self.encoding} at byte {exc.start}: {line[exc.start:exc.start + 8]!r}"
+            ) from exc
+        text = text.removeprefix("\ufeff")
+        if not text.strip():
+            raise BadInputError("empty line")
+        return text
+
+    def _split_delimited(self, text: str) -> dict[str, str]:
+        try:
+            rows = list(csv.reader(io.StringIO(text), delimiter=self.separator, strict=True))
+        except csv.Error as exc:
+            raise BadInputError(f"malformed quoting: {exc}") from exc
+        if len(rows) != 1:
+            raise BadInputError("a line break inside a quoted field")
+        row = rows[0]
+        if len(row) != len(self.fields):
+            raise BadInputError(
+                f"{len(row)} fields separated by {self.separator!r}, expected {len(self.fields)}"
+            )
+        return dict(zip(self.fields, row, strict=True))
+
+    def _split_json(self, text: str) -> tuple[dict[str, str], str | None]:
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise BadInputError(f"not a JSON object: {exc}") from exc
+        if not isinstance(data, dict):
+            raise BadInputError("JSON line is not an object")
+        fields: dict[str, str] = {}
+        explicit_id: str | None = None
+        for key, value in data.items():
+            if key == "id":
+                explicit_id = _explicit_id(value)
+                continue
+            name = canonical_field(key)
+            if name is None:
+                continue
+            if value is None:
+                value = ""
+            elif isinstance(value, int) and not isinstance(value, bool) and name in INT_FIELDS:
+                value = str(value)
+            elif not isinstance(value, str):
+                raise BadInputError(f"field {name}: expected a string, got {type(value).__name__}")
+            fields[name] = value
+        return fields, explicit_id
+
+    def _validate(self, fields: Mapping[str, str]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name in FIELDS:
+            raw = fields.get(name, "").strip()
+            if _CONTROL_RE.search(raw):
+                raise BadInputError(f"field {name}: control character")
+            if name in INT_FIELDS:
+                values[ATTR[name]] = _long(name, raw)
+            else:
+                limit = MAX_CHARS.get(name, DEFAULT_MAX_CHARS)
+                if len(raw) > limit:
+                    raise BadInputError(f"field {name}: {len(raw)} characters, at most {limit}")
+                values[ATTR[name]] = raw
+        values["in_out"] = _choice("In_Out", values["in_out"].lower(), {"i", "o"})
+        values["verb_zustand"] = _choice("VerbZustand", values["verb_zustand"].upper(), STATES)
+        values["utc"] = self._utc(values["zeitpunkt"])
+        return values
+
+    def _utc(self, zeitpunkt: str) -> str:
+        if not _TIME_RE.fullmatch(zeitpunkt):
+            raise BadInputError(f"field Zeitpunkt: {zeitpunkt!r:.40} is not YYYY-MM-DD HH:MM:SS")
+        try:
+            local = datetime.strptime(zeitpunkt, TIME_FORMAT)
+        except ValueError as exc:
+            raise BadInputError(f"field Zeitpunkt: {zeitpunkt!r}: {exc}") from exc
+        aware = local.replace(tzinfo=ZoneInfo(self.timezone)) if self.timezone else local.astimezone()
+        return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    # -- formatting ---------------------------------------------------------------------------
+    def format(self, values: Mapping[str, Any], explicit_id: str | None = None) -> bytes:
+        """One line (with `\\n`) for values keyed by JournalEntry attribute names."""
+        texts = {name: _text(values.get(ATTR[name])) for name in self.fields}
+        if self.kind == "json":
+            obj: dict[str, str] = dict(texts)
+            if explicit_id is not None:
+                obj["id"] = explicit_id
+            line = orjson.dumps(obj).decode()
+        else:
+            out = io.StringIO()
+            csv.writer(out, delimiter=self.separator, lineterminator="").writerow(
+                [texts[name] for name in self.fields]
+            )
+            line = out.getvalue()
+        return (line + "\n").encode(self.encoding)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _long(name: str, raw: str) -> int | None:
+    if raw == "":
+        return None
+    if not raw.isdigit() or not raw.isascii():
+        raise BadInputError(f"field {name}: {raw!r:.30} is not a whole number")
+    number = int(raw)
+    if number > MAX_LONG:
+        raise BadInputError(f"field {name}: {number} exceeds {MAX_LONG}")
+    return number
+
+
+def _choice(name: str, value: str, allowed: set[str] | frozenset[str]) -> str:
+    if value not in allowed:
+        raise BadInputError(f"field {name}: {value!r:.20}, expected one of {sorted(allowed)}")
+    return value
+
+
+def _explicit_id(value: Any) -> str:
+    if not isinstance(value, str) or not value or len(value) > 64 or _CONTROL_RE.search(value):
+        raise BadInputError("field id: must be a string of 1 to 64 printable characters")
+    return value

@@ -1,0 +1,124 @@
+"""Cross-field checks of `Settings`: each failure names the setting and what to do."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cti_journal.shared.columns import parse_type
+from cti_journal.shared.errors import ConfigError
+from cti_journal.shared.record import LineFormat
+
+if TYPE_CHECKING:
+    from cti_journal.shared.config import (
+        BrokerSettings,
+        GatewaySettings,
+        LookupSettings,
+        Settings,
+        WriterSettings,
+    )
+
+
+def _positive(where: str, value: float) -> None:
+    if value <= 0:
+        raise ConfigError(where, f"must be greater than 0, is {value}")
+
+
+def _port(where: str, value: int) -> None:
+    if not 0 <= value <= 65535:
+        raise ConfigError(where, f"must be a TCP port 0..65535 (0 = off), is {value}")
+
+
+def validate_settings(s: Settings) -> None:
+    _broker(s.broker)
+    _gateway(s.gateway)
+    _lookup(s.lookup)
+    _writer(s.writer)
+
+
+def _broker(b: BrokerSettings) -> None:
+    if not b.urls:
+        raise ConfigError("broker.urls", "give at least one amqp:// or amqps:// URL")
+    for i, url in enumerate(b.urls):
+        parts = urlsplit(url)
+        if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
+            raise ConfigError(f"broker.urls[{i}]", "expected amqp://user:pass@host:port/vhost")
+    if not b.prefix or any(c in b.prefix for c in " \t/"):
+        raise ConfigError("broker.prefix", "must be a non-empty name without spaces or '/'")
+    if not b.retry_delays_ms or any(d <= 0 for d in b.retry_delays_ms):
+        raise ConfigError("broker.retry_delays_ms", "give one or more delays > 0 in ms")
+    _positive("broker.max_attempts", b.max_attempts)
+    _positive("broker.heartbeat_s", b.heartbeat_s)
+    if b.delivery_limit <= b.max_attempts:
+        raise ConfigError("broker.delivery_limit", "must be larger than broker.max_attempts")
+
+
+def _gateway(g: GatewaySettings) -> None:
+    try:
+        LineFormat(g.format, g.separator, g.fields, g.encoding, g.timezone)
+    except ValueError as exc:
+        raise ConfigError("gateway.fields/separator", str(exc)) from exc
+    try:
+        "x".encode(g.encoding)
+    except LookupError as exc:
+        raise ConfigError("gateway.encoding", f"unknown encoding {g.encoding!r}") from exc
+    if g.timezone:
+        try:
+            ZoneInfo(g.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError("gateway.timezone", f"unknown IANA zone {g.timezone!r}") from exc
+    if g.source == "file" and not g.path:
+        raise ConfigError("gateway.path", "source = 'file' needs the path of day.log")
+    for name in ("max_line_bytes", "window", "buffer", "max_clients"):
+        _positive(f"gateway.{name}", getattr(g, name))
+    for name in ("port", "listen_port", "metrics_port"):
+        _port(f"gateway.{name}", getattr(g, name))
+    for i, net in enumerate(g.allowed_networks):
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"gateway.allowed_networks[{i}]", str(exc)) from exc
+
+
+def _lookup(lk: LookupSettings) -> None:
+    _positive("lookup.prefetch", lk.prefetch)
+    _positive("lookup.refresh_s", lk.refresh_s)
+    _port("lookup.metrics_port", lk.metrics_port)
+    if len(lk.region) != 2 or not lk.region.isalpha():
+        raise ConfigError("lookup.region", f"expected a two-letter region such as DE, not {lk.region!r}")
+    if lk.area_code and not lk.area_code.lstrip("0").isdigit():
+        raise ConfigError("lookup.area_code", f"expected digits such as 89, not {lk.area_code!r}")
+    names = set()
+    for i, src in enumerate(lk.sources):
+        where = f"lookup.sources[{i}] ({src.name})"
+        if src.name in names:
+            raise ConfigError(where, "source names must be unique")
+        names.add(src.name)
+        if bool(src.table) == bool(src.query):
+            raise ConfigError(where, "give exactly one of table or query")
+        if not src.phone_columns:
+            raise ConfigError(where, "phone_columns must name at least one column")
+        if not (src.name_column or src.first_name_column or src.last_name_column
+                or src.company_column):
+            raise ConfigError(where, "give name_column, first/last_name_column or company_column")
+
+
+def _writer(w: WriterSettings) -> None:
+    _positive("writer.batch_size", w.batch_size)
+    _positive("writer.batch_ms", w.batch_ms)
+    _port("writer.metrics_port", w.metrics_port)
+    if w.prefetch and w.prefetch < w.batch_size:
+        raise ConfigError("writer.prefetch", "must be at least writer.batch_size (or 0 = 2 ×)")
+    seen: dict[str, str] = {}
+    for column, type_name in w.columns.items():
+        try:
+            ctype = parse_type(type_name)
+        except ValueError as exc:
+            raise ConfigError(f"writer.columns.{column}", str(exc)) from exc
+        if ctype.value in seen:
+            raise ConfigError(
+                f"writer.columns.{column}", f"{ctype.value} is mapped to {seen[ctype.value]} too"
+            )
+        seen[ctype.value] = column
