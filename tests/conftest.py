@@ -1,0 +1,89 @@
+"""Fixtures for the real services. In CI (CI=true) a missing service fails the test; locally it
+skips, as dramatiq's `check_rabbitmq` does."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyodbc
+import pytest
+
+PG_DSN = os.environ.get(
+    "CTI_TEST_PG_DSN", "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=5432;Database=test;Uid=root;"
+)
+MARIA_DSN = os.environ.get(
+    "CTI_TEST_MARIA_DSN",
+    "Driver={MariaDB Unicode};Server=127.0.0.1;Port=3306;Database=test;User=root;",
+)
+AMQP_URL = os.environ.get("CTI_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+
+
+def _unavailable(what: str, detail: str) -> None:
+    message = f"{what} is not available: {detail}"
+    if os.environ.get("CI"):
+        pytest.fail(message + " (CI=true: a missing service fails the run)")
+    pytest.skip(message)
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _odbc_dsn(dsn: str, what: str) -> str:
+    try:
+        pyodbc.connect(dsn, timeout=5).close()
+    except pyodbc.Error as exc:
+        _unavailable(what, str(exc))
+    return dsn
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> str:
+    return _odbc_dsn(PG_DSN, "PostgreSQL (psqlODBC)")
+
+
+@pytest.fixture(scope="session")
+def maria_dsn() -> str:
+    return _odbc_dsn(MARIA_DSN, "MariaDB (Connector/ODBC)")
+
+
+@pytest.fixture
+def sqlite_dsn(tmp_path: Path) -> str:
+    return _odbc_dsn(f"Driver=SQLite3;Database={tmp_path / 'journal.db'};", "SQLite3 ODBC driver")
+
+
+@pytest.fixture(params=["postgresql", "mariadb", "sqlite"])
+def any_dsn(request: pytest.FixtureRequest) -> str:
+    """The same test on each database through its ODBC driver."""
+    name = {"postgresql": "pg_dsn", "mariadb": "maria_dsn", "sqlite": "sqlite_dsn"}[request.param]
+    dsn: str = request.getfixturevalue(name)
+    return dsn
+
+
+@pytest.fixture
+def table_name() -> Iterator[str]:
+    """A table name no other test uses."""
+    yield f"t_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    if not _port_open("127.0.0.1", 5672):
+        _unavailable("RabbitMQ", "nothing listens on 127.0.0.1:5672")
+    return AMQP_URL
+
+
+def drop_table(dsn: str, table: str) -> None:
+    conn = pyodbc.connect(dsn, autocommit=True)
+    try:
+        conn.cursor().execute(f"DROP TABLE IF EXISTS {table}")
+    finally:
+        conn.close()
