@@ -129,7 +129,7 @@ class LineFormat:
             text = line.decode(self.encoding)
         except UnicodeDecodeError as exc:
             raise BadInputError(
-                f"not valid {self.encoding} at byte {exc.start}: {line[exc.start:exc.start + 8]!r}"
+                f"not valid {self.encoding} at byte {exc.start}: {line[exc.start : exc.start + 8]!r}"
             ) from exc
         text = text.removeprefix("\ufeff")
         if not text.strip():
@@ -200,7 +200,9 @@ class LineFormat:
             local = datetime.strptime(zeitpunkt, TIME_FORMAT)
         except ValueError as exc:
             raise BadInputError(f"field Zeitpunkt: {zeitpunkt!r}: {exc}") from exc
-        aware = local.replace(tzinfo=ZoneInfo(self.timezone)) if self.timezone else local.astimezone()
+        aware = (
+            local.replace(tzinfo=ZoneInfo(self.timezone)) if self.timezone else local.astimezone()
+        )
         return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     # -- formatting ---------------------------------------------------------------------------

@@ -87,7 +87,9 @@ def _lookup(lk: LookupSettings) -> None:
     _positive("lookup.refresh_s", lk.refresh_s)
     _port("lookup.metrics_port", lk.metrics_port)
     if len(lk.region) != 2 or not lk.region.isalpha():
-        raise ConfigError("lookup.region", f"expected a two-letter region such as DE, not {lk.region!r}")
+        raise ConfigError(
+            "lookup.region", f"expected a two-letter region such as DE, not {lk.region!r}"
+        )
     if lk.area_code and not lk.area_code.lstrip("0").isdigit():
         raise ConfigError("lookup.area_code", f"expected digits such as 89, not {lk.area_code!r}")
     names = set()
@@ -100,8 +102,9 @@ def _lookup(lk: LookupSettings) -> None:
             raise ConfigError(where, "give exactly one of table or query")
         if not src.phone_columns:
             raise ConfigError(where, "phone_columns must name at least one column")
-        if not (src.name_column or src.first_name_column or src.last_name_column
-                or src.company_column):
+        if not (
+            src.name_column or src.first_name_column or src.last_name_column or src.company_column
+        ):
             raise ConfigError(where, "give name_column, first/last_name_column or company_column")
 
 

@@ -1,0 +1,59 @@
+"""Split a byte stream into lines without ever holding more than `max_line_bytes` of one line.
+
+A line longer than the limit is cut: its first bytes are reported as an oversized line (so it can
+be dead-lettered with its beginning), and the rest is skipped up to the next newline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    raw: bytes
+    oversized: bool = False  # raw holds only the first max_line_bytes of a longer line
+    end_offset: int = 0  # stream offset just past this line's newline
+
+
+class LineSplitter:
+    def __init__(self, max_line_bytes: int) -> None:
+        self.max = max_line_bytes
+        self._buffer = bytearray()
+        self._skipping = False  # inside an oversized line, dropping bytes up to its newline
+        self.offset = 0  # bytes consumed so far
+
+    def feed(self, data: bytes) -> Iterator[Line]:
+        start = 0
+        while start < len(data):
+            newline = data.find(b"\n", start)
+            end = len(data) if newline < 0 else newline + 1
+            chunk = data[start:end]
+            self.offset += len(chunk)
+            start = end
+            yield from self._take(chunk, complete=newline >= 0)
+
+    def _take(self, chunk: bytes, *, complete: bool) -> Iterator[Line]:
+        if self._skipping:
+            if complete:
+                self._skipping = False
+            return
+        room = self.max - len(self._buffer)
+        if len(chunk) - (1 if complete else 0) > room:
+            self._buffer += chunk[:room]
+            yield Line(bytes(self._buffer), oversized=True, end_offset=self.offset)
+            self._buffer.clear()
+            self._skipping = not complete
+            return
+        self._buffer += chunk
+        if complete:
+            line = bytes(self._buffer)
+            self._buffer.clear()
+            if line.strip():
+                yield Line(line, end_offset=self.offset)
+
+    @property
+    def partial(self) -> bytes:
+        """Bytes of an unfinished last line (a stream that ended without a newline)."""
+        return bytes(self._buffer)

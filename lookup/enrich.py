@@ -1,0 +1,38 @@
+"""Fill the look-up fields of one entry from a contact index: a pure function."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Protocol
+
+from cti_journal.lookup.contacts import Match
+from cti_journal.shared.message import JournalEntry, Lookup
+
+
+class Finder(Protocol):
+    def find(self, rufnummer: str, amtsholung: str = "") -> Match | None: ...
+
+
+def enrich(entry: JournalEntry, index: Finder, *, relookup: bool) -> tuple[JournalEntry, bool]:
+    """The entry with Name, Firma, DatensatzID, DatensatzTabelle filled, and whether the match
+    was ambiguous. A miss passes the entry on with those fields as they were."""
+    if entry.has_contact and not relookup:
+        return replace(entry, lookup=Lookup.PRESET), False
+    if not entry.rufnummer:
+        return replace(entry, lookup=Lookup.SKIPPED), False
+    match = index.find(entry.rufnummer, entry.amtsholung)
+    if match is None:
+        result = Lookup.PRESET if entry.has_contact else Lookup.MISS
+        return replace(entry, lookup=result), False
+    contact = match.contact
+    return (
+        replace(
+            entry,
+            name=contact.name if match.kind == "hit" else "",
+            firma=contact.company,
+            datensatz_id=contact.record_id,
+            datensatz_tabelle=contact.label,
+            lookup=Lookup.HIT if match.kind == "hit" else Lookup.COMPANY,
+        ),
+        match.ambiguous,
+    )

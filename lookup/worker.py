@@ -1,0 +1,67 @@
+"""A lookup worker: consume from <prefix>.lookup, enrich, publish to the writer's queue, ack.
+
+Any number of these run on any hosts; the broker spreads entries over them by prefetch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from cti_journal.lookup.enrich import Finder, enrich
+from cti_journal.shared.amqp import AmqpLink
+from cti_journal.shared.config import BrokerSettings, LookupSettings
+from cti_journal.shared.consumer import Consumer, Delivery
+from cti_journal.shared.errors import BadInputError
+from cti_journal.shared.message import JournalEntry
+from cti_journal.shared.metrics import Metrics
+from cti_journal.shared.topology import LOOKUP, WRITE
+
+log = logging.getLogger(__name__)
+
+
+class LookupWorker:
+    def __init__(
+        self,
+        broker: BrokerSettings,
+        settings: LookupSettings,
+        index: Callable[[], Finder],
+        metrics: Metrics,
+    ) -> None:
+        self.settings = settings
+        self.index = index
+        self.metrics = metrics
+        self.link = AmqpLink(
+            broker, name="lookup", metrics=metrics, on_ready=self._ready, on_lost=self._lost
+        )
+        self.consumer = Consumer(self.link, LOOKUP, settings.prefetch, self._handle)
+
+    def run(self) -> None:
+        self.link.run()
+
+    def stop(self) -> None:
+        self.link.stop()
+
+    def _ready(self) -> None:
+        self.consumer.start()
+
+    def _lost(self) -> None:
+        self.consumer.lost()
+
+    def _handle(self, delivery: Delivery) -> None:
+        try:
+            entry = JournalEntry.decode(delivery.body)
+        except BadInputError as exc:
+            self.consumer.fail(delivery, exc)
+            return
+        try:
+            enriched, ambiguous = enrich(entry, self.index(), relookup=self.settings.relookup)
+        except Exception as exc:  # a bug must cost one entry a retry, not the worker
+            log.exception("event %s: look-up failed", entry.event_id)
+            self.consumer.fail(delivery, exc)
+            return
+        self.metrics.lookups.labels(enriched.lookup).inc()
+        if ambiguous:
+            self.metrics.lookup_ambiguous.inc()
+        log.debug("event %s: %s", entry.event_id, enriched.lookup)
+        self.consumer.forward(delivery, WRITE, enriched.encode())

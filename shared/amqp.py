@@ -1,0 +1,432 @@
+"""One AMQP connection per process: pika's SelectConnection on a single IOLoop that outlives
+reconnects, with publisher confirms streamed (a window of unconfirmed messages, never a wait per
+message: see shared/measurements.md) and the topology declared on every (re)connect.
+
+Everything here runs on the IOLoop thread, except `call_threadsafe` and `stop`, which other
+threads use to hand work in. Callers never see pika objects.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pika
+import pika.channel
+import pika.exceptions
+import pika.frame
+import pika.spec
+from pika.adapters.select_connection import IOLoop, SelectConnection
+
+from cti_journal.shared.config import BrokerSettings
+from cti_journal.shared.errors import ConfigError, CtiJournalError
+from cti_journal.shared.metrics import Metrics
+from cti_journal.shared.topology import Topology
+
+log = logging.getLogger(__name__)
+MessageCallback = Callable[
+    [bytes, Mapping[str, Any], int, bool], None
+]  # body, headers, tag, redelivered
+ConfirmCallback = Callable[[bool], None]
+
+
+class TopologyError(CtiJournalError):
+    """The broker refused our declarations (e.g. a queue exists with other arguments)."""
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for logs and errors."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def connection_parameters(url: str, broker: BrokerSettings, name: str) -> pika.URLParameters:
+    params = pika.URLParameters(url)
+    params.heartbeat = broker.heartbeat_s
+    params.blocked_connection_timeout = None  # blocked = backpressure, not failure
+    params.connection_attempts = 1
+    params.socket_timeout = 10
+    params.client_properties = {"connection_name": f"cti-journal {name} on {socket.gethostname()}"}
+    if url.startswith("amqps://"):
+        context = ssl.create_default_context(cafile=broker.tls.ca_file or None)
+        if broker.tls.cert_file:
+            context.load_cert_chain(broker.tls.cert_file, broker.tls.key_file or None)
+        host = broker.tls.server_name or urlsplit(url).hostname
+        params.ssl_options = pika.SSLOptions(context, server_hostname=host)
+    return params
+
+
+@dataclass(slots=True)
+class _Pending:
+    routing_key: str
+    message_id: str
+    callback: ConfirmCallback
+
+
+class AmqpLink:
+    """A reconnecting connection + one confirm-mode channel.
+
+    `on_ready` runs on the IOLoop after every (re)connect, once the topology is declared: register
+    consumers there. `on_lost` runs when the channel goes away: everything unacked is void then
+    (the broker redelivers it) and every pending confirm has already been reported as failed.
+    """
+
+    def __init__(
+        self,
+        broker: BrokerSettings,
+        *,
+        name: str,
+        metrics: Metrics,
+        on_ready: Callable[[], None],
+        on_lost: Callable[[], None] | None = None,
+        declare: bool = True,
+    ) -> None:
+        self.broker = broker
+        self.topology = Topology(broker.prefix, broker.retry_delays_ms, broker.delivery_limit)
+        self.name = name
+        self.metrics = metrics
+        self._on_ready = on_ready
+        self._on_lost = on_lost
+        self._declare = declare
+        self.ioloop = IOLoop()
+        self._connection: SelectConnection | None = None
+        self._channel: pika.channel.Channel | None = None
+        self._ready = False
+        self._blocked = False
+        self._stopping = False
+        self._fatal: Exception | None = None
+        self._url_index = 0
+        self._failures = 0
+        self._seq = 0
+        self._pending: dict[int, _Pending] = {}
+        self._returned: set[str] = set()
+        self._message_counter = 0
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def run(self) -> None:
+        """Connect and run the IOLoop until `stop()`; raises if the broker refused the topology."""
+        self.ioloop.add_callback_threadsafe(self._connect)
+        self.ioloop.start()
+        if self._fatal is not None:
+            raise self._fatal
+
+    def stop(self) -> None:
+        """Thread-safe: close the connection and end `run()`."""
+        self.ioloop.add_callback_threadsafe(self._stop)
+
+    def call_threadsafe(self, fn: Callable[[], None]) -> None:
+        self.ioloop.add_callback_threadsafe(fn)
+
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> object:
+        return self.ioloop.call_later(delay_s, fn)
+
+    def remove_timeout(self, handle: object) -> None:
+        self.ioloop.remove_timeout(handle)
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    def _stop(self) -> None:
+        self._stopping = True
+        if self._connection is not None and not (
+            self._connection.is_closed or self._connection.is_closing
+        ):
+            self._connection.close()
+        else:
+            self.ioloop.stop()
+
+    def _fail_fatally(self, error: Exception) -> None:
+        self._fatal = error
+        self._stop()
+
+    # -- connecting -------------------------------------------------------------------------
+    def _connect(self) -> None:
+        if self._stopping:
+            self.ioloop.stop()
+            return
+        url = self.broker.urls[self._url_index]
+        try:
+            params = connection_parameters(url, self.broker, self.name)
+        except (ValueError, OSError, ssl.SSLError) as exc:
+            self._fail_fatally(ConfigError("broker.urls/tls", f"{redact(url)}: {exc}"))
+            return
+        log.debug("connecting to %s", redact(url))
+        self._connection = SelectConnection(
+            params,
+            on_open_callback=self._on_connection_open,
+            on_open_error_callback=self._on_connection_open_error,
+            on_close_callback=self._on_connection_closed,
+            custom_ioloop=self.ioloop,
+        )
+
+    def _reconnect_later(self) -> None:
+        if self._stopping:
+            self.ioloop.stop()
+            return
+        # Fail over through the URLs in order; back off once every URL has failed in a row.
+        self._url_index = (self._url_index + 1) % len(self.broker.urls)
+        self._failures += 1
+        rounds = self._failures // len(self.broker.urls)
+        delay = 0.0 if self._url_index else min(self.broker.reconnect_max_s, 0.5 * 2**rounds)
+        delay *= random.uniform(0.5, 1.0)  # jitter: many workers must not reconnect in step
+        self.ioloop.call_later(delay, self._connect)
+
+    def _on_connection_open_error(self, _conn: SelectConnection, error: BaseException) -> None:
+        url = redact(self.broker.urls[self._url_index])
+        if self._failures == 0:
+            log.warning("broker %s unreachable (%s); retrying with backoff", url, error)
+        if isinstance(error, pika.exceptions.ProbableAuthenticationError):
+            log.error("broker %s refused the credentials in broker.urls", url)
+        self._connection = None
+        self._reconnect_later()
+
+    def _on_connection_open(self, connection: SelectConnection) -> None:
+        connection.add_on_connection_blocked_callback(self._on_blocked)
+        connection.add_on_connection_unblocked_callback(self._on_unblocked)
+        connection.channel(on_open_callback=self._on_channel_open)
+
+    def _on_blocked(self, *_args: Any) -> None:
+        log.warning("broker blocked publishing (memory or disk alarm); holding entries")
+        self._blocked = True
+
+    def _on_unblocked(self, *_args: Any) -> None:
+        log.info("broker unblocked publishing")
+        self._blocked = False
+
+    def _on_connection_closed(self, _conn: SelectConnection, reason: BaseException) -> None:
+        was_ready = self._ready
+        self._channel_gone()
+        self._connection = None
+        if self._stopping or self._fatal is not None:
+            self.ioloop.stop()
+            return
+        if was_ready:
+            log.warning("lost broker connection: %s; reconnecting", reason)
+            self._failures = 0
+        self._reconnect_later()
+
+    def _on_channel_open(self, channel: pika.channel.Channel) -> None:
+        self._channel = channel
+        channel.add_on_close_callback(self._on_channel_closed)
+        channel.add_on_return_callback(self._on_return)
+        self._seq = 0
+        channel.confirm_delivery(ack_nack_callback=self._on_confirm)
+        if self._declare:
+            _Declarer(channel, self.topology, self._on_declared).start()
+        else:
+            self._on_declared()
+
+    def _on_declared(self) -> None:
+        self._ready = True
+        self._failures = 0
+        self._blocked = False
+        self.metrics.broker_connected.set(1)
+        log.info("connected to broker %s", redact(self.broker.urls[self._url_index]))
+        self._on_ready()
+
+    def _on_channel_closed(self, _channel: pika.channel.Channel, reason: BaseException) -> None:
+        code = getattr(reason, "reply_code", 0)
+        text = getattr(reason, "reply_text", str(reason))
+        if code == 406 and not self._ready:
+            self._fail_fatally(
+                TopologyError(
+                    f"the broker refused a declaration: {text}. A queue under the prefix "
+                    f"{self.broker.prefix!r} exists with other arguments: delete it or choose "
+                    "another broker.prefix"
+                )
+            )
+            return
+        if code == 403:
+            self._fail_fatally(
+                TopologyError(f"the broker user has no permission: {text} (see deploy/rabbitmq)")
+            )
+            return
+        self._channel_gone()
+        if not self._stopping and self._connection is not None and self._connection.is_open:
+            log.warning("channel closed by broker: %s; reopening the connection", text)
+            self._connection.close()
+
+    def _channel_gone(self) -> None:
+        was_ready, self._ready = self._ready, False
+        self._channel = None
+        self.metrics.broker_connected.set(0)
+        pending, self._pending = self._pending, {}
+        self._returned.clear()
+        self.metrics.in_flight.set(0)
+        for item in pending.values():
+            self.metrics.publish_failed.inc()
+            item.callback(False)
+        if was_ready and self._on_lost is not None:
+            self._on_lost()
+
+    # -- publishing -------------------------------------------------------------------------
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    def can_publish(self, window: int) -> bool:
+        return self._ready and not self._blocked and len(self._pending) < window
+
+    def publish(
+        self,
+        routing_key: str,
+        body: bytes,
+        on_confirm: ConfirmCallback,
+        *,
+        headers: Mapping[str, Any] | None = None,
+        content_type: str = "application/json",
+    ) -> bool:
+        """Publish persistently; `on_confirm(ok)` runs once the broker confirmed (or failed).
+
+        Returns False without publishing when not connected: the caller keeps the message.
+        """
+        if not self._ready or self._channel is None:
+            return False
+        self._message_counter += 1
+        message_id = f"{self.name}-{self._message_counter}"
+        properties = pika.BasicProperties(
+            delivery_mode=pika.DeliveryMode.Persistent,
+            content_type=content_type,
+            message_id=message_id,
+            headers=dict(headers) if headers else None,
+            app_id="cti-journal",
+        )
+        # mandatory: an unroutable message comes back instead of vanishing with an ack
+        self._channel.basic_publish(
+            self.topology.exchange, routing_key, body, properties, mandatory=True
+        )
+        self._seq += 1
+        self._pending[self._seq] = _Pending(routing_key, message_id, on_confirm)
+        self.metrics.published.labels(routing_key).inc()
+        self.metrics.in_flight.set(len(self._pending))
+        return True
+
+    def _on_return(
+        self,
+        _channel: pika.channel.Channel,
+        method: pika.spec.Basic.Return,
+        properties: pika.BasicProperties,
+        _body: bytes,
+    ) -> None:
+        log.error(
+            "broker returned a message for %r as unroutable (%s): was a queue deleted?",
+            method.routing_key,
+            method.reply_text,
+        )
+        if properties.message_id:
+            self._returned.add(properties.message_id)
+
+    def _on_confirm(self, frame: pika.frame.Method) -> None:
+        method = frame.method
+        ok = isinstance(method, pika.spec.Basic.Ack)
+        tag: int = method.delivery_tag
+        if method.multiple:
+            tags = [t for t in self._pending if t <= tag]
+        else:
+            tags = [tag] if tag in self._pending else []
+        for t in tags:
+            item = self._pending.pop(t)
+            success = ok and item.message_id not in self._returned
+            self._returned.discard(item.message_id)
+            if success:
+                self.metrics.confirmed.labels(item.routing_key).inc()
+            else:
+                self.metrics.publish_failed.inc()
+            item.callback(success)
+        self.metrics.in_flight.set(len(self._pending))
+
+    # -- consuming --------------------------------------------------------------------------
+    def consume(self, stage_queue: str, prefetch: int, on_message: MessageCallback) -> None:
+        channel = self._channel
+        if channel is None:
+            return
+
+        def deliver(
+            _ch: pika.channel.Channel,
+            method: pika.spec.Basic.Deliver,
+            properties: pika.BasicProperties,
+            body: bytes,
+        ) -> None:
+            on_message(body, properties.headers or {}, method.delivery_tag, method.redelivered)
+
+        channel.basic_qos(prefetch_count=prefetch)
+        channel.basic_consume(stage_queue, deliver)
+
+    def ack(self, tag: int, *, multiple: bool = False) -> None:
+        if self._channel is not None and self._channel.is_open:
+            self._channel.basic_ack(tag, multiple=multiple)
+
+    def nack_requeue(self, tag: int) -> None:
+        if self._channel is not None and self._channel.is_open:
+            self._channel.basic_nack(tag, multiple=False, requeue=True)
+
+
+class _Declarer:
+    """Declares the exchange, every queue and binding, one after another, then calls done()."""
+
+    def __init__(self, channel: pika.channel.Channel, topology: Topology, done: Callable[[], None]):
+        self.channel = channel
+        self.topology = topology
+        self.done = done
+        self.specs = topology.queues()
+
+    def start(self) -> None:
+        self.channel.exchange_declare(
+            self.topology.exchange, "direct", durable=True, callback=lambda _f: self._next(0)
+        )
+
+    def _next(self, index: int) -> None:
+        if index == len(self.specs):
+            self.done()
+            return
+        spec = self.specs[index]
+
+        def bind(_frame: Any) -> None:
+            self.channel.queue_bind(
+                spec.name,
+                self.topology.exchange,
+                spec.routing_key,
+                callback=lambda _f: self._next(index + 1),
+            )
+
+        self.channel.queue_declare(spec.name, durable=True, arguments=spec.arguments, callback=bind)
+
+
+def declare_topology_blocking(broker: BrokerSettings) -> Topology:
+    """Declare everything once over a short blocking connection (for `check`, `dlq`, tests)."""
+    topology = Topology(broker.prefix, broker.retry_delays_ms, broker.delivery_limit)
+    last: Exception | None = None
+    for url in broker.urls:
+        try:
+            connection = pika.BlockingConnection(connection_parameters(url, broker, "declare"))
+        except pika.exceptions.AMQPError as exc:
+            last = exc
+            continue
+        try:
+            channel = connection.channel()
+            channel.exchange_declare(topology.exchange, "direct", durable=True)
+            for spec in topology.queues():
+                channel.queue_declare(spec.name, durable=True, arguments=spec.arguments)
+                channel.queue_bind(spec.name, topology.exchange, spec.routing_key)
+        finally:
+            if connection.is_open:
+                connection.close()
+        return topology
+    raise TopologyError(f"no broker reachable at {', '.join(map(redact, broker.urls))}: {last!r}")
+
+
+def run_in_thread(link: AmqpLink) -> threading.Thread:
+    thread = threading.Thread(target=link.run, name=f"amqp-{link.name}", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,192 @@
+"""The one place where deliveries are acknowledged.
+
+Handlers get a `Delivery` (body, headers, attempt) and report back with `complete`, `forward` or
+`fail`; the delivery tag never leaves this module. Every outcome ends in an ack, and that ack is
+sent only after whatever the outcome published (the enriched entry, a retry, a dead letter) has
+been confirmed by the broker. Acks go out as `multiple=True` over the settled prefix of
+deliveries, which is what makes consuming cheap (shared/measurements.md).
+
+The retry decision is made here, from the error class alone (shared/errors.py):
+  BadInputError, PermanentError  -> dead-letter queue, with the reason
+  anything else                  -> retry queue with a growing delay, `broker.max_attempts` times,
+                                    then the dead-letter queue
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from cti_journal.shared.amqp import AmqpLink
+from cti_journal.shared.errors import BadInputError, PermanentError
+from cti_journal.shared.topology import DEAD
+
+log = logging.getLogger(__name__)
+
+ATTEMPT: Final = "x-cti-attempt"
+REASON_LIMIT: Final = 2000
+_HOST: Final = socket.gethostname()
+
+
+@dataclass(slots=True)
+class Delivery:
+    body: bytes
+    headers: Mapping[str, Any]
+    redelivered: bool
+    _tag: int = field(repr=False)
+    _generation: int = field(repr=False)
+
+    @property
+    def attempt(self) -> int:
+        """How many times a handler already failed on this entry (0 on the first delivery)."""
+        value = self.headers.get(ATTEMPT, 0)
+        return value if isinstance(value, int) else 0
+
+
+def dead_letter_headers(
+    stage: str, error: BaseException, *, attempt: int, extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """What a dead-lettered message carries: where, why, which column, which host."""
+    headers: dict[str, Any] = {
+        "x-cti-stage": stage,
+        "x-cti-error": type(error).__name__,
+        "x-cti-reason": str(error)[:REASON_LIMIT],
+        "x-cti-host": _HOST,
+        "x-cti-failed-at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        ATTEMPT: attempt,
+    }
+    column = getattr(error, "column", None)
+    if column:
+        headers["x-cti-column"] = column
+    if extra:
+        headers.update(extra)
+    return headers
+
+
+class Consumer:
+    def __init__(
+        self,
+        link: AmqpLink,
+        stage: str,
+        prefetch: int,
+        handle: Callable[[Delivery], None],
+    ) -> None:
+        self.link = link
+        self.stage = stage
+        self.prefetch = prefetch
+        self._handle = handle
+        self._generation = 0
+        self._outstanding: deque[int] = deque()
+        self._settled: set[int] = set()
+        self._flush_scheduled = False
+
+    def start(self) -> None:
+        """Call from the link's on_ready: (re)subscribe on the new channel."""
+        self.link.consume(self.link.topology.queue(self.stage), self.prefetch, self._on_message)
+
+    def lost(self) -> None:
+        """Call from the link's on_lost: tags of the old channel are void."""
+        self._generation += 1
+        self._outstanding.clear()
+        self._settled.clear()
+
+    @property
+    def unsettled(self) -> int:
+        return len(self._outstanding)
+
+    def _on_message(
+        self, body: bytes, headers: Mapping[str, Any], tag: int, redelivered: bool
+    ) -> None:
+        self._outstanding.append(tag)
+        self._handle(Delivery(body, headers, redelivered, tag, self._generation))
+
+    # -- outcomes -----------------------------------------------------------------------------
+    def complete(self, delivery: Delivery) -> None:
+        """The work is durable: acknowledge."""
+        self._settle(delivery)
+
+    def forward(
+        self,
+        delivery: Delivery,
+        routing_key: str,
+        body: bytes,
+        headers: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Publish the result to the next stage; acknowledge once the broker confirmed it."""
+        self._publish_then_settle(delivery, routing_key, body, headers)
+
+    def fail(self, delivery: Delivery, error: BaseException) -> None:
+        attempt = delivery.attempt + 1
+        metrics = self.link.metrics
+        permanent = isinstance(error, BadInputError | PermanentError)
+        if permanent or attempt >= self.link.broker.max_attempts:
+            log.warning(
+                "%s: dead-lettering after %d attempt(s): %s: %s",
+                self.stage,
+                attempt,
+                type(error).__name__,
+                error,
+            )
+            metrics.dead_lettered.labels(self.stage, type(error).__name__).inc()
+            headers = dead_letter_headers(self.stage, error, attempt=attempt)
+            self._publish_then_settle(delivery, DEAD, delivery.body, headers)
+            return
+        log.info("%s: attempt %d failed, retrying later: %s", self.stage, attempt, error)
+        metrics.retried.labels(self.stage).inc()
+        headers = {**delivery.headers, ATTEMPT: attempt, "x-cti-last-error": str(error)[:500]}
+        key = self.link.topology.retry_key(self.stage, attempt)
+        self._publish_then_settle(delivery, key, delivery.body, headers)
+
+    # -- settling -----------------------------------------------------------------------------
+    def _publish_then_settle(
+        self,
+        delivery: Delivery,
+        routing_key: str,
+        body: bytes,
+        headers: Mapping[str, Any] | None,
+    ) -> None:
+        if delivery._generation != self._generation:
+            return  # the channel it came on is gone; the broker redelivers it
+
+        def confirmed(ok: bool) -> None:
+            if ok:
+                self._settle(delivery)
+            else:
+                self._requeue(delivery)
+
+        if not self.link.publish(routing_key, body, confirmed, headers=headers):
+            return  # not connected: the delivery is void and comes back
+
+    def _requeue(self, delivery: Delivery) -> None:
+        # The broker refused the publish: give the entry back rather than lose it. Requeues
+        # count against x-delivery-limit, so this cannot loop forever.
+        if delivery._generation != self._generation:
+            return
+        self.link.nack_requeue(delivery._tag)
+        self._mark(delivery._tag)
+
+    def _settle(self, delivery: Delivery) -> None:
+        if delivery._generation != self._generation:
+            return
+        self._mark(delivery._tag)
+
+    def _mark(self, tag: int) -> None:
+        self._settled.add(tag)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.link.call_later(0, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        last = None
+        while self._outstanding and self._outstanding[0] in self._settled:
+            last = self._outstanding.popleft()
+            self._settled.discard(last)
+        if last is not None:
+            # Tags already nacked are not outstanding at the broker; multiple=True skips them.
+            self.link.ack(last, multiple=True)

@@ -1,0 +1,91 @@
+"""pyodbc at the edge: connect with timeouts, and translate driver errors into the project's
+error classes by what the driver reports — SQLSTATE *and* message — because drivers disagree
+(the SQLite ODBC driver reports a UNIQUE violation as HY000, see shared/measurements.md)."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+import pyodbc
+
+from cti_journal.shared.errors import ConnectionLostError, PermanentError, TransientError
+
+# Things that mean "the connection is gone": reconnect and try again; the entry is innocent.
+_CONNECTION_STATES: Final = ("08", "HYT01", "57P01", "57P02", "57P03", "IM002", "HY000:closed")
+_CONNECTION_TEXT: Final = re.compile(
+    r"server has gone away|lost connection|connection (?:was )?(?:closed|reset|refused|lost)"
+    r"|could not connect|no connection|communication link|server closed the connection"
+    r"|terminating connection|broken pipe|can't connect|Connection timed out"
+    r"|the database system is (?:starting up|shutting down)",
+    re.IGNORECASE,
+)
+# Things worth retrying on the same connection: lock and serialization conflicts, timeouts.
+_TRANSIENT_STATES: Final = ("40001", "40P01", "HYT00", "55P03", "57014")
+_TRANSIENT_TEXT: Final = re.compile(
+    r"database is locked|database table is locked|SQLITE_BUSY|deadlock|lock wait timeout"
+    r"|try restarting transaction|too many connections",
+    re.IGNORECASE,
+)
+# Things the data did: this row will never go in as it is.
+_ROW_STATES: Final = ("22", "23")
+_ROW_TEXT: Final = re.compile(
+    r"constraint failed|UNIQUE constraint|NOT NULL constraint|CHECK constraint|datatype mismatch"
+    r"|out of range|too long|Incorrect .* value|Data truncat|value too large|duplicate",
+    re.IGNORECASE,
+)
+
+
+def sqlstate(exc: pyodbc.Error) -> str:
+    first = exc.args[0] if exc.args else ""
+    return first if isinstance(first, str) and len(first) == 5 else ""
+
+
+def describe(exc: pyodbc.Error) -> str:
+    """The driver's message without the ODBC decoration."""
+    text = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+    return re.sub(r"\[[^\]]*\]", "", text).strip().rstrip(" (0)").strip()
+
+
+class RowError(PermanentError):
+    """The database rejected a row's values (constraint, type, size)."""
+
+
+class UnknownDatabaseError(TransientError):
+    """A driver error we cannot place: isolated by bisecting, then retried a bounded number of
+    times before it is dead-lettered, so that it can neither block the queue nor lose the entry."""
+
+
+def classify(exc: pyodbc.Error) -> TransientError | PermanentError:
+    state = sqlstate(exc)
+    text = describe(exc)
+    message = f"{state or 'no SQLSTATE'}: {text}"
+    if (
+        state.startswith("08")
+        or state in _CONNECTION_STATES
+        or _CONNECTION_TEXT.search(text)
+        or isinstance(exc, pyodbc.InterfaceError)
+    ):
+        return ConnectionLostError(message)
+    if state in _TRANSIENT_STATES or _TRANSIENT_TEXT.search(text):
+        return TransientError(message)
+    if state[:2] in _ROW_STATES or _ROW_TEXT.search(text) or isinstance(
+        exc, pyodbc.IntegrityError | pyodbc.DataError
+    ):
+        return RowError(message)
+    return UnknownDatabaseError(message)
+
+
+def connect(dsn: str, *, login_timeout_s: int = 10, query_timeout_s: int = 60) -> pyodbc.Connection:
+    """A connection in manual-commit mode with timeouts, or ConnectionLostError."""
+    try:
+        conn = pyodbc.connect(dsn, autocommit=False, timeout=login_timeout_s)
+    except pyodbc.Error as exc:
+        raise ConnectionLostError(f"cannot connect: {describe(exc)}") from exc
+    conn.timeout = query_timeout_s
+    return conn
+
+
+def redact_dsn(dsn: str) -> str:
+    """The DSN with any password replaced, for logs and errors."""
+    return re.sub(r"(?i)\b(pwd|password)=(\{[^}]*\}|[^;]*)", r"\1=***", dsn)

@@ -1,0 +1,56 @@
+"""What every long-running process does the same way: settings, metrics endpoint, signals."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+from collections.abc import Callable
+from types import FrameType
+
+from cti_journal.shared.config import Settings
+from cti_journal.shared.metrics import Metrics, make_metrics, serve_metrics
+
+log = logging.getLogger(__name__)
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        "-c",
+        default=os.environ.get("CTI_JOURNAL_CONFIG"),
+        help="TOML settings file (default: $CTI_JOURNAL_CONFIG); CTI_JOURNAL_<SECTION>__<KEY> "
+        "environment variables override it",
+    )
+
+
+def load_settings(args: argparse.Namespace) -> Settings:
+    return Settings.load(getattr(args, "config", None))
+
+
+def start_metrics(settings: Settings, port: int) -> Metrics:
+    metrics = make_metrics()
+    try:
+        serve_metrics(metrics, settings.metrics_address, port)
+    except OSError as exc:
+        from cti_journal.shared.errors import ConfigError
+
+        raise ConfigError(
+            "metrics_port", f"cannot serve metrics on {settings.metrics_address}:{port}: {exc}"
+        ) from exc
+    if port:
+        log.info("metrics on http://%s:%d/metrics", settings.metrics_address, port)
+    return metrics
+
+
+def on_termination(stop: Callable[[], None]) -> None:
+    """SIGTERM and SIGINT stop the process gracefully: nothing in flight is lost either way,
+    because nothing is acknowledged before it is durable."""
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, shutting down", signal.Signals(signum).name)
+        stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)

@@ -1,0 +1,284 @@
+"""The journal table as a sink: a batch of entries in one transaction, ledger included.
+
+`write` returns one outcome per entry — None (committed now, or already committed before) or
+the error for that entry — and retries what is not the entries' fault:
+
+* connection lost → reconnect with capped backoff, as long as it takes (the broker keeps the
+  entries unacknowledged meanwhile; a database that is down for minutes costs only delay);
+* lock conflicts, timeouts → the batch again, three times, then each entry's own retry path;
+* a row the database rejects → the batch is split in halves until that row stands alone; it
+  gets its error (dead-lettered with the database's message), the others commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pyodbc
+
+from cti_journal.shared.config import WriterSettings
+from cti_journal.shared.errors import (
+    ConfigError,
+    ConnectionLostError,
+    CtiJournalError,
+    PermanentError,
+    TransientError,
+)
+from cti_journal.shared.message import JournalEntry
+from cti_journal.shared.metrics import Metrics
+from cti_journal.shared.odbc import (
+    RowError,
+    UnknownDatabaseError,
+    classify,
+    connect,
+    redact_dsn,
+)
+from cti_journal.writer.dialect import Dialect, detect_dialect, multi_row_values
+from cti_journal.writer.ledger import Ledger
+from cti_journal.writer.table import TablePlan, load_plan
+
+log = logging.getLogger(__name__)
+Outcome = BaseException | None
+BATCH_ATTEMPTS = 3
+PRUNE_EVERY_S = 3600.0
+# Measured (shared/measurements.md): fast_executemany crashes the SQLite driver and raises
+# MemoryError with MariaDB Connector/ODBC. Only where it was shown to work may it be chosen.
+FAST_EXECUTEMANY_SAFE = frozenset({Dialect.POSTGRESQL, Dialect.MSSQL})
+
+
+class Stopped(CtiJournalError):
+    """The writer is shutting down while the database is away: settle nothing."""
+
+
+@dataclass(slots=True)
+class _Row:
+    index: int
+    event_id: str
+    values: tuple[object, ...]
+
+
+class OdbcJournalSink:
+    def __init__(self, settings: WriterSettings, metrics: Metrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.stopping = threading.Event()
+        self._conn: pyodbc.Connection | None = None
+        self._plan: TablePlan | None = None
+        self._ledger: Ledger | None = None
+        self._strategy = settings.strategy
+        self._truncation_logged: set[str] = set()
+        self._last_prune = 0.0
+
+    # -- set-up -------------------------------------------------------------------------------
+    def open(self) -> TablePlan:
+        """Connect, read the table through the catalog, prepare the ledger. Raises ConfigError
+        naming the setting when the database, the table or a column is not as configured."""
+        try:
+            conn = self._connection()
+        except ConnectionLostError as exc:
+            raise ConfigError("writer.dsn", f"{redact_dsn(self.settings.dsn)}: {exc}") from exc
+        dialect = detect_dialect(conn)
+        if self.settings.create_table:
+            self._create_table_if_missing(conn, dialect)
+        plan = load_plan(conn, self.settings.table, self.settings.columns, self._truncated)
+        ledger = Ledger(self.settings.ledger_table, dialect)
+        try:
+            ledger.ensure(conn)
+        except pyodbc.Error as exc:
+            raise ConfigError(
+                "writer.ledger_table", f"cannot create {self.settings.ledger_table}: {exc}"
+            ) from exc
+        self._strategy = self._choose_strategy(dialect)
+        self._plan, self._ledger = plan, ledger
+        log.info(
+            "journal table %s on %s: %d mapped columns (%s), strategy %s",
+            plan.table, dialect.value, len(plan.columns),
+            ", ".join(f"{c.name}={c.type.value}" for c in plan.columns), self._strategy,
+        )  # fmt: skip
+        return plan
+
+    def _create_table_if_missing(self, conn: pyodbc.Connection, dialect: Dialect) -> None:
+        from cti_journal.writer.ddl import create_table_sql
+
+        cursor = conn.cursor()
+        if any(True for _ in cursor.tables(table=self.settings.table)):
+            return
+        cursor.execute(create_table_sql(dialect, self.settings.table))
+        conn.commit()
+        log.info("created journal table %s", self.settings.table)
+
+    def _choose_strategy(self, dialect: Dialect) -> str:
+        wanted = self.settings.strategy
+        if wanted == "fast_executemany" and dialect not in FAST_EXECUTEMANY_SAFE:
+            raise ConfigError(
+                "writer.strategy",
+                f"fast_executemany is known to crash or fail with the {dialect.value} ODBC "
+                "driver; use values or executemany",
+            )
+        if wanted == "values" and not multi_row_values(dialect):
+            raise ConfigError("writer.strategy", f"{dialect.value} has no multi-row VALUES")
+        if wanted == "auto":
+            return "values" if multi_row_values(dialect) else "executemany"
+        return wanted
+
+    def _truncated(self, column: str) -> None:
+        self.metrics.truncated.labels(column).inc()
+        if column not in self._truncation_logged:
+            self._truncation_logged.add(column)
+            log.warning("values for column %s are cut to fit its size (logged once)", column)
+
+    def _connection(self) -> pyodbc.Connection:
+        if self._conn is None:
+            self._conn = connect(self.settings.dsn)
+            self.metrics.db_connected.set(1)
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        self.metrics.db_connected.set(0)
+        if conn is not None:
+            try:
+                conn.close()
+            except pyodbc.Error:
+                pass
+
+    def close(self) -> None:
+        self._drop_connection()
+
+    # -- writing ------------------------------------------------------------------------------
+    def write(self, entries: Sequence[JournalEntry]) -> list[Outcome]:
+        delay, attempts, down_since = 0.2, 0, 0.0
+        while True:
+            try:
+                outcomes = self._write_once(entries)
+            except ConnectionLostError as exc:
+                self._drop_connection()
+                if not down_since:
+                    down_since = time.monotonic()
+                    log.error("journal database unreachable: %s; waiting for it", exc)
+            except TransientError as exc:
+                self._rollback()
+                attempts += 1
+                if attempts >= BATCH_ATTEMPTS:
+                    return [exc] * len(entries)
+                log.info("batch of %d: %s; trying again", len(entries), exc)
+            else:
+                if down_since:
+                    log.info("journal database back after %.0f s", time.monotonic() - down_since)
+                self._maybe_prune()
+                return outcomes
+            if self.stopping.wait(delay * random.uniform(0.5, 1.0)):
+                raise Stopped("shutting down")
+            delay = min(self.settings.db_retry_max_s, delay * 2)
+
+    def _write_once(self, entries: Sequence[JournalEntry]) -> list[Outcome]:
+        assert self._plan is not None, "open() first"
+        outcomes: list[Outcome] = [None] * len(entries)
+        rows: list[_Row] = []
+        seen: set[str] = set()
+        for i, entry in enumerate(entries):
+            if entry.event_id in seen:  # the same entry twice in one batch: one row
+                self.metrics.duplicates_skipped.inc()
+                continue
+            seen.add(entry.event_id)
+            try:
+                rows.append(_Row(i, entry.event_id, self._plan.row(entry)))
+            except PermanentError as exc:
+                outcomes[i] = exc
+        conn = self._connection()
+        started = time.perf_counter()
+        written = self._isolating(conn, rows, outcomes)
+        elapsed = time.perf_counter() - started
+        self.metrics.insert_seconds.observe(elapsed)
+        self.metrics.batch_size.observe(len(entries))
+        self.metrics.written.inc(written)
+        now = time.time()
+        for entry, outcome in zip(entries, outcomes, strict=True):
+            if outcome is None:
+                self.metrics.end_to_end_seconds.observe(max(0.0, now - entry.received_at))
+        return outcomes
+
+    def _isolating(self, conn: pyodbc.Connection, rows: list[_Row], outcomes: list[Outcome]) -> int:
+        """Commit rows; bisect around rows the database rejects. Returns rows written."""
+        if not rows:
+            return 0
+        try:
+            return self._commit(conn, rows)
+        except (RowError, UnknownDatabaseError) as exc:
+            self._rollback()
+            if len(rows) > 1:
+                mid = len(rows) // 2
+                return self._isolating(conn, rows[:mid], outcomes) + self._isolating(
+                    conn, rows[mid:], outcomes
+                )
+            row = rows[0]
+            if self._committed_elsewhere(conn, row.event_id):
+                return 0  # another writer won the race for this entry
+            log.warning("event %s rejected by the database: %s", row.event_id, exc)
+            outcomes[row.index] = exc
+            return 0
+
+    def _commit(self, conn: pyodbc.Connection, rows: list[_Row]) -> int:
+        assert self._plan is not None and self._ledger is not None
+        try:
+            cursor = conn.cursor()
+            known = self._ledger.existing(cursor, [r.event_id for r in rows])
+            todo = [r for r in rows if r.event_id not in known]
+            if known:
+                self.metrics.duplicates_skipped.inc(len(rows) - len(todo))
+                log.info("skipped %d entries already in the journal", len(rows) - len(todo))
+            if todo:
+                self._insert(cursor, [r.values for r in todo])
+                self._ledger.record(cursor, [r.event_id for r in todo])
+            conn.commit()
+        except pyodbc.Error as exc:
+            raise classify(exc) from exc
+        return len(todo)
+
+    def _insert(self, cursor: pyodbc.Cursor, rows: list[tuple[object, ...]]) -> None:
+        assert self._plan is not None
+        plan = self._plan
+        if self._strategy == "values":
+            step = plan.max_rows_per_statement()
+            for start in range(0, len(rows), step):
+                chunk = rows[start : start + step]
+                params = [value for row in chunk for value in row]
+                cursor.execute(plan.insert_sql(len(chunk)), params)
+            return
+        cursor.fast_executemany = self._strategy == "fast_executemany"
+        cursor.executemany(plan.insert_sql(1), rows)
+
+    def _committed_elsewhere(self, conn: pyodbc.Connection, event_id: str) -> bool:
+        assert self._ledger is not None
+        try:
+            found = bool(self._ledger.existing(conn.cursor(), [event_id]))
+            conn.rollback()
+        except pyodbc.Error as exc:
+            raise classify(exc) from exc
+        return found
+
+    def _rollback(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.rollback()
+            except pyodbc.Error:
+                self._drop_connection()
+
+    def _maybe_prune(self) -> None:
+        if self._ledger is None or time.monotonic() - self._last_prune < PRUNE_EVERY_S:
+            return
+        self._last_prune = time.monotonic()
+        try:
+            pruned = self._ledger.prune(self._connection(), self.settings.ledger_retention_days)
+        except (pyodbc.Error, ConnectionLostError) as exc:
+            log.warning("could not prune the ledger: %s", exc)
+            self._rollback()
+            return
+        if pruned:
+            log.info("pruned %d ledger rows older than %d days", pruned,
+                     self.settings.ledger_retention_days)  # fmt: skip
