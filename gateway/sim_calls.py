@@ -26,6 +26,8 @@ the look-up.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import random
 from collections.abc import Iterator, Sequence
@@ -80,6 +82,28 @@ _FIRMS: Final = (
     "Stadtwerke München",
 )
 _TABLES: Final = ("Adressen", "Kontakte", "CRM_Personen")
+
+
+class _Weighted:
+    """Weighted choice with the cumulative weights computed once: `Random.choices` recomputes
+    them on every call, which made it the generator's biggest cost."""
+
+    def __init__(self, values: Sequence[str], weights: Sequence[int]) -> None:
+        self._values = tuple(values)
+        self._cum = tuple(itertools.accumulate(weights))
+
+    def pick(self, rng: random.Random) -> str:
+        return self._values[bisect.bisect(self._cum, rng.random() * self._cum[-1])]
+
+
+_PARTY_IN: Final = _Weighted(("external", "internal", "anonymous"), (84, 8, 8))
+_PARTY_OUT: Final = _Weighted(("external", "internal"), (84, 8))  # an outgoing call has a number
+_NUMBER_KIND: Final = _Weighted(("home", "landline", "mobile", "foreign"), (25, 35, 30, 10))
+_FORM_DE: Final = _Weighted(("national", "0049", "+49"), (75, 8, 7))
+_FORM_HOME: Final = _Weighted(("national", "0049", "+49", "local"), (75, 8, 7, 10))
+_STATE_IN: Final = _Weighted(("CONN", "RING", "BUSY"), (70, 22, 8))
+_STATE_OUT: Final = _Weighted(("CONN", "RING", "BUSY"), (65, 25, 10))
+_MSN: Final = _Weighted(MSNS, MSN_WEIGHTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,11 +184,14 @@ def _generate(
     taken: set[str],
 ) -> Iterator[dict[str, Any]]:
     when = start.replace(microsecond=0)
+    stamp = when.strftime(TIME_FORMAT)
     emitted = 0
     while emitted < count:
-        if options.mean_gap_s > 0:
-            when += timedelta(seconds=int(rng.expovariate(1.0 / options.mean_gap_s)))
-        entry = _call(rng, when.strftime(TIME_FORMAT), options, contacts, taken)
+        gap = int(rng.expovariate(1.0 / options.mean_gap_s)) if options.mean_gap_s > 0 else 0
+        if gap:
+            when += timedelta(seconds=gap)
+            stamp = when.strftime(TIME_FORMAT)  # strftime is costly; many calls share a second
+        entry = _call(rng, stamp, options, contacts, taken)
         twice = rng.random() < options.duplicate_ratio
         yield entry
         emitted += 1
@@ -223,10 +250,7 @@ class _Party:
 
 
 def _random_party(rng: random.Random, in_out: str, taken: set[str]) -> _Party:
-    kind = rng.choices(
-        ("external", "internal", "anonymous"),
-        weights=(84, 8, 8 if in_out == "i" else 0),
-    )[0]
+    kind = (_PARTY_IN if in_out == "i" else _PARTY_OUT).pick(rng)
     if kind == "internal":
         return _Party(_extension(rng), "", internal=True)
     if kind == "anonymous":
@@ -256,7 +280,7 @@ def _external_party(rng: random.Random, in_out: str, number: _Number, shown: str
 
 
 def _random_number(rng: random.Random) -> _Number:
-    kind = rng.choices(("home", "landline", "mobile", "foreign"), weights=(25, 35, 30, 10))[0]
+    kind = _NUMBER_KIND.pick(rng)
     if kind == "home":
         return _Number("49", HOME_AREA + _digits(rng, 7), "landline")
     if kind == "landline":
@@ -273,12 +297,12 @@ def _render(rng: random.Random, number: _Number) -> str:
     if number.cc != "49":
         return rng.choice(("00", "00", "+")) + number.cc + number.nsn
     local = number.nsn.startswith(HOME_AREA) and len(number.nsn) == len(HOME_AREA) + 7
-    form = rng.choices(("national", "0049", "+49", "local"), weights=(75, 8, 7, 10 if local else 0))
-    if form[0] == "national":
+    form = (_FORM_HOME if local else _FORM_DE).pick(rng)
+    if form == "national":
         return "0" + number.nsn
-    if form[0] == "local":
+    if form == "local":
         return number.nsn[len(HOME_AREA) :]
-    return form[0] + number.nsn
+    return form + number.nsn
 
 
 def _parse_contact(raw: str) -> _Number | str:
@@ -297,8 +321,7 @@ def _parse_contact(raw: str) -> _Number | str:
 
 
 def _state(rng: random.Random, in_out: str) -> str:
-    weights = (70, 22, 8) if in_out == "i" else (65, 25, 10)
-    return rng.choices(("CONN", "RING", "BUSY"), weights=weights)[0]
+    return (_STATE_IN if in_out == "i" else _STATE_OUT).pick(rng)
 
 
 def _durations(rng: random.Random, state: str) -> dict[str, int | None]:
@@ -317,7 +340,7 @@ def _durations(rng: random.Random, state: str) -> dict[str, int | None]:
 def _local_number(rng: random.Random, internal: bool) -> str:
     if internal:
         return _extension(rng)
-    return rng.choices(MSNS, weights=MSN_WEIGHTS)[0]
+    return _MSN.pick(rng)
 
 
 def _forwarded(rng: random.Random, in_out: str, party: _Party) -> str:
@@ -341,4 +364,4 @@ def _extension(rng: random.Random) -> str:
 
 def _digits(rng: random.Random, n: int) -> str:
     # A subscriber number never starts with 0 (that would be a trunk or international prefix).
-    return str(rng.randint(1, 9)) + "".join(str(rng.randint(0, 9)) for _ in range(n - 1))
+    return str(rng.randrange(10 ** (n - 1), 10**n))

@@ -66,6 +66,10 @@ class _Schedule:
         self._interval = 1.0 / rate if rate > 0 else 0.0
         self._t0: float | None = None
 
+    @property
+    def started(self) -> float | None:
+        return self._t0
+
     def start(self) -> None:
         if self._t0 is None:
             self._t0 = time.monotonic()
@@ -117,6 +121,12 @@ class Simulator:
         return self._sent
 
     @property
+    def active_seconds(self) -> float:
+        """Seconds since the first client connected (or the file was opened); 0 before."""
+        started = self._schedule.started
+        return 0.0 if started is None else time.monotonic() - started
+
+    @property
     def done(self) -> bool:
         """True when every entry was sent."""
         return self._peek() is None
@@ -143,7 +153,8 @@ class Simulator:
     # -- modes --------------------------------------------------------------------------------
     def serve(self, host: str = DEFAULT_LISTEN[0], port: int = DEFAULT_LISTEN[1]) -> int:
         """Listen and feed each client in turn until all entries are sent; returns `sent`."""
-        with socket.create_server((host, port)) as server:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.create_server((host, port), family=family) as server:
             server.settimeout(_ACCEPT_POLL_S)
             bound = server.getsockname()
             self._address = (str(bound[0]), int(bound[1]))
@@ -497,8 +508,9 @@ def run(args: argparse.Namespace) -> int:
             stack.callback(signal.signal, signum, previous)
         began = time.monotonic()
         _deliver(sim, args)
-        elapsed = time.monotonic() - began
-    rate = sim.sent / elapsed if elapsed > 0 else 0.0
+        elapsed, active = time.monotonic() - began, sim.active_seconds
+    # The rate counts from the first client on, so time spent waiting for one does not dilute it.
+    rate = sim.sent / active if active > 0 else 0.0
     via = "" if args.file else f", {len(sim.connections)} connection(s)"
     print(
         f"simulate: sent {sim.sent} of {args.count} entries in {elapsed:.2f} s ({rate:.0f}/s{via})",
