@@ -270,9 +270,19 @@ def load_plan(
     mapping: Mapping[str, str],
     on_truncate: Callable[[str], None] = _ignore,
 ) -> TablePlan:
-    """Read *table* from the catalog and map its columns; `ConfigError` if the table cannot work."""
+    """Read *table* from the catalog and map its columns; `ConfigError` if the table cannot work.
+
+    Call it before anything is written on *conn*: on a connection without autocommit it ends with
+    a rollback, because the catalog reads opened a transaction that would otherwise stay open
+    until the first batch commits (PostgreSQL: idle in transaction; SQLite: a shared lock that
+    keeps every other writer out).
+    """
     dialect = detect_dialect(conn)
-    name, columns = read_catalog(conn, dialect, table)
+    try:
+        name, columns = read_catalog(conn, dialect, table)
+    finally:
+        if not conn.autocommit:
+            conn.rollback()
     types = {c.name: _sql_type(dialect, c) for c in columns}
     chosen = _explicit(columns, mapping) if mapping else _by_name(columns, types)
     if not chosen:
@@ -323,7 +333,11 @@ def _scope(conn: pyodbc.Connection, dialect: Dialect) -> dict[str, str]:
     }.get(dialect)
     if query is None:
         return {}
-    row = conn.cursor().execute(query[1]).fetchone()
+    cursor = conn.cursor()
+    try:
+        row = cursor.execute(query[1]).fetchone()
+    finally:
+        cursor.close()
     if row is None or not row[0]:
         raise ConfigError("writer.dsn", f"the connection has no current {query[0]}")
     return {query[0]: str(row[0])}
