@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
-from cti_journal.shared.errors import ConfigError
+from cti_journal.shared.errors import ConfigError, CtiJournalError
 
 GROUP = "cti_journal.commands"
 EXIT_CONFIG = 2
@@ -54,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("cti_journal").error("%s", exc)
         print(f"cti-journal: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except CtiJournalError as exc:
+        logging.getLogger("cti_journal").error("%s", exc)
+        print(f"cti-journal: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return code
