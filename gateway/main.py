@@ -14,7 +14,12 @@ from cti_journal.shared.amqp import AmqpLink
 from cti_journal.shared.cli import Command
 from cti_journal.shared.config import GatewaySettings, Settings
 from cti_journal.shared.metrics import Metrics
-from cti_journal.shared.process import add_config_argument, load_settings, on_termination, start_metrics
+from cti_journal.shared.process import (
+    add_config_argument,
+    load_settings,
+    on_termination,
+    start_metrics,
+)
 
 log = logging.getLogger(__name__)
 

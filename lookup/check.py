@@ -20,7 +20,5 @@ def check(settings: Settings) -> list[str]:
     started = time.perf_counter()
     holder = IndexHolder(settings.lookup, on_refresh=report)
     holder.refresh_now()
-    lines.append(
-        f"index: {len(holder.current)} numbers in {time.perf_counter() - started:.2f} s"
-    )
+    lines.append(f"index: {len(holder.current)} numbers in {time.perf_counter() - started:.2f} s")
     return lines

@@ -9,7 +9,12 @@ from cti_journal.lookup.sources import IndexHolder
 from cti_journal.lookup.worker import LookupWorker
 from cti_journal.shared.cli import Command
 from cti_journal.shared.metrics import Metrics
-from cti_journal.shared.process import add_config_argument, load_settings, on_termination, start_metrics
+from cti_journal.shared.process import (
+    add_config_argument,
+    load_settings,
+    on_termination,
+    start_metrics,
+)
 
 log = logging.getLogger(__name__)
 

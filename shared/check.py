@@ -41,7 +41,9 @@ def _run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     print("config: valid")
     checks: list[tuple[str, Callable[[Settings], list[str]]]] = [("broker", check_broker)]
-    checks += [(ep.name, ep.load()) for ep in sorted(entry_points(group=CHECKS), key=lambda e: e.name)]
+    checks += [
+        (ep.name, ep.load()) for ep in sorted(entry_points(group=CHECKS), key=lambda e: e.name)
+    ]
     failed = 0
     for name, check in checks:
         if args.only and name != args.only:

@@ -1,4 +1,4 @@
-"""The 16 `Journal_*` column types of the reventix server journal (see the seed document), plus `ID`.
+"""The 16 `Journal_*` column types of the reventix server journal (see the seed), plus `ID`.
 
 This module is the single place that knows each type's seed format, its default size and which
 field of a `JournalEntry` feeds it.

@@ -31,8 +31,10 @@ from cti_journal.shared.topology import Topology
 SQLITE_DRIVER = "SQLite3"
 _FIRST = ("Anna", "Bernd", "Claudia", "Dieter", "Eva", "Frank", "Gisela", "Hans", "Ines", "Jörg")
 _LAST = ("Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker")
-_COMPANY = ("Bäckerei Huber", "Autohaus Süd GmbH", "Kanzlei Roth & Partner", "Elektro Maier KG",
-            "Praxis Dr. Lang", "Spedition Nord AG", "IT-Service Brandt", "Hotel Alpenblick")  # fmt: skip
+_COMPANY = (
+    "Bäckerei Huber", "Autohaus Süd GmbH", "Kanzlei Roth & Partner", "Elektro Maier KG",
+    "Praxis Dr. Lang", "Spedition Nord AG", "IT-Service Brandt", "Hotel Alpenblick",
+)  # fmt: skip
 _AREAS = ("89", "30", "40", "221", "69", "711", "911", "8151")
 
 
@@ -142,9 +144,11 @@ def _count(journal: Path) -> tuple[int, int]:
     except pyodbc.Error:
         return 0, 0
     try:
-        row = conn.cursor().execute(
-            'SELECT COUNT(*), COUNT("Journal_DatensatzID") FROM journal'
-        ).fetchone()
+        row = (
+            conn.cursor()
+            .execute('SELECT COUNT(*), COUNT("Journal_DatensatzID") FROM journal')
+            .fetchone()
+        )
         return int(row[0]), int(row[1])
     except pyodbc.Error:
         return 0, 0
@@ -160,17 +164,20 @@ def _key(values: dict[str, Any]) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
+_COMPARED = (
+    "Journal_In_Out", "Journal_Zeitpunkt", "Journal_VerbZustand", "Journal_Rufnummer",
+    "Journal_LokaleRufnummer", "Journal_Rufdauer_ms", "Journal_VerbDauer_sec", "Journal_Gebühren",
+)  # fmt: skip
+
+
 def compare(expected_path: Path, journal: Path) -> tuple[int, int, int]:
     """(expected, missing, extra) comparing what was sent with the rows, as multisets."""
     expected = Counter(
         _key(orjson.loads(line)) for line in expected_path.read_bytes().splitlines() if line
     )
     conn = pyodbc.connect(f"Driver={SQLITE_DRIVER};Database={journal};", autocommit=True)
-    rows = conn.cursor().execute(
-        'SELECT "Journal_In_Out", "Journal_Zeitpunkt", "Journal_VerbZustand", "Journal_Rufnummer",'
-        ' "Journal_LokaleRufnummer", "Journal_Rufdauer_ms", "Journal_VerbDauer_sec",'
-        ' "Journal_Gebühren" FROM journal'
-    ).fetchall()
+    columns = ", ".join(f'"{c}"' for c in _COMPARED)
+    rows = conn.cursor().execute(f"SELECT {columns} FROM journal").fetchall()
     conn.close()
     got = Counter(tuple(v if v != "" else None for v in row) for row in rows)
     missing = sum((expected - got).values())
@@ -236,7 +243,8 @@ def _run(args: argparse.Namespace) -> int:
     procs.append(_spawn("gateway", ["gateway", "-c", str(config)], work))
     sim = _spawn("simulate", [
         "simulate", "--listen", f"127.0.0.1:{cti_port}", "--count", str(args.count),
-        "--rate", str(args.rate), "--seed", str(args.seed), "--contacts", str(work / "contacts.txt"),
+        "--rate", str(args.rate), "--seed", str(args.seed),
+        "--contacts", str(work / "contacts.txt"),
         "--start", "2026-11-25 08:00:00", "--expect-out", str(work / "expected.jsonl"),
     ], work)  # fmt: skip
     try:

@@ -37,4 +37,4 @@ class TransientError(CtiJournalError):
 
 
 class ConnectionLostError(TransientError):
-    """The database or broker cannot be reached at all: wait and reconnect, the entry is innocent."""
+    """The database or broker cannot be reached: wait and reconnect; the entry is innocent."""

@@ -69,8 +69,10 @@ def classify(exc: pyodbc.Error) -> TransientError | PermanentError:
         return ConnectionLostError(message)
     if state in _TRANSIENT_STATES or _TRANSIENT_TEXT.search(text):
         return TransientError(message)
-    if state[:2] in _ROW_STATES or _ROW_TEXT.search(text) or isinstance(
-        exc, pyodbc.IntegrityError | pyodbc.DataError
+    if (
+        state[:2] in _ROW_STATES
+        or _ROW_TEXT.search(text)
+        or isinstance(exc, pyodbc.IntegrityError | pyodbc.DataError)
     ):
         return RowError(message)
     return UnknownDatabaseError(message)

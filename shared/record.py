@@ -128,9 +128,8 @@ class LineFormat:
         try:
             text = line.decode(self.encoding)
         except UnicodeDecodeError as exc:
-            raise BadInputError(
-                f"not valid {self.encoding} at byte {exc.start}: {line[exc.start : exc.start + 8]!r}"
-            ) from exc
+            bad = line[exc.start : exc.start + 8]
+            raise BadInputError(f"not valid {self.encoding} at byte {exc.start}: {bad!r}") from exc
         text = text.removeprefix("\ufeff")
         if not text.strip():
             raise BadInputError("empty line")

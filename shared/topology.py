@@ -3,7 +3,7 @@
     exchange <prefix> (direct, durable)
       "lookup"          -> <prefix>.lookup          quorum; dead-letters to "dead"
       "write"           -> <prefix>.write           quorum; dead-letters to "dead"
-      "dead"            -> <prefix>.dead            quorum; kept until an admin acts (cti-journal dlq)
+      "dead"            -> <prefix>.dead            quorum; kept until an admin acts
       "retry.<stage>.N" -> <prefix>.retry.<stage>.N quorum, TTL = retry_delays_ms[N];
                                                      expired messages dead-letter back to <stage>
 

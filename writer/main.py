@@ -6,7 +6,12 @@ import argparse
 
 from cti_journal.shared.cli import Command
 from cti_journal.shared.errors import ConfigError
-from cti_journal.shared.process import add_config_argument, load_settings, on_termination, start_metrics
+from cti_journal.shared.process import (
+    add_config_argument,
+    load_settings,
+    on_termination,
+    start_metrics,
+)
 from cti_journal.writer.sink import OdbcJournalSink
 from cti_journal.writer.worker import WriterWorker
 

@@ -12,6 +12,7 @@ the error for that entry — and retries what is not the entries' fault:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -51,7 +52,7 @@ PRUNE_EVERY_S = 3600.0
 FAST_EXECUTEMANY_SAFE = frozenset({Dialect.POSTGRESQL, Dialect.MSSQL})
 
 
-class Stopped(CtiJournalError):
+class StoppingError(CtiJournalError):
     """The writer is shutting down while the database is away: settle nothing."""
 
 
@@ -70,7 +71,7 @@ class OdbcJournalSink:
         self._conn: pyodbc.Connection | None = None
         self._plan: TablePlan | None = None
         self._ledger: Ledger | None = None
-        self._strategy = settings.strategy
+        self._strategy: str = settings.strategy
         self._truncation_logged: set[str] = set()
         self._last_prune = 0.0
 
@@ -142,10 +143,8 @@ class OdbcJournalSink:
         conn, self._conn = self._conn, None
         self.metrics.db_connected.set(0)
         if conn is not None:
-            try:
+            with contextlib.suppress(pyodbc.Error):
                 conn.close()
-            except pyodbc.Error:
-                pass
 
     def close(self) -> None:
         self._drop_connection()
@@ -173,7 +172,7 @@ class OdbcJournalSink:
                 self._maybe_prune()
                 return outcomes
             if self.stopping.wait(delay * random.uniform(0.5, 1.0)):
-                raise Stopped("shutting down")
+                raise StoppingError("shutting down")
             delay = min(self.settings.db_retry_max_s, delay * 2)
 
     def _write_once(self, entries: Sequence[JournalEntry]) -> list[Outcome]:

@@ -7,6 +7,7 @@ database holds a batch; the broker's prefetch bounds how many entries are held u
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -20,7 +21,7 @@ from cti_journal.shared.errors import BadInputError
 from cti_journal.shared.message import JournalEntry
 from cti_journal.shared.metrics import Metrics
 from cti_journal.shared.topology import WRITE
-from cti_journal.writer.sink import OdbcJournalSink, Outcome, Stopped
+from cti_journal.writer.sink import OdbcJournalSink, Outcome, StoppingError
 
 log = logging.getLogger(__name__)
 
@@ -126,11 +127,11 @@ class WriterWorker:
             self._busy.set()
             try:
                 outcomes = self.sink.write(batch.entries)
-            except Stopped:
+            except StoppingError:
                 return  # unsettled deliveries go back to the queue when the channel closes
             except Exception as exc:  # a bug must not kill the thread and silently stall
                 log.exception("writing a batch of %d failed unexpectedly", len(batch.entries))
                 outcomes = [exc] * len(batch.entries)
             finally:
                 self._busy.clear()
-            self.link.call_threadsafe(lambda b=batch, o=outcomes: self._settle(b, o))
+            self.link.call_threadsafe(functools.partial(self._settle, batch, outcomes))
