@@ -8,12 +8,14 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyodbc
 import pytest
 
 PG_DSN = os.environ.get(
-    "CTI_TEST_PG_DSN", "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=5432;Database=test;Uid=root;"
+    "CTI_TEST_PG_DSN",
+    "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=5432;Database=test;Uid=root;",
 )
 MARIA_DSN = os.environ.get(
     "CTI_TEST_MARIA_DSN",
@@ -87,3 +89,21 @@ def drop_table(dsn: str, table: str) -> None:
         conn.cursor().execute(f"DROP TABLE IF EXISTS {table}")
     finally:
         conn.close()
+
+
+@pytest.fixture
+def pipeline_factory(amqp_url: str, tmp_path: Path) -> Iterator[Any]:
+    """Build `tests.harness.Pipeline`s; every process is stopped and every queue deleted after."""
+    from tests.harness import Pipeline
+
+    made: list[Pipeline] = []
+
+    def make(settings: dict[str, Any]) -> Pipeline:
+        pipeline = Pipeline(tmp_path, amqp_url, settings)
+        made.append(pipeline)
+        return pipeline
+
+    yield make
+    for pipeline in made:
+        pipeline.stop()
+        pipeline.delete_queues()

@@ -1,0 +1,202 @@
+"""Run the real pipeline processes for a test: config file, unique queue prefix, clean-up.
+
+Each process is `python -m cti_journal.shared.cli <command> -c <config>`, so tests exercise
+exactly what an admin runs, and fault tests can SIGKILL any of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pika
+import pyodbc
+
+from cti_journal.shared.topology import Topology
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def to_toml(data: Mapping[str, Any]) -> str:
+    """A small TOML writer: scalars, lists, tables, arrays of tables (what our config needs)."""
+    lines: list[str] = []
+
+    def table(prefix: str, body: Mapping[str, Any]) -> None:
+        subtables = []
+        for key, value in body.items():
+            name = f'"{key}"' if not key.replace("_", "").isalnum() or not key.isascii() else key
+            if isinstance(value, Mapping):
+                subtables.append((f"{prefix}.{name}" if prefix else name, value, False))
+            elif isinstance(value, list) and value and isinstance(value[0], Mapping):
+                subtables.append((f"{prefix}.{name}" if prefix else name, value, True))
+            else:
+                lines.append(f"{name} = {_toml_value(value)}")
+        for path, value, many in subtables:
+            for item in value if many else [value]:
+                lines.append(f"\n[[{path}]]" if many else f"\n[{path}]")
+                table(path, item)
+
+    table("", data)
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Pipeline:
+    """Processes of one pipeline under test, sharing one config and one queue prefix."""
+
+    workdir: Path
+    amqp_url: str
+    settings: dict[str, Any]
+    prefix: str = field(default_factory=lambda: f"test-{uuid.uuid4().hex[:10]}")
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        broker = self.settings.setdefault("broker", {})
+        broker.setdefault("urls", [self.amqp_url])
+        broker["prefix"] = self.prefix
+        broker.setdefault("retry_delays_ms", [200, 500, 1000])
+        for section in ("gateway", "lookup", "writer"):
+            self.settings.setdefault(section, {}).setdefault("metrics_port", 0)
+        self.config = self.workdir / f"{self.prefix}.toml"
+        self.config.write_text(to_toml(self.settings), encoding="utf-8")
+
+    @property
+    def topology(self) -> Topology:
+        b = self.settings["broker"]
+        return Topology(self.prefix, tuple(b["retry_delays_ms"]), b.get("delivery_limit", 20))
+
+    def start(
+        self, name: str, command: str, *args: str, env: Mapping[str, str] | None = None
+    ) -> None:
+        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
+        full_env = {**os.environ, **(env or {})}
+        self.procs[name] = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cti_journal.shared.cli",
+                command,
+                "-c",
+                str(self.config),
+                *args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+        )
+
+    def log(self, name: str) -> str:
+        return (self.workdir / f"{name}.log").read_text(errors="replace")
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs[name]
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            proc.wait(timeout=30)
+
+    def assert_running(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise AssertionError(
+                    f"{name} exited with {proc.returncode}:\n{self.log(name)[-3000:]}"
+                )
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    # -- broker inspection --------------------------------------------------------------------
+    @contextlib.contextmanager
+    def channel(self) -> Iterator[Any]:
+        conn = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
+        try:
+            yield conn.channel()
+        finally:
+            conn.close()
+
+    def queue_depth(self, stage: str) -> int:
+        with self.channel() as ch:
+            frame = ch.queue_declare(self.topology.queue(stage), passive=True)
+            return int(frame.method.message_count)
+
+    def dead_letters(self) -> list[tuple[dict[str, Any], bytes]]:
+        """Everything in the dead-letter queue (read and requeued, so it stays there)."""
+        out: list[tuple[dict[str, Any], bytes]] = []
+        with self.channel() as ch:
+            tags = []
+            while True:
+                method, props, body = ch.basic_get(self.topology.queue("dead"), auto_ack=False)
+                if method is None:
+                    break
+                tags.append(method.delivery_tag)
+                out.append((dict(props.headers or {}), body))
+            if tags:
+                ch.basic_nack(tags[-1], multiple=True, requeue=True)
+        return out
+
+    def delete_queues(self) -> None:
+        with self.channel() as ch:
+            for spec in self.topology.queues():
+                ch.queue_delete(spec.name)
+            ch.exchange_delete(self.topology.exchange)
+
+
+def wait_for(
+    predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.2
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def count_rows(dsn: str, table: str) -> int:
+    conn = pyodbc.connect(dsn, autocommit=True)
+    try:
+        return int(conn.cursor().execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def fetch_rows(dsn: str, sql: str) -> list[tuple[Any, ...]]:
+    conn = pyodbc.connect(dsn, autocommit=True)
+    try:
+        return [tuple(r) for r in conn.cursor().execute(sql).fetchall()]
+    finally:
+        conn.close()
