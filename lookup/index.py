@@ -1,9 +1,10 @@
 """The in-memory contact index: normalised numbers → records, built once, read by many threads.
 
-Sized for a million contacts in well under 400 MB: a dict of a million int keys and values alone
-takes ~200 MB of Python objects, so keys live in sorted `array('q')`s searched with `bisect`
-(12 bytes a number) behind a one-hash bitmap that answers most misses without a search; record
-fields are UTF-8 in one `bytearray` each; companies and sources are interned.
+Sized for a million contacts in well under 400 MB: a dict of 1.7 million int keys and values
+takes ~200 MB of Python objects, so keys live in an open-addressing hash table of two flat arrays
+(`array('q')` keys, `array('i')` values: 30 bytes a number at 40 % load); record fields are UTF-8
+in one `bytearray` each; companies and sources are interned. (A sorted array with `bisect` is
+smaller but takes ~20 cache misses a probe on 1.7 million keys: 37,000 look-ups/s against 50,000.)
 
 An index is immutable. A refresh builds a new one (`updated`) and the holder swaps the reference,
 so a look-up never sees a half-built index and needs no lock.
@@ -15,14 +16,13 @@ Matching (see `normalize` for the numbers themselves):
   `-0` (base: without the 0) on any such record, and any fixed-line number of a record that has a
   company but no person name (a company record). A base needs `MIN_BASE_DIGITS` E.164 digits, so
   that a short number never swallows a range of unrelated numbers;
-- several records for one key: lower source priority first, then (for bases) company records
-  before persons, then the record id by `tie_break` (numeric ids numerically, before other ids),
+- several records for one key: (for bases: company records before persons, then) lower source
+  priority first, then the record id by `tie_break` (numeric ids numerically, before other ids),
   then the source name; the match is flagged ambiguous.
 """
 
 from __future__ import annotations
 
-import bisect
 import logging
 from array import array
 from collections.abc import Callable, Iterable, Iterator
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 MIN_BASE_DIGITS: Final = 9  # +49 89 1234567 has 10; +49 3581 123 has 9
 MAX_DIRECT_DIAL_DIGITS: Final = 5
 _MIN_BASE: Final = 10 ** (MIN_BASE_DIGITS - 1)
-_FILTER_BITS_PER_KEY: Final = 16  # ~6 % of misses fall through to bisect
+_SLOTS_PER_KEY: Final = 2.5
 
 Rank = Callable[[list[int]], tuple[int, ...]]
 
@@ -66,41 +66,61 @@ class _Strings:
 class _KeyMap:
     """Sorted int keys → one record index, or (negative value) a ranked group of records."""
 
-    __slots__ = ("_bits", "_modulus", "groups", "keys", "vals")
+    __slots__ = ("_count", "_size", "_table", "_values", "groups")
 
-    def __init__(self, keys: array[int], vals: array[int], groups: list[tuple[int, ...]]) -> None:
-        self.keys = keys
-        self.vals = vals
+    def __init__(self, keys: Iterable[int], vals: Iterable[int], groups: list[tuple[int, ...]]):
         self.groups = groups
-        # Odd and prime to 3 and 5, so that decimal patterns in phone numbers spread over the bits.
-        modulus = max(64, len(keys) * _FILTER_BITS_PER_KEY) | 1
-        while modulus % 3 == 0 or modulus % 5 == 0:
-            modulus += 2
-        self._modulus = modulus
-        self._bits = bytearray(modulus // 8 + 1)
-        for key in keys:
-            h = key % modulus
-            self._bits[h >> 3] |= 1 << (h & 7)
+        keys, vals = list(keys), list(vals)
+        self._count = len(keys)
+        # Open addressing, linear probing, 40 % full: a miss is one or two reads of adjacent
+        # slots. The size is odd and prime to 3 and 5, so decimal patterns spread over the slots.
+        size = max(11, int(len(keys) * _SLOTS_PER_KEY)) | 1
+        while size % 3 == 0 or size % 5 == 0:
+            size += 2
+        self._size = size
+        self._table: array[int] = array("q", bytes(8 * size))  # 0: an empty slot
+        self._values: array[int] = array("i", bytes(4 * size))
+        table, values = self._table, self._values
+        for key, val in zip(keys, vals, strict=True):
+            h = key % size
+            while table[h]:
+                h = h + 1 if h + 1 < size else 0
+            table[h] = key
+            values[h] = val
 
     def get(self, key: int) -> int | None:
-        h = key % self._modulus
-        if not (self._bits[h >> 3] >> (h & 7)) & 1:
-            return None
-        i = bisect.bisect_left(self.keys, key)
-        if i < len(self.keys) and self.keys[i] == key:
-            return self.vals[i]
+        table, size = self._table, self._size
+        h = key % size
+        while True:
+            slot = table[h]
+            if slot == key:
+                return self._values[h]
+            if not slot:
+                return None
+            h = h + 1 if h + 1 < size else 0
+
+    def first_prefix(self, key: int, steps: int, minimum: int) -> int | None:
+        """The value of `key`, or else of `key` without its last 1…`steps` digits."""
+        for _ in range(steps + 1):
+            if key < minimum:
+                return None
+            val = self.get(key)
+            if val is not None:
+                return val
+            key //= 10
         return None
 
     def records(self, val: int) -> tuple[int, ...]:
         return (val,) if val >= 0 else self.groups[-val - 1]
 
     def pairs(self) -> Iterator[tuple[int, int]]:
-        for key, val in zip(self.keys, self.vals, strict=True):
-            for rec in self.records(val):
-                yield key, rec
+        for key, val in zip(self._table, self._values, strict=True):
+            if key:
+                for rec in self.records(val):
+                    yield key, rec
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return self._count
 
     @classmethod
     def build(cls, keys: array[int], recs: array[int], n_records: int, rank: Rank) -> _KeyMap:
@@ -253,10 +273,12 @@ class _Builder:
         # Stable sorts from the least to the most significant criterion.
         ordered = sorted(recs, key=lambda r: self.sources[self.src[r]].name)
         ordered.sort(key=lambda r: _id_key(self.ids[r]), reverse=tie_break == "highest_id")
+        # For a switchboard the company's own record is the answer; a person who happens to list
+        # the switchboard number comes second, whatever the sources' priorities.
         ordered.sort(
             key=lambda r: (
-                self.sources[self.src[r]].priority,
                 company_first and bool(self.names[r]),
+                self.sources[self.src[r]].priority,
             )
         )
         return tuple(ordered)
@@ -333,19 +355,9 @@ class ContactIndex:
             if val is not None:
                 return self._match(self._exact.records(val), "hit")
         for key in number.keys:
-            val = self._base(key)
+            val = self._bases.first_prefix(key, MAX_DIRECT_DIAL_DIGITS, _MIN_BASE)
             if val is not None:
                 return self._match(self._bases.records(val), "company")
-        return None
-
-    def _base(self, key: int) -> int | None:
-        for _ in range(MAX_DIRECT_DIAL_DIGITS + 1):
-            if key < _MIN_BASE:
-                return None
-            val = self._bases.get(key)
-            if val is not None:
-                return val
-            key //= 10
         return None
 
     def _match(self, recs: tuple[int, ...], kind: Literal["hit", "company"]) -> Match:

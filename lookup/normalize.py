@@ -14,9 +14,9 @@ unit test checks that both paths agree on the whole generated test set.
 Rules (quoted in the README):
 
 1. Contact fields are split into numbers at `,` `;` `|` newlines, ` oder `/` or `/` und `, ` / `,
-   and at a `/` that follows a complete number (6+ digits) and precedes a `0` or `+`.
-2. Inside a piece, the first run of digits, spaces and `/ ( ) . -` is the number; words around it
-   (`Tel.`, `(Zentrale)`) are ignored. `(0)` after a country code is dropped (`+49 (0)89`).
+   and at a `/` that follows a complete number (6+ digits) and precedes `0`, `+` or `(`.
+2. Inside a piece, every run of digits, spaces and `/ ( ) . -` is a number; words around it
+   (`Tel.`, `(Zentrale)`, `privat:`) are ignored. `(0)` after a country code is dropped.
 3. A number ending in `-0` (`089 123456-0`) is a switchboard: key 49891234560, and the part before
    the dash (4989123456) is the company's base for direct-dial numbers.
 4. Numbers without trunk prefix (`1234567`) get the configured area code; without one they are
@@ -63,10 +63,11 @@ ANONYMOUS: Final = frozenset(
 )
 
 _SPLIT = re.compile(r"[,;|\n\r]+|\s+(?:oder|or|und|and|bzw\.?)\s+|\s/\s", re.IGNORECASE)
-_RUN = re.compile(r"[+(]?\d(?:[\d \t/().\-–]*\d)?")
+_RUN = re.compile(r"[+(]?\d(?:[\d \t/().\-–]*\d)?", re.ASCII)
+_NEEDS_SPLIT = re.compile(r"[,;|\n\r/]|\s(?:oder|or|und|and|bzw)", re.IGNORECASE)
+_RUN_PUNCTUATION = str.maketrans("", "", "+ \t/().-–")
 _TRUNK_ZERO = re.compile(r"\(\s*0\s*\)")
 _SWITCHBOARD = re.compile(r"\d\s*[-–]\s*0\Z")
-_NON_DIGITS = re.compile(r"\D")
 _DATE = re.compile(r"\d{1,2}\.\d{1,2}\.\d{2,4}")
 _JOURNAL_SEPARATORS = str.maketrans("", "", " -/().\t")
 
@@ -120,26 +121,43 @@ class NumberNormalizer:
 
     # -- one dial string ------------------------------------------------------------------------
 
-    def to_key(self, dial: str) -> int | None:
-        """The key of a dial string: digits with an optional leading `+`, as one would dial it."""
+    def to_key(self, dial: str, *, foreign_as_is: bool = False) -> int | None:
+        """The key of a dial string: digits with an optional leading `+`, as one would dial it.
+
+        `foreign_as_is` (journal numbers): a foreign number without a trunk 0 is taken as the
+        network delivered it. Parsing it costs ~40 µs, and a PBX's `0`+`030…` (Berlin) also
+        reads as `0030…` (Greece): every such miss would be parsed. A key that phonenumbers
+        would have rejected is in no index, so the look-up result is the same.
+        """
         if not self._fast:
             return self.to_key_slow(dial)
-        if dial.startswith("+"):
-            return self._international(dial[1:], dial)
-        if dial.startswith("00"):
-            return self._international(dial[2:], dial)
-        if dial.startswith("0"):
-            return self._national(dial[1:], dial)
+        first = dial[:1]
+        if first == "0":
+            if dial[1:2] == "0":
+                return self._international(dial[2:], dial, foreign_as_is)
+            if len(dial) - 1 in _FAST_NSN:  # the common case, inlined: one call per look-up
+                return int(self.country_code + dial[1:])
+            return self.to_key_slow(dial)
+        if first == "+":
+            return self._international(dial[1:], dial, foreign_as_is)
         if not self.area_code:
             return None  # a local number means nothing without the company's area code
         return self._national(self.area_code + dial, "0" + self.area_code + dial)
 
-    def _international(self, digits: str, dial: str) -> int | None:
+    def _international(self, digits: str, dial: str, foreign_as_is: bool) -> int | None:
         cc = self.country_code
         if digits.startswith(cc):
-            return self._national(digits[len(cc) :], dial)
-        if not _known_country(digits[:3]):
-            return None  # phonenumbers rejects an unknown country code, too
+            nsn = digits[len(cc) :]
+            if nsn[:1] == "0" and nsn[1:2] not in ("", "0"):
+                nsn = nsn[1:]  # "+49 089…": phonenumbers drops the trunk 0 people add by habit
+            return self._national(nsn, dial)
+        cc_length = _country_code_length(digits[:3])
+        if not cc_length:
+            # phonenumbers rejects an unknown country code, too; "000…" it reads as a national
+            # "00…", which means nothing: deliberately None.
+            return None
+        if foreign_as_is and digits[cc_length : cc_length + 1] not in ("", "0"):
+            return int(digits) if 7 <= len(digits) <= 15 else None
         return self.to_key_slow(dial)
 
     def _national(self, nsn: str, dial: str) -> int | None:
@@ -179,9 +197,8 @@ class NumberNormalizer:
         found: list[ContactNumber] = []
         if not field:
             return found
-        for piece in split_field(field):
-            dial, switchboard = _dial_string(piece)
-            if not dial or (dial[0] != "0" and len(dial) <= self.max_extension_digits):
+        for dial, switchboard in _dial_strings(field):
+            if dial[0] != "0" and len(dial) <= self.max_extension_digits:
                 continue  # an extension or a room number, not a phone number
             key = self.to_key(dial)
             if key is not None:
@@ -193,8 +210,7 @@ class NumberNormalizer:
         found: list[str] = []
         if not field:
             return found
-        for piece in split_field(field):
-            dial, _ = _dial_string(piece)
+        for dial, _ in _dial_strings(field):
             if dial.isdigit() and len(dial) <= self.max_extension_digits:
                 found.append(dial)
         return found
@@ -204,11 +220,11 @@ class NumberNormalizer:
     def journal(self, rufnummer: str, amtsholung: str = "") -> JournalNumber | None:
         """What to look up for a journal number; None for suppressed or unusable numbers."""
         text = rufnummer.strip()
-        if not text or text.lower() in ANONYMOUS:
+        if not text or (not text[0].isdigit() and text.lower() in ANONYMOUS):
             return None
-        dial = text.translate(_JOURNAL_SEPARATORS)
+        dial = text if text.isdigit() else text.translate(_JOURNAL_SEPARATORS)
         if dial.startswith("+"):
-            key = self.to_key(dial) if dial[1:].isdigit() else None
+            key = self.to_key(dial, foreign_as_is=True) if dial[1:].isdigit() else None
             return JournalNumber(keys=(key,)) if key is not None else None
         if not dial.isdigit():
             return None  # letters, * or #: a feature code or a name, not a number
@@ -232,7 +248,7 @@ class NumberNormalizer:
         for candidate in ordered:
             if len(candidate) <= self.max_extension_digits:
                 continue
-            key = self.to_key(candidate)
+            key = self.to_key(candidate, foreign_as_is=True)
             if key is not None and key not in keys:
                 keys.append(key)
         return tuple(keys)
@@ -240,6 +256,8 @@ class NumberNormalizer:
 
 def split_field(field: str) -> list[str]:
     """A contact field cut into pieces holding one number each (rule 1)."""
+    if _NEEDS_SPLIT.search(field) is None:
+        return [field]
     pieces: list[str] = []
     for part in _SPLIT.split(field):
         pieces.extend(_split_slashes(part))
@@ -258,34 +276,40 @@ def _split_slashes(part: str) -> list[str]:
             continue
         after = part[i + 1 :].lstrip()
         digits_before = sum(c.isdigit() for c in part[start:i])
-        if digits_before >= 6 and after[:1] in ("0", "+"):
+        if digits_before >= 6 and after[:1] in ("0", "+", "("):
             pieces.append(part[start:i])
             start = i + 1
     pieces.append(part[start:])
     return pieces
 
 
-def _dial_string(piece: str) -> tuple[str, bool]:
-    """The dial string of the first number in a piece, and whether it is a `-0` switchboard."""
-    match = _RUN.search(piece)
-    if match is None:
-        return "", False
-    run = match.group()
-    if _DATE.fullmatch(run):
-        return "", False  # "Rückruf 12.03.2024" in a notes-laden field
-    international = run.startswith("+") or run.startswith("00")
-    if international:
+def _dial_strings(field: str) -> list[tuple[str, bool]]:
+    """The dial strings in a field, each with whether it is a `-0` switchboard."""
+    found: list[tuple[str, bool]] = []
+    for piece in split_field(field):
+        for run in _RUN.findall(piece):
+            if "." in run and _DATE.fullmatch(run):
+                continue  # "Rückruf 12.03.2024" in a notes-laden field
+            found.append(_dial_string(run))
+    return found
+
+
+def _dial_string(run: str) -> tuple[str, bool]:
+    plus = run[0] == "+"
+    if "(" in run and (plus or run.startswith("00")):
         run = _TRUNK_ZERO.sub("", run)  # "+49 (0)89": the trunk zero is not dialled from abroad
-    switchboard = _SWITCHBOARD.search(run) is not None
-    digits = _NON_DIGITS.sub("", run)
-    return ("+" + digits if run.startswith("+") else digits), switchboard
+    switchboard = run[-1] == "0" and _SWITCHBOARD.search(run) is not None
+    digits = run.translate(_RUN_PUNCTUATION)
+    return ("+" + digits if plus else digits), switchboard
 
 
 @functools.lru_cache(maxsize=1024)
-def _known_country(digits: str) -> bool:
-    # Country codes are prefix-free, 1–3 digits; `digits` are the first three of the number.
-    return any(
-        int(digits[:n]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE
-        for n in (1, 2, 3)
-        if len(digits) >= n and digits[0] != "0"
-    )
+def _country_code_length(digits: str) -> int:
+    """Length of the country code `digits` (the first three of a number) start with; 0: none."""
+    # Country codes are prefix-free, 1–3 digits.
+    if not digits or digits[0] == "0":
+        return 0
+    for n in (1, 2, 3):
+        if len(digits) >= n and int(digits[:n]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            return n
+    return 0

@@ -1,0 +1,294 @@
+"""The contact index: exact and switchboard matches, ties, internal extensions, refresh."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pytest
+
+from cti_journal.lookup.contacts import ContactRow
+from cti_journal.lookup.index import ContactIndex
+from cti_journal.lookup.normalize import NumberNormalizer
+from cti_journal.lookup.sources import IndexHolder, SourceUnavailableError, select_statement
+from cti_journal.shared.config import ContactSourceSettings, LookupSettings
+
+NORMALIZER = NumberNormalizer(region="DE", area_code="89", outside_prefix="0")
+CRM = ContactSourceSettings(name="crm", dsn="", table="kontakte", priority=10)
+ERP = ContactSourceSettings(name="erp", dsn="", table="kunden", label="Kunden", priority=20)
+INTERN = ContactSourceSettings(name="intern", dsn="", table="tel", priority=5, internal=True)
+
+
+def row(
+    source: ContactSourceSettings, rid: str, name: str, company: str, *phones: str
+) -> ContactRow:
+    return ContactRow(rid, name, company, phones, source)
+
+
+def build(*rows: ContactRow, tie_break: str = "lowest_id") -> ContactIndex:
+    return ContactIndex.build(rows, NORMALIZER, tie_break)
+
+
+def found(index: ContactIndex, number: str, amt: str = "") -> tuple[str, str, str, bool] | None:
+    match = index.find(number, amt)
+    if match is None:
+        return None
+    return match.kind, match.contact.source, match.contact.record_id, match.ambiguous
+
+
+def test_exact_hit_carries_the_record() -> None:
+    index = build(row(CRM, "7", "Hans Müller", "ACME GmbH", "+49 (0)89 1234-56"))
+    match = index.find("089123456")
+    assert match is not None
+    assert (match.kind, match.ambiguous) == ("hit", False)
+    c = match.contact
+    assert (c.record_id, c.name, c.company, c.label, c.source, c.priority) == (
+        "7",
+        "Hans Müller",
+        "ACME GmbH",
+        "kontakte",
+        "crm",
+        10,
+    )
+    assert len(index) == 1
+
+
+def test_miss_and_anonymous() -> None:
+    index = build(row(CRM, "7", "Hans", "", "089 123456"))
+    assert index.find("089 654321") is None
+    assert index.find("anonym") is None
+    assert index.find("") is None
+
+
+def test_direct_dial_matches_the_company_record() -> None:
+    index = build(
+        row(ERP, "1", "", "ACME GmbH", "089 123456-0"),
+        row(CRM, "2", "Eva Maier", "ACME GmbH", "089 123456-77"),
+    )
+    assert found(index, "08912345677") == ("hit", "crm", "2", False)
+    assert found(index, "08912345612") == ("company", "erp", "1", False)
+    assert found(index, "0891234560") == ("hit", "erp", "1", False)
+    assert found(index, "089123456") == ("company", "erp", "1", False)  # the base itself
+
+
+def test_plain_number_of_a_company_record_is_a_switchboard() -> None:
+    index = build(row(ERP, "1", "", "ACME GmbH", "089 123456"))
+    assert found(index, "0891234567") == ("company", "erp", "1", False)
+
+
+def test_what_never_registers_a_switchboard() -> None:
+    index = build(
+        row(CRM, "1", "Eva Maier", "ACME GmbH", "089 123456"),  # a person's plain number
+        row(ERP, "2", "", "", "089 222222-0"),  # no company
+        row(ERP, "3", "", "Mobil GmbH", "0171 2345678"),  # a mobile
+        row(ERP, "4", "", "Kurz KG", "089 1234-0"),  # a base of 8 digits: too short
+    )
+    assert index.bases == 0
+    for number in ("0891234567", "08922222212", "017123456789", "089123412"):
+        assert index.find(number) is None
+
+
+def test_direct_dial_beyond_five_digits_is_no_company_match() -> None:
+    index = build(row(ERP, "1", "", "ACME GmbH", "089 123456-0"))
+    assert found(index, "08912345612345") == ("company", "erp", "1", False)
+    assert index.find("089123456123456") is None
+
+
+def test_priority_decides_and_flags_ambiguity() -> None:
+    index = build(
+        row(ERP, "1", "", "ACME GmbH", "089 123456"),
+        row(CRM, "9", "Hans", "ACME GmbH", "089/123456"),
+    )
+    assert found(index, "089123456") == ("hit", "crm", "9", True)
+
+
+@pytest.mark.parametrize(("tie_break", "winner"), [("lowest_id", "9"), ("highest_id", "10")])
+def test_tie_break_on_ids_numerically(tie_break: str, winner: str) -> None:
+    index = build(
+        row(CRM, "10", "A", "", "089 123456"),
+        row(CRM, "9", "B", "", "089 123456"),
+        tie_break=tie_break,
+    )
+    assert found(index, "089123456") == ("hit", "crm", winner, True)
+
+
+def test_same_record_twice_is_not_ambiguous() -> None:
+    index = build(row(CRM, "1", "A", "", "089 123456", "Fax 089/123456"))
+    assert found(index, "089123456") == ("hit", "crm", "1", False)
+
+
+def test_company_record_wins_a_switchboard_over_a_person_listing_it() -> None:
+    index = build(
+        row(ERP, "1", "", "ACME GmbH", "089 123456-0"),
+        row(CRM, "2", "Eva Maier", "ACME GmbH", "089 123456-77, 089 123456-0"),
+    )
+    assert found(index, "08912345612") == ("company", "erp", "1", True)
+    assert found(index, "0891234560") == ("hit", "crm", "2", True)  # exact: priority
+
+
+def test_extensions_only_from_internal_sources() -> None:
+    index = build(
+        row(INTERN, "1", "Kollegin", "", "App. 123"),
+        row(CRM, "2", "Kunde", "", "123", "089 123456"),
+    )
+    assert found(index, "123") == ("hit", "intern", "1", False)
+    assert index.find("124") is None
+    assert found(index, "089123456") == ("hit", "crm", "2", False)
+
+
+def test_pbx_prefix_forms_find_the_same_record() -> None:
+    index = build(
+        row(CRM, "1", "Wien", "", "+43 1 2345678"),
+        row(CRM, "2", "München", "", "1234567"),
+    )
+    for delivered, amt in [("0043 1 2345678", ""), ("00043 1 2345678", "0"), ("+4312345678", "")]:
+        assert found(index, delivered, amt) == ("hit", "crm", "1", False)
+    for delivered in ("1234567", "01234567", "0891234567", "00891234567", "+49891234567"):
+        assert found(index, delivered) == ("hit", "crm", "2", False)
+
+
+def test_updated_changes_one_source_only() -> None:
+    index = build(
+        row(CRM, "1", "Alt", "", "089 111111"),
+        row(CRM, "2", "Bleibt", "", "089 222222"),
+        row(ERP, "1", "", "ACME GmbH", "089 333333"),
+    )
+    changed = index.updated(CRM, [row(CRM, "1", "Neu", "", "089 444444")], replace="changed")
+    assert changed.find("089111111") is None
+    assert found(changed, "089444444") == ("hit", "crm", "1", False)
+    assert found(changed, "089222222") == ("hit", "crm", "2", False)
+    assert found(changed, "08933333312") == ("company", "erp", "1", False)
+    assert found(index, "089111111") == ("hit", "crm", "1", False)  # the old index is untouched
+
+    reloaded = changed.updated(CRM, [row(CRM, "3", "Einzig", "", "089 555555")], replace="all")
+    assert reloaded.find("089222222") is None
+    assert reloaded.find("089444444") is None
+    assert found(reloaded, "089555555") == ("hit", "crm", "3", False)
+    assert (reloaded.records_of("crm"), reloaded.records_of("erp")) == (1, 1)
+
+
+# -- the holder, with in-memory sources ---------------------------------------------------------
+
+
+class MemorySource:
+    """A ContactSource over a list; `fail` makes the next loads raise as a dead database does."""
+
+    def __init__(self, settings: ContactSourceSettings, rows: list[ContactRow]) -> None:
+        self._settings = settings
+        self.rows = rows
+        self.fail = False
+        self.loads: list[Any] = []
+
+    @property
+    def settings(self) -> ContactSourceSettings:
+        return self._settings
+
+    @property
+    def incremental(self) -> bool:
+        return bool(self._settings.modified_column)
+
+    def load(self, since: Any | None) -> Iterable[ContactRow]:
+        self.loads.append(since)
+        if self.fail:
+            raise SourceUnavailableError(f"source {self._settings.name}: cannot connect")
+        return self._rows(since)
+
+    def _rows(self, since: Any | None) -> Iterator[ContactRow]:
+        for r in self.rows:
+            if since is None or (r.modified is not None and r.modified >= since):  # type: ignore[operator]
+                yield r
+
+
+def test_holder_refresh_keeps_last_good_data_of_a_failing_source() -> None:
+    crm = MemorySource(CRM, [row(CRM, "1", "Hans", "", "089 111111")])
+    erp = MemorySource(ERP, [row(ERP, "5", "", "ACME GmbH", "089 222222")])
+    reports: list[tuple[str, bool, int]] = []
+    holder = IndexHolder(
+        LookupSettings(area_code="89", refresh_s=3600),
+        lambda name, ok, records, _s: reports.append((name, ok, records)),
+        sources=[crm, erp],
+    )
+    holder.start()
+    try:
+        assert found(holder.current, "089111111") == ("hit", "crm", "1", False)
+        crm.rows.append(row(CRM, "2", "Neu", "", "089 333333"))
+        erp.fail = True
+        reports.clear()
+        holder.refresh_now()
+        assert found(holder.current, "089333333") == ("hit", "crm", "2", False)
+        assert found(holder.current, "08922222212") == ("company", "erp", "5", False)
+        assert reports == [("crm", True, 2), ("erp", False, 1)]
+    finally:
+        holder.stop()
+
+
+def test_holder_start_fails_clearly() -> None:
+    crm = MemorySource(CRM, [])
+    crm.fail = True
+    holder = IndexHolder(LookupSettings(), sources=[crm])
+    with pytest.raises(SourceUnavailableError, match="crm"):
+        holder.start()
+
+
+def test_holder_incremental_refresh_reads_from_the_watermark() -> None:
+    settings = ContactSourceSettings(name="crm", dsn="", table="k", modified_column="geaendert")
+    source = MemorySource(
+        settings,
+        [ContactRow("1", "Alt", "", ("089 111111",), settings, modified=5)],
+    )
+    holder = IndexHolder(LookupSettings(area_code="89", refresh_s=3600), sources=[source])
+    holder.start()
+    try:
+        source.rows = [
+            ContactRow("1", "Umgezogen", "", ("089 444444",), settings, modified=7),
+            ContactRow("2", "Neu", "", ("089 555555",), settings, modified=8),
+        ]
+        holder.refresh_now()
+        assert source.loads == [None, 5]
+        assert holder.current.find("089111111") is None
+        assert found(holder.current, "089444444") == ("hit", "crm", "1", False)
+        assert found(holder.current, "089555555") == ("hit", "crm", "2", False)
+        holder.refresh_now()
+        assert source.loads[-1] == 8
+    finally:
+        holder.stop()
+
+
+def test_holder_refreshes_in_the_background() -> None:
+    source = MemorySource(CRM, [])
+    refreshed = threading.Event()
+    holder = IndexHolder(
+        LookupSettings(area_code="89", refresh_s=0.05),
+        lambda *_: refreshed.set() if len(source.loads) > 1 else None,
+        sources=[source],
+    )
+    holder.start()
+    try:
+        source.rows = [row(CRM, "1", "Später", "", "089 111111")]
+        assert refreshed.wait(5)
+        assert found(holder.current, "089111111") == ("hit", "crm", "1", False)
+    finally:
+        holder.stop()
+
+
+def test_select_statement_quotes_configured_identifiers() -> None:
+    settings = ContactSourceSettings(
+        name="crm",
+        dsn="",
+        table="dbo.Kontakte",
+        id_column="ID",
+        first_name_column="Vorname",
+        last_name_column='Nach"name',
+        company_column="Firma",
+        phone_columns=("Telefon", "Mobil"),
+        modified_column="Geändert",
+    )
+    sql, params = select_statement(settings, '"', since=None)
+    assert sql == (
+        'SELECT "ID", "Vorname", "Nach""name", "Firma", "Telefon", "Mobil", "Geändert" '
+        'FROM "dbo"."Kontakte"'
+    )
+    assert params == ()
+    sql, params = select_statement(settings, "`", since=42)
+    assert sql.endswith("WHERE `Geändert` >= ?") and params == (42,)

@@ -1,0 +1,149 @@
+"""Numbers as people type them and as PBXs deliver them (the rules in lookup/normalize.py)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from cti_journal.lookup.normalize import ContactNumber, JournalNumber, NumberNormalizer
+from tests.lookup_dataset import generate
+
+MUNICH = NumberNormalizer(region="DE", area_code="89", outside_prefix="0", max_extension_digits=4)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "+49 (0)89 1234-56",
+        "089/123456",
+        "0049 89 123456",
+        "(089) 12 34 56",
+        "+49 089 123456",
+        "+49-89-123456",
+        "089.123.456",
+        "Tel. 089 123456 (Zentrale)",
+        "Büro: 089 123456",
+        "123456",  # local: the configured area code
+    ],
+)
+def test_typed_forms_of_one_number(typed: str) -> None:
+    assert MUNICH.contact_numbers(typed) == [ContactNumber(4989123456, False)]
+
+
+@pytest.mark.parametrize(
+    ("typed", "keys"),
+    [
+        ("089 123456 / 0171 2345678", [4989123456, 491712345678]),
+        ("089/123456/0171 2345678", [4989123456, 491712345678]),
+        ("089 123456/(0171) 2345678", [4989123456, 491712345678]),
+        ("089 123456, 0171 2345678", [4989123456, 491712345678]),
+        ("089 123456; 0171 2345678", [4989123456, 491712345678]),
+        ("089 123456 oder 0171 2345678", [4989123456, 491712345678]),
+        ("089 123456\n0171 2345678", [4989123456, 491712345678]),
+        ("Büro: 089 123456 privat: 0171 2345678", [4989123456, 491712345678]),
+        ("0043 1 2345678", [4312345678]),
+        ("+41 44 123 45 67", [41441234567]),
+    ],
+)
+def test_several_numbers_in_one_field(typed: str, keys: list[int]) -> None:
+    assert [n.key for n in MUNICH.contact_numbers(typed)] == keys
+
+
+def test_switchboard_written_with_dash_zero() -> None:
+    assert MUNICH.contact_numbers("089 123456-0") == [ContactNumber(49891234560, True)]
+    assert MUNICH.contact_numbers("+49 89 123456 - 0") == [ContactNumber(49891234560, True)]
+    # A direct dial and digit groups are not switchboards.
+    assert MUNICH.contact_numbers("089 123456-77") == [ContactNumber(498912345677, False)]
+    assert MUNICH.contact_numbers("089 1234-50") == [ContactNumber(4989123450, False)]
+
+
+@pytest.mark.parametrize("junk", ["", "k.A.", "12.03.2024", "App. 12", "-", "Zentrale"])
+def test_no_number_in_junk(junk: str) -> None:
+    assert MUNICH.contact_numbers(junk) == []
+
+
+def test_local_numbers_need_an_area_code() -> None:
+    assert NumberNormalizer(area_code="").contact_numbers("1234567") == []
+    assert NumberNormalizer(area_code="").journal("1234567") is None
+
+
+def test_extensions_of_an_internal_directory() -> None:
+    assert MUNICH.extensions("App. 123") == ["123"]
+    assert MUNICH.extensions("-77, 089 123456-77") == ["77"]
+    assert MUNICH.extensions("12345") == []  # longer than max_extension_digits
+
+
+@pytest.mark.parametrize(
+    "anonymous", ["", "  ", "anonym", "Unknown", "unbekannt", "**31#", "Müller"]
+)
+def test_suppressed_numbers_are_not_looked_up(anonymous: str) -> None:
+    assert MUNICH.journal(anonymous) is None
+
+
+@pytest.mark.parametrize(
+    ("delivered", "amtsholung", "keys"),
+    [
+        # outside prefix + national: rule 6a, the only valid reading
+        ("0089123456", "", (4989123456,)),
+        ("0089123456", "0", (4989123456,)),
+        # national without the prefix: 6b first, then 6c (0 + local 89123456)
+        ("089123456", "", (4989123456, 498989123456)),
+        # prefix + international: 0 + 0049…
+        ("00049891234567", "", (49891234567,)),
+        # international without the prefix
+        ("+49 89 123456", "", (4989123456,)),
+        # … which with prefix 0 first reads as 0 + 04989… (a national number); both are tried
+        ("004989123456", "", (494989123456, 4989123456)),
+        # foreign: with the prefix it reads 0 + 0431 (Kiel) first, as delivered (Vienna) second
+        ("00431234567", "", (49431234567, 431234567)),
+        ("000431234567", "", (431234567,)),
+        # local, with and without the prefix
+        ("1234567", "", (49891234567,)),
+        ("01234567", "", (491234567, 49891234567)),
+        # another PBX prefix from the entry
+        ("9089123456", "9", (4989123456, 4989 * 10**10 + 9089123456)),
+    ],
+)
+def test_pbx_deliveries(delivered: str, amtsholung: str, keys: tuple[int, ...]) -> None:
+    assert MUNICH.journal(delivered, amtsholung) == JournalNumber(keys=keys)
+
+
+def test_short_numbers_are_extensions() -> None:
+    assert MUNICH.journal("123") == JournalNumber(extension="123")
+    assert MUNICH.journal("0123") == JournalNumber(extension="0123")
+    assert MUNICH.journal("01234") != JournalNumber(extension="01234")
+
+
+def _dial_strings_of_dataset() -> list[str]:
+    from cti_journal.lookup.normalize import _dial_strings
+
+    data = generate(calls=2000)
+    dials = [dial for row in data.rows for f in row.phones for dial, _ in _dial_strings(f)]
+    dials += [c.rufnummer.replace(" ", "") for c in data.calls if c.rufnummer[:1].isdigit()]
+    return dials
+
+
+def test_fast_path_equals_phonenumbers_on_the_test_set() -> None:
+    """The arithmetic path is an optimisation: on every dial string of the test set it must give
+    exactly what phonenumbers gives."""
+    dials = _dial_strings_of_dataset()
+    assert len(dials) > 8_000
+    # One deliberate difference: phonenumbers reads "000…" as a national number "00…"; to us it
+    # is no number (it only arises as the prefix + "0049…", which rule 6a reads).
+    triple = [d for d in dials if d.startswith("000")]
+    assert triple and all(MUNICH.to_key(d) is None for d in triple)
+    differ = [d for d in dials if d not in triple and MUNICH.to_key(d) != MUNICH._to_key_slow(d)]
+    assert differ == []
+
+
+def test_fast_path_equals_phonenumbers_on_random_numbers() -> None:
+    rnd = random.Random(1)
+    dials = []
+    for _ in range(20_000):
+        body = str(rnd.randint(1, 9)) + "".join(
+            rnd.choice("0123456789") for _ in range(rnd.randint(4, 13))
+        )
+        dials.append(rnd.choice(("0", "+49", "0049", "+490", "")) + body)
+    differ = [d for d in dials if MUNICH.to_key(d) != MUNICH._to_key_slow(d)]
+    assert differ == []
