@@ -4,12 +4,15 @@ error classes by what the driver reports — SQLSTATE *and* message — because 
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Final
 
 import pyodbc
 
 from cti_journal.shared.errors import ConnectionLostError, PermanentError, TransientError
+
+log = logging.getLogger(__name__)
 
 # Things that mean "the connection is gone": reconnect and try again; the entry is innocent.
 _CONNECTION_STATES: Final = ("08", "HYT01", "57P01", "57P02", "57P03", "IM002", "HY000:closed")
@@ -84,7 +87,12 @@ def connect(dsn: str, *, login_timeout_s: int = 10, query_timeout_s: int = 60) -
         conn = pyodbc.connect(dsn, autocommit=False, timeout=login_timeout_s)
     except pyodbc.Error as exc:
         raise ConnectionLostError(f"cannot connect: {describe(exc)}") from exc
-    conn.timeout = query_timeout_s
+    try:
+        conn.timeout = query_timeout_s
+    except pyodbc.Error as exc:
+        # pyodbc sets SQL_ATTR_CONNECTION_TIMEOUT with it, which psqlODBC refuses (HY000):
+        # such a driver runs without a query timeout rather than not at all.
+        log.debug("driver refused a query timeout: %s", describe(exc))
     return conn
 
 
