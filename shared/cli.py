@@ -36,11 +36,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-json", action="store_true", help="log one JSON object per line")
     subs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
-        command: Command = ep.load()
+        try:
+            command: Command = ep.load()
+        except Exception as exc:  # one broken plugin must not take every other command down
+            command = _unavailable(ep.name, exc)
         sub = subs.add_parser(ep.name, help=command.help, description=command.help)
         command.configure(sub)
         sub.set_defaults(_run=command.run)
     return parser
+
+
+def _unavailable(name: str, error: Exception) -> Command:
+    reason = f"{type(error).__name__}: {error}"
+
+    def run(_args: argparse.Namespace) -> int:
+        print(f"cti-journal: the {name} command cannot be loaded: {reason}", file=sys.stderr)
+        return 1
+
+    return Command(help=f"(unavailable: {reason})", configure=lambda _parser: None, run=run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
