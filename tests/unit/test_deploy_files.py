@@ -1,0 +1,282 @@
+"""The files under deploy/ against the code they describe, so that they cannot rot: the example
+config loads and names every setting; dashboards and alerts use only metrics the code registers;
+the systemd units keep their safety settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from cti_journal.shared import config
+from cti_journal.shared.config import Settings
+from cti_journal.shared.metrics import NS, make_metrics
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+EXAMPLE = DEPLOY / "cti-journal.example.toml"
+DASHBOARD = DEPLOY / "grafana" / "cti-journal.json"
+ALERTS = DEPLOY / "prometheus" / "alerts.yml"
+UNITS = DEPLOY / "systemd"
+
+# RabbitMQ's own metrics (rabbitmq_prometheus, /metrics/per-object) that the files may use.
+RABBITMQ_METRICS = {
+    "rabbitmq_queue_messages",
+    "rabbitmq_queue_messages_ready",
+    "rabbitmq_queue_messages_unacked",
+}
+_METRIC_RE = re.compile(rf"\b({NS}_[a-z0-9_]+|rabbitmq_[a-z0-9_]+)\b")
+
+
+# -- the example config ---------------------------------------------------------------------------
+def test_example_config_loads_and_validates() -> None:
+    settings = Settings.load(EXAMPLE, env={})
+    assert len(settings.lookup.sources) == 2
+    crm, staff = settings.lookup.sources
+    assert crm.first_name_column and crm.last_name_column and len(crm.phone_columns) >= 3
+    assert staff.internal and not crm.internal
+    assert settings.writer.columns["Journal_Gebühren"] == "Journal_Gebühren"
+    assert settings.writer.columns["ID"] == "ID"
+
+
+def _settings_tables(cls: type, path: str) -> Iterator[tuple[str, type]]:
+    """(TOML path, dataclass) for Settings and every settings dataclass below it."""
+    yield path, cls
+    hints = get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        inner = get_args(hint)[0] if get_origin(hint) is tuple else hint
+        if dataclasses.is_dataclass(inner):
+            yield from _settings_tables(inner, f"{path}.{f.name}" if path else f.name)  # type: ignore[arg-type]
+
+
+def _toml_tables(data: dict[str, Any], path: str) -> dict[str, list[dict[str, Any]]]:
+    """TOML path -> the tables found there (an array of tables gives several)."""
+    found: dict[str, list[dict[str, Any]]] = {path: [data]}
+    for key, value in data.items():
+        sub = f"{path}.{key}" if path else key
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if isinstance(item, dict) and key != "columns":
+                for where, tables in _toml_tables(item, sub).items():
+                    found.setdefault(where, []).extend(tables)
+    return found
+
+
+def test_example_config_names_every_setting_with_its_default() -> None:
+    """Every field of every settings dataclass is written out, in every example table, and the
+    defaults shown are the code's defaults (where the example is not meant to differ)."""
+    data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+    tables = _toml_tables(data, "")
+    meant_to_differ = {"writer.dsn"}
+    for path, cls in _settings_tables(Settings, ""):
+        assert path in tables, f"[{path}] is missing from {EXAMPLE.name}"
+        for table in tables[path]:
+            for f in dataclasses.fields(cls):
+                key = f"{path}.{f.name}" if path else f.name
+                assert f.name in table, f"{key} is missing from {EXAMPLE.name}"
+                if cls is config.ContactSourceSettings or key in meant_to_differ:
+                    continue
+                value = table[f.name]
+                if isinstance(value, dict) or (
+                    isinstance(value, list) and value and isinstance(value[0], dict)
+                ):
+                    continue  # a nested table: checked as its own path
+                default = (
+                    f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+                )
+                shown = tuple(value) if isinstance(value, list) else value
+                assert shown == default, (
+                    f"{key}: example shows {shown!r}, the default is {default!r}"
+                )
+
+
+def test_example_config_explains_env_and_file_rules() -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    assert "CTI_JOURNAL_<SECTION>__<KEY>" in text
+    assert "_file" in text and "dsn_file" in text
+
+
+def test_example_config_env_override_rule_as_documented() -> None:
+    settings = Settings.load(
+        EXAMPLE,
+        env={"CTI_JOURNAL_LOOKUP__METRICS_PORT": "9321", "CTI_JOURNAL_METRICS_ADDRESS": "::"},
+    )
+    assert settings.lookup.metrics_port == 9321
+    assert settings.metrics_address == "::"
+
+
+# -- metric names in dashboards and alerts --------------------------------------------------------
+def _exposed_names() -> set[str]:
+    """Every sample name the processes can expose: prometheus_client adds `_total` (and
+    `_created`) to counters and `_bucket`/`_sum`/`_count` to histograms."""
+    registry = CollectorRegistry()
+    make_metrics(registry)
+    suffixes = {
+        "counter": ("_total", "_created"),
+        "histogram": ("_bucket", "_sum", "_count", "_created"),
+        "gauge": ("",),
+    }
+    names: set[str] = set()
+    for family in registry.collect():
+        names.update(family.name + s for s in suffixes[family.type])
+    return names
+
+
+def test_exposed_names_follow_prometheus_client_rules() -> None:
+    names = _exposed_names()
+    assert f"{NS}_rows_written_total" in names
+    assert f"{NS}_end_to_end_seconds_bucket" in names
+    assert f"{NS}_rows_written" not in names
+
+
+def _dashboard_exprs() -> Iterator[tuple[str, str]]:
+    def walk(panels: list[dict[str, Any]]) -> Iterator[tuple[str, str]]:
+        for panel in panels:
+            for target in panel.get("targets", []):
+                yield panel["title"], target["expr"]
+            yield from walk(panel.get("panels", []))
+
+    yield from walk(json.loads(DASHBOARD.read_text(encoding="utf-8"))["panels"])
+
+
+def _alert_exprs(text: str) -> list[str]:
+    """The `expr:` values of a rules file, plain or folded (`>-`) - no YAML parser needed."""
+    exprs: list[str] = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        match = re.match(r"^(\s*)expr:\s*(.*)$", line)
+        if not match:
+            continue
+        indent, value = len(match.group(1)), match.group(2)
+        if value in (">-", ">", "|", "|-"):
+            block = []
+            for nxt in lines[i + 1 :]:
+                if nxt.strip() and len(nxt) - len(nxt.lstrip()) <= indent:
+                    break
+                block.append(nxt.strip())
+            value = " ".join(block)
+        exprs.append(value)
+    return exprs
+
+
+def _unknown(text: str) -> set[str]:
+    return {m for m in _METRIC_RE.findall(text)} - _exposed_names() - RABBITMQ_METRICS
+
+
+def test_dashboard_uses_only_registered_metrics() -> None:
+    exprs = list(_dashboard_exprs())
+    assert exprs
+    for title, expr in exprs:
+        uses_up = expr.startswith("up{")
+        assert uses_up or _METRIC_RE.search(expr), f"panel {title!r}: {expr!r} names no metric"
+        assert not _unknown(expr), f"panel {title!r} uses unknown metrics {_unknown(expr)}"
+
+
+def test_dashboard_covers_what_admins_watch() -> None:
+    used = {m for _, expr in _dashboard_exprs() for m in _METRIC_RE.findall(expr)}
+    wanted = {
+        f"{NS}_entries_received_total", f"{NS}_published_total", f"{NS}_confirmed_total",
+        f"{NS}_lookups_total", f"{NS}_rows_written_total", f"{NS}_batch_size_bucket",
+        f"{NS}_insert_seconds_bucket", f"{NS}_end_to_end_seconds_bucket", f"{NS}_retried_total",
+        f"{NS}_dead_lettered_total", f"{NS}_truncated_total", f"{NS}_contacts",
+        f"{NS}_broker_connected", f"{NS}_db_connected", "rabbitmq_queue_messages_ready",
+    }  # fmt: skip
+    assert wanted <= used, f"dashboard lacks {wanted - used}"
+
+
+def test_dashboard_panels_are_well_formed() -> None:
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    for panel in dashboard["panels"]:
+        if panel["type"] == "row":
+            continue
+        pos = panel["gridPos"]
+        assert pos["x"] + pos["w"] <= 24, panel["title"]
+        refs = [t["refId"] for t in panel["targets"]]
+        assert len(refs) == len(set(refs)), panel["title"]
+
+
+def test_alerts_use_only_registered_metrics_and_cover_the_failures() -> None:
+    text = ALERTS.read_text(encoding="utf-8")
+    exprs = _alert_exprs(text)
+    assert len(exprs) == len(re.findall(r"^\s+- alert: CtiJournal\w+$", text, re.M)) >= 7
+    used: set[str] = set()
+    for expr in exprs:
+        assert not _unknown(expr), f"alerts.yml: {expr!r} uses unknown metrics {_unknown(expr)}"
+        used.update(_METRIC_RE.findall(expr))
+    wanted = {
+        f"{NS}_dead_lettered_total", f"{NS}_broker_connected", f"{NS}_db_connected",
+        f"{NS}_rows_written_total", f"{NS}_entries_received_total",
+        f"{NS}_contact_refresh_failures_total", f"{NS}_end_to_end_seconds_bucket",
+        "rabbitmq_queue_messages_ready",
+    }  # fmt: skip
+    assert wanted <= used, f"alerts.yml lacks {wanted - used}"
+
+
+def test_unknown_metric_names_are_caught() -> None:
+    assert _alert_exprs("  - alert: X\n    expr: >-\n      a_total\n      > 0\n    for: 1m\n") == [
+        "a_total > 0"
+    ]
+    assert _unknown("rate(cti_journal_rows_writen_total[5m])") == {"cti_journal_rows_writen_total"}
+    assert _unknown("cti_journal_rows_written") == {"cti_journal_rows_written"}
+
+
+# -- systemd units --------------------------------------------------------------------------------
+def _unit(name: str) -> dict[str, list[str]]:
+    values: dict[str, list[str]] = {}
+    for line in (UNITS / name).read_text(encoding="utf-8").splitlines():
+        if "=" in line and not line.lstrip().startswith(("#", ";", "[")):
+            key, _, value = line.partition("=")
+            values.setdefault(key.strip(), []).append(value.strip())
+    return values
+
+
+@pytest.mark.parametrize(
+    ("name", "command"),
+    [
+        ("cti-journal-gateway.service", "gateway"),
+        ("cti-journal-lookup@.service", "lookup"),
+        ("cti-journal-writer@.service", "writer"),
+    ],
+)
+def test_systemd_units_are_hardened_and_drain_gracefully(name: str, command: str) -> None:
+    unit = _unit(name)
+    (exec_start,) = unit["ExecStart"]
+    assert f" {command} " in exec_start and "/etc/cti-journal/cti-journal.toml" in exec_start
+    for key, value in {
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "PrivateTmp": "yes",
+        "Restart": "on-failure",
+        "KillSignal": "SIGTERM",
+        "RestartPreventExitStatus": "2",
+    }.items():
+        assert unit.get(key) == [value], f"{name}: {key}"
+    assert unit.get("DynamicUser") == ["yes"] or "User" in unit
+    stop_s = int(unit["TimeoutStopSec"][0].removesuffix("s"))
+    assert stop_s >= 30, "shorter than the processes' own drain time"
+    if "@" in name:
+        port_env = [v for v in unit["Environment"] if "__METRICS_PORT=" in v]
+        assert port_env and port_env[0].endswith("%i"), "each instance needs its own metrics port"
+
+
+def test_gateway_unit_has_a_state_directory_for_its_checkpoint() -> None:
+    assert _unit("cti-journal-gateway.service")["StateDirectory"] == ["cti-journal"]
+
+
+# -- YAML (only where a parser happens to be installed) ------------------------------------------
+@pytest.mark.parametrize(
+    "path",
+    ["prometheus/prometheus.yml", "prometheus/alerts.yml", "compose.yaml"],
+)
+def test_yaml_files_parse(path: str) -> None:
+    yaml = pytest.importorskip("yaml")
+    assert yaml.safe_load((DEPLOY / path).read_text(encoding="utf-8"))
