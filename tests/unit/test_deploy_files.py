@@ -97,6 +97,29 @@ def test_example_config_names_every_setting_with_its_default() -> None:
                 )
 
 
+def test_compose_config_loads_with_the_environment_compose_sets() -> None:
+    settings = Settings.load(
+        DEPLOY / "compose" / "cti-journal.toml",
+        env={
+            "CTI_JOURNAL_BROKER__URLS": "amqp://cti-journal:pw@rabbitmq:5672/cti-journal",
+            "CTI_JOURNAL_WRITER__DSN": "Driver={PostgreSQL Unicode};Server=postgres;",
+            "CTI_JOURNAL_GATEWAY__HOST": "simulator",
+        },
+    )
+    assert settings.gateway.host == "simulator"
+    assert settings.lookup.sources and settings.writer.create_table
+    compose = (DEPLOY / "compose.yaml").read_text(encoding="utf-8")
+    ports = (
+        settings.gateway.metrics_port,
+        settings.lookup.metrics_port,
+        settings.writer.metrics_port,
+    )
+    prometheus = (DEPLOY / "prometheus" / "prometheus.yml").read_text(encoding="utf-8")
+    for port in ports:
+        assert str(port) in prometheus, f"prometheus.yml does not scrape port {port}"
+    assert "CTI_JOURNAL_WRITER__DSN" in compose and "CTI_JOURNAL_BROKER__URLS" in compose
+
+
 def test_example_config_explains_env_and_file_rules() -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
     assert "CTI_JOURNAL_<SECTION>__<KEY>" in text
@@ -275,7 +298,14 @@ def test_gateway_unit_has_a_state_directory_for_its_checkpoint() -> None:
 # -- YAML (only where a parser happens to be installed) ------------------------------------------
 @pytest.mark.parametrize(
     "path",
-    ["prometheus/prometheus.yml", "prometheus/alerts.yml", "compose.yaml"],
+    [
+        "prometheus/prometheus.yml",
+        "prometheus/alerts.yml",
+        "prometheus/alerts.test.yml",
+        "compose.yaml",
+        "grafana/provisioning/datasources/prometheus.yml",
+        "grafana/provisioning/dashboards/cti-journal.yml",
+    ],
 )
 def test_yaml_files_parse(path: str) -> None:
     yaml = pytest.importorskip("yaml")
