@@ -1,54 +1,88 @@
-"""The bounded hand-over from source threads to the publisher on the AMQP IOLoop.
+"""The hand-over from source threads to the publisher on the AMQP IOLoop.
 
-When it is full, `put` blocks the source thread, which then stops reading its socket: the CTI
-server's TCP send buffer fills and the server holds the entries. Nothing is dropped.
+Two kinds, one interface (`Buffer`):
+* `MemoryBuffer`: bounded; when full, `put` blocks the source thread, which then stops reading
+  its socket or file: the CTI server holds the entries. Right for sources that can re-read
+  (the file tail resumes from its checkpoint).
+* `SpoolBuffer` (gateway/spool.py): fsync'd segment files; lets a TCP source keep reading while
+  the broker is away, up to `gateway.spool_max_bytes`, and survives a crash of the gateway.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from cti_journal.gateway.lines import Line
+from cti_journal.gateway.prepare import Outgoing
+
+Done = Callable[[], None]
 
 
 @dataclass(slots=True)
-class Accepted:
-    line: Line
-    origin: str  # where it came from, for logs and dead letters
-    received_at: float
-    on_published: Callable[[], None] | None = None  # runs once the broker confirmed it
+class Item:
+    out: Outgoing
+    on_published: Done | None = None  # runs on the IOLoop once the broker confirmed it
 
 
-class Intake:
-    def __init__(self, capacity: int, wake: Callable[[], None]) -> None:
-        self._queue: queue.Queue[Accepted] = queue.Queue(maxsize=capacity)
+class Buffer(Protocol):
+    abort: threading.Event
+
+    def put(self, outs: list[Outgoing], on_published: list[Done | None] | None = None) -> bool:
+        """Hand messages over (blocking while full). False only if aborting."""
+        ...
+
+    def get_nowait(self) -> Item | None: ...
+
+    def woken(self) -> None: ...
+
+    def __len__(self) -> int: ...
+
+
+class Waker:
+    """Wakes the publisher once per burst of puts, not once per message."""
+
+    def __init__(self, wake: Callable[[], None]) -> None:
         self._wake = wake
-        self._wake_pending = threading.Event()
-        self.abort = threading.Event()  # set when the process gives up on draining
+        self._pending = threading.Event()
 
-    def put(self, line: Line, origin: str, on_published: Callable[[], None] | None = None) -> bool:
-        """Hand a line over, waiting while the buffer is full. False only if aborting."""
-        item = Accepted(line, origin, time.time(), on_published)
-        while not self.abort.is_set():
-            try:
-                self._queue.put(item, timeout=0.5)
-            except queue.Full:
-                continue
-            if not self._wake_pending.is_set():
-                self._wake_pending.set()
-                self._wake()
-            return True
-        return False
+    def poke(self) -> None:
+        if not self._pending.is_set():
+            self._pending.set()
+            self._wake()
+
+    def clear(self) -> None:
+        self._pending.clear()
+
+
+class MemoryBuffer:
+    def __init__(self, capacity: int, wake: Callable[[], None]) -> None:
+        self._queue: queue.Queue[Item] = queue.Queue(maxsize=capacity)
+        self._waker = Waker(wake)
+        self.abort = threading.Event()
+
+    def put(self, outs: list[Outgoing], on_published: list[Done | None] | None = None) -> bool:
+        callbacks = on_published or [None] * len(outs)
+        for out, done in zip(outs, callbacks, strict=True):
+            item = Item(out, done)
+            while True:
+                if self.abort.is_set():
+                    return False
+                try:
+                    self._queue.put(item, timeout=0.5)
+                    break
+                except queue.Full:
+                    self._waker.poke()
+                    continue
+        self._waker.poke()
+        return True
 
     def woken(self) -> None:
-        """The publisher calls this before draining, so later puts wake it again."""
-        self._wake_pending.clear()
+        self._waker.clear()
 
-    def get_nowait(self) -> Accepted | None:
+    def get_nowait(self) -> Item | None:
         try:
             return self._queue.get_nowait()
         except queue.Empty:

@@ -6,8 +6,9 @@ import argparse
 import logging
 import threading
 import time
+from pathlib import Path
 
-from cti_journal.gateway.intake import Intake
+from cti_journal.gateway.intake import Buffer, MemoryBuffer
 from cti_journal.gateway.publisher import GatewayPublisher
 from cti_journal.gateway.sources import EntrySource, TcpClientSource, TcpListenSource
 from cti_journal.shared.amqp import AmqpLink
@@ -35,16 +36,33 @@ def make_source(settings: GatewaySettings, metrics: Metrics) -> EntrySource:
 
 
 class Gateway:
-    def __init__(self, settings: Settings, metrics: Metrics, source: EntrySource | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        source: EntrySource | None = None,
+        *,
+        spool: bool = True,
+    ) -> None:
         self.settings = settings
+        g = settings.gateway
         self.link = AmqpLink(settings.broker, name="gateway", metrics=metrics, on_ready=self._ready)
-        self.intake = Intake(settings.gateway.buffer, wake=self._wake)
-        self.publisher = GatewayPublisher(self.link, self.intake, settings.gateway, metrics)
-        self.source = source if source is not None else make_source(settings.gateway, metrics)
+        self.buffer = self._make_buffer(g, spool and source is None)
+        self.publisher = GatewayPublisher(self.link, self.buffer, g.window, metrics)
+        self.source = source if source is not None else make_source(g, metrics)
         self.stop_sources = threading.Event()
         self._source_thread = threading.Thread(
             target=self._run_source, name="cti-source", daemon=True
         )
+
+    def _make_buffer(self, g: GatewaySettings, spool: bool) -> Buffer:
+        # The file source re-reads from its checkpoint, so memory suffices; TCP sources cannot
+        # re-read, so with a spool_dir what they read is on disk before it is acknowledged.
+        if spool and g.spool_dir and g.source != "file":
+            from cti_journal.gateway.spool import SpoolBuffer
+
+            return SpoolBuffer(Path(g.spool_dir), g.spool_max_bytes, self._wake)
+        return MemoryBuffer(g.buffer, self._wake)
 
     def _wake(self) -> None:
         self.link.call_threadsafe(self.publisher.wake)
@@ -54,30 +72,40 @@ class Gateway:
 
     def _run_source(self) -> None:
         try:
-            self.source.run(self.intake, self.stop_sources)
+            self.source.run(self.buffer, self.stop_sources)
         except Exception:
             log.exception("the CTI source failed; stopping the gateway")
-            self.shutdown()
+        self.shutdown()  # a finished source (import) or a failed one: drain, then stop
 
     def run(self) -> None:
         self._source_thread.start()
-        self.link.run()
+        try:
+            self.link.run()
+        finally:
+            for part in (self.source, self.buffer):  # e.g. the file checkpoint, the spool
+                close = getattr(part, "close", None)
+                if close is not None:
+                    close()
 
     def shutdown(self, drain_timeout_s: float = 30.0) -> None:
         """Stop reading, publish what was read (bounded wait), then close. Thread-safe."""
+        if self.stop_sources.is_set() and threading.current_thread() is not self._source_thread:
+            return
         self.stop_sources.set()
 
         def finish() -> None:
             deadline = time.monotonic() + drain_timeout_s
-            self._source_thread.join(timeout=drain_timeout_s)
+            if threading.current_thread() is not self._source_thread:
+                self._source_thread.join(timeout=drain_timeout_s)
             while not self.publisher.idle and time.monotonic() < deadline:
                 time.sleep(0.05)
             if not self.publisher.idle:
                 log.error(
-                    "stopping with %d entries not confirmed by the broker",
-                    len(self.intake) + self.link.in_flight,
+                    "stopping with %d entries not confirmed by the broker%s",
+                    len(self.buffer) + self.link.in_flight,
+                    " (they stay in the spool)" if self.settings.gateway.spool_dir else "",
                 )
-            self.intake.abort.set()
+            self.buffer.abort.set()
             self.link.stop()
 
         threading.Thread(target=finish, name="gateway-shutdown", daemon=True).start()

@@ -12,10 +12,12 @@ import logging
 import random
 import socket
 import threading
+import time
 from typing import Protocol
 
-from cti_journal.gateway.intake import Intake
+from cti_journal.gateway.intake import Buffer
 from cti_journal.gateway.lines import LineSplitter
+from cti_journal.gateway.prepare import Preparer
 from cti_journal.shared.config import GatewaySettings
 from cti_journal.shared.metrics import Metrics
 
@@ -24,19 +26,22 @@ READ_CHUNK = 64 * 1024
 
 
 class EntrySource(Protocol):
-    def run(self, intake: Intake, stop: threading.Event) -> None: ...
+    def run(self, buffer: Buffer, stop: threading.Event) -> None: ...
 
 
 def pump(
     sock: socket.socket,
     origin: str,
-    intake: Intake,
+    buffer: Buffer,
     stop: threading.Event,
-    max_line_bytes: int,
+    preparer: Preparer,
     idle_timeout_s: float = 0.0,
 ) -> None:
-    """Read lines from a connected socket until EOF, error, idle timeout or stop."""
-    splitter = LineSplitter(max_line_bytes)
+    """Read lines from a connected socket until EOF, error, idle timeout or stop.
+
+    Everything read in one `recv` is prepared and handed over in one `put` (one fsync with a
+    spool); `put` blocks while the buffer is full, and then nothing more is read."""
+    splitter = LineSplitter(preparer.settings.max_line_bytes)
     sock.settimeout(0.5)
     idle = 0.0
     while not stop.is_set():
@@ -54,9 +59,10 @@ def pump(
         if not data:
             break
         idle = 0.0
-        for line in splitter.feed(data):
-            if not intake.put(line, origin):
-                return
+        now = time.time()
+        outs = [preparer.prepare(line, origin, now) for line in splitter.feed(data)]
+        if outs and not buffer.put(outs):
+            return
     if splitter.partial.strip():
         log.warning("%s: closed in the middle of a line; %d bytes dropped", origin,
                     len(splitter.partial))  # fmt: skip
@@ -68,8 +74,9 @@ class TcpClientSource:
     def __init__(self, settings: GatewaySettings, metrics: Metrics) -> None:
         self.settings = settings
         self.metrics = metrics
+        self.preparer = Preparer(settings, metrics)
 
-    def run(self, intake: Intake, stop: threading.Event) -> None:
+    def run(self, buffer: Buffer, stop: threading.Event) -> None:
         address = (self.settings.host, self.settings.port)
         origin = f"tcp {self.settings.host}:{self.settings.port}"
         delay, failing = 0.5, False
@@ -88,7 +95,7 @@ class TcpClientSource:
             self.metrics.source_connected.inc()
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-                pump(sock, origin, intake, stop, self.settings.max_line_bytes)
+                pump(sock, origin, buffer, stop, self.preparer)
             finally:
                 sock.close()
                 self.metrics.source_connected.dec()
@@ -103,12 +110,13 @@ class TcpListenSource:
     def __init__(self, settings: GatewaySettings, metrics: Metrics) -> None:
         self.settings = settings
         self.metrics = metrics
+        self.preparer = Preparer(settings, metrics)
         self.networks = [ipaddress.ip_network(n, strict=False) for n in settings.allowed_networks]
         self._clients = threading.BoundedSemaphore(settings.max_clients)
         self.bound = threading.Event()
         self.port = settings.listen_port
 
-    def run(self, intake: Intake, stop: threading.Event) -> None:
+    def run(self, buffer: Buffer, stop: threading.Event) -> None:
         server = socket.create_server(
             (self.settings.listen_address, self.settings.listen_port), reuse_port=False
         )
@@ -122,12 +130,12 @@ class TcpListenSource:
                     conn, peer = server.accept()
                 except TimeoutError:
                     continue
-                self._admit(conn, peer, intake, stop)
+                self._admit(conn, peer, buffer, stop)
         finally:
             server.close()
 
     def _admit(
-        self, conn: socket.socket, peer: tuple[str, int], intake: Intake, stop: threading.Event
+        self, conn: socket.socket, peer: tuple[str, int], buffer: Buffer, stop: threading.Event
     ) -> None:
         origin = f"client {peer[0]}:{peer[1]}"
         if self.networks and not any(ipaddress.ip_address(peer[0]) in n for n in self.networks):
@@ -140,18 +148,17 @@ class TcpListenSource:
             conn.close()
             return
         thread = threading.Thread(
-            target=self._serve, args=(conn, origin, intake, stop), name=origin, daemon=True
+            target=self._serve, args=(conn, origin, buffer, stop), name=origin, daemon=True
         )
         thread.start()
 
     def _serve(
-        self, conn: socket.socket, origin: str, intake: Intake, stop: threading.Event
+        self, conn: socket.socket, origin: str, buffer: Buffer, stop: threading.Event
     ) -> None:
         log.info("%s connected", origin)
         self.metrics.source_connected.inc()
         try:
-            pump(conn, origin, intake, stop, self.settings.max_line_bytes,
-                 self.settings.idle_timeout_s)  # fmt: skip
+            pump(conn, origin, buffer, stop, self.preparer, self.settings.idle_timeout_s)
         finally:
             conn.close()
             self.metrics.source_connected.dec()

@@ -68,6 +68,11 @@ class GatewaySettings:
     buffer: int = 5000  # entries read but not yet published; full = stop reading the socket
     preenriched: Literal["write", "lookup"] = "write"
     reconnect_max_s: float = 30.0
+    spool_dir: str = ""  # tcp/listen: fsync'd local spool; "" = memory only (lost on a crash)
+    spool_max_bytes: int = 256 * 1024 * 1024  # full spool = stop reading (the server buffers)
+    tls_cert_file: str = ""  # listen: serve TLS with this certificate chain (PEM)
+    tls_key_file: str = ""
+    tls_client_ca_file: str = ""  # listen: require client certificates signed by this CA
     metrics_port: int = 9310
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pika
+import pika.exceptions
 import pyodbc
 
 from cti_journal.shared.topology import Topology
@@ -95,22 +96,24 @@ class Pipeline:
     def start(
         self, name: str, command: str, *args: str, env: Mapping[str, str] | None = None
     ) -> None:
-        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
         full_env = {**os.environ, **(env or {})}
-        self.procs[name] = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cti_journal.shared.cli",
-                command,
-                "-c",
-                str(self.config),
-                *args,
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=full_env,
-        )
+        # The child inherits the descriptor; the parent's copy is closed at once (an open file
+        # object left to the garbage collector is a ResourceWarning, an error under pytest).
+        with open(self.workdir / f"{name}.log", "ab") as log:
+            self.procs[name] = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "cti_journal.shared.cli",
+                    command,
+                    "-c",
+                    str(self.config),
+                    *args,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=full_env,
+            )
 
     def log(self, name: str) -> str:
         return (self.workdir / f"{name}.log").read_text(errors="replace")
@@ -149,9 +152,15 @@ class Pipeline:
             conn.close()
 
     def queue_depth(self, stage: str) -> int:
-        with self.channel() as ch:
-            frame = ch.queue_declare(self.topology.queue(stage), passive=True)
-            return int(frame.method.message_count)
+        """Messages ready in a stage's queue; 0 while no process has declared it yet."""
+        try:
+            with self.channel() as ch:
+                frame = ch.queue_declare(self.topology.queue(stage), passive=True)
+                return int(frame.method.message_count)
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code == 404:
+                return 0
+            raise
 
     def dead_letters(self) -> list[tuple[dict[str, Any], bytes]]:
         """Everything in the dead-letter queue (read and requeued, so it stays there)."""

@@ -1,0 +1,280 @@
+"""Tail the CTI server's `Journal/day.log`, follow its day-change rotation into `journal.log`,
+and keep a checkpoint that advances only past lines the broker has confirmed.
+
+Restart: the checkpoint names the file by its first line (not its inode: a rotation may empty
+the same file) and the byte offset confirmed so far. If day.log still starts with that line,
+reading resumes at the offset; the lines before it are re-read only to rebuild the identity
+counter (gateway/identity.py), so the ids of what follows do not change. If day.log was rotated
+meanwhile, its rest is read from the end of journal.log — from where that first line stands,
+plus the offset — and then the new day.log from its start. Anything published twice this way
+(a crash between confirm and checkpoint) has the same event id, and the writer's ledger keeps
+it from becoming a second row.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import orjson
+
+from cti_journal.gateway.intake import Buffer, Done
+from cti_journal.gateway.lines import Line, LineSplitter
+from cti_journal.gateway.prepare import Outgoing, Preparer
+from cti_journal.shared.config import GatewaySettings
+from cti_journal.shared.metrics import Metrics
+
+log = logging.getLogger(__name__)
+POLL_S = 0.2
+CHUNK = 256 * 1024
+SEARCH_LIMIT = 512 * 1024 * 1024  # how far back journal.log is searched for a rotated day
+CHECKPOINT_EVERY_S = 0.5
+
+
+@dataclass(frozen=True)
+class Position:
+    head: bytes  # the first line of the file the offset belongs to
+    offset: int
+
+
+class Checkpoint:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> Position | None:
+        try:
+            data = orjson.loads(self.path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except orjson.JSONDecodeError:
+            log.error("checkpoint %s is corrupt; reading day.log from its start", self.path)
+            return None
+        return Position(base64.b64decode(data["head"]), int(data["offset"]))
+
+    def save(self, position: Position) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        head = base64.b64encode(position.head).decode()
+        with open(tmp, "wb") as fh:
+            fh.write(orjson.dumps({"head": head, "offset": position.offset}))
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(self.path)
+
+
+class ConfirmTracker:
+    """Advances the checkpoint over the longest prefix of lines the broker confirmed.
+
+    Confirms arrive on the IOLoop thread, possibly out of order after a reconnect."""
+
+    def __init__(self, checkpoint: Checkpoint) -> None:
+        self.checkpoint = checkpoint
+        self._lock = threading.Lock()
+        self._order: deque[Position] = deque()
+        self._confirmed: set[Position] = set()
+        self._last: Position | None = None
+        self._saved_at = 0.0
+        self._dirty = False
+
+    def expect(self, position: Position) -> Done:
+        with self._lock:
+            self._order.append(position)
+        return lambda: self._confirm(position)
+
+    def _confirm(self, position: Position) -> None:
+        with self._lock:
+            self._confirmed.add(position)
+            while self._order and self._order[0] in self._confirmed:
+                self._last = self._order.popleft()
+                self._confirmed.discard(self._last)
+                self._dirty = True
+        if self._dirty and time.monotonic() - self._saved_at >= CHECKPOINT_EVERY_S:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            last, self._dirty = self._last, False
+        self._saved_at = time.monotonic()
+        if last is not None:
+            self.checkpoint.save(last)
+
+
+def _first_line(fh: BinaryIO, limit: int) -> bytes:
+    fh.seek(0)
+    line = fh.readline(limit)
+    return line if line.endswith(b"\n") else b""
+
+
+class FileTailSource:
+    def __init__(self, settings: GatewaySettings, metrics: Metrics) -> None:
+        self.settings = settings
+        self.path = Path(settings.path)
+        self.journal = self.path.with_name("journal.log")
+        self.preparer = Preparer(settings, metrics)
+        checkpoint = Path(settings.checkpoint or f"{settings.path}.cti-journal")
+        self.tracker = ConfirmTracker(Checkpoint(checkpoint))
+        self.origin = f"file {self.path}"
+
+    def run(self, buffer: Buffer, stop: threading.Event) -> None:
+        try:
+            self._run(buffer, stop)
+        finally:
+            self.tracker.flush()
+
+    def close(self) -> None:
+        """After the last confirm: save the final position, so a restart re-sends nothing."""
+        self.tracker.flush()
+
+    def _run(self, buffer: Buffer, stop: threading.Event) -> None:
+        position = self.tracker.checkpoint.load()
+        restarted = True  # only after a restart must the identity counter be rebuilt
+        while not stop.is_set():
+            try:
+                fh = open(self.path, "rb")  # noqa: SIM115 - closed in _follow
+            except FileNotFoundError:
+                stop.wait(POLL_S)
+                continue
+            head = _first_line(fh, self.settings.max_line_bytes)
+            offset = 0
+            if position is not None and position.offset and head == position.head:
+                if restarted:
+                    self._rescan(fh, position.offset)
+                offset = position.offset
+            elif position is not None and position.offset:
+                self._catch_up(buffer, position, rescan=restarted)
+            restarted = False
+            log.info("tailing %s from byte %d", self.path, offset)
+            position = self._follow(fh, offset, buffer, stop)
+
+    def _rescan(self, fh: BinaryIO, end: int) -> None:
+        fh.seek(0)
+        splitter = LineSplitter(self.settings.max_line_bytes)
+        remaining = end
+        while remaining > 0:
+            data = fh.read(min(CHUNK, remaining))
+            if not data:
+                break
+            remaining -= len(data)
+            for line in splitter.feed(data):
+                self.preparer.observe(line)
+
+    def _catch_up(self, buffer: Buffer, position: Position, *, rescan: bool) -> None:
+        """day.log was rotated before we read all of it: read its rest from journal.log."""
+        start = self._find_day(position.head)
+        if start is None:
+            log.error(
+                "%s was rotated, and its first line is not in the last %d MB of %s: entries "
+                "after byte %d of that day may be missing; import them with `cti-journal import`",
+                self.path, SEARCH_LIMIT >> 20, self.journal, position.offset,
+            )  # fmt: skip
+            return
+        log.info("reading the rest of the rotated day from %s", self.journal)
+        with open(self.journal, "rb") as fh:
+            if rescan:
+                self._rescan_from(fh, start, position.offset)
+            # Offsets stay relative to the rotated day's start, so that the checkpoint advances
+            # through these lines too and a restart does not read them again.
+            splitter = LineSplitter(self.settings.max_line_bytes)
+            splitter.offset = position.offset
+            fh.seek(start + position.offset)
+            while data := fh.read(CHUNK):
+                lines = list(splitter.feed(data))
+                if lines and not self._hand_over(lines, position.head, buffer, self.journal):
+                    return
+
+    def _rescan_from(self, fh: BinaryIO, start: int, length: int) -> None:
+        fh.seek(start)
+        splitter = LineSplitter(self.settings.max_line_bytes)
+        for line in splitter.feed(fh.read(length)):
+            self.preparer.observe(line)
+
+    def _find_day(self, head: bytes) -> int | None:
+        try:
+            size = self.journal.stat().st_size
+        except FileNotFoundError:
+            return None
+        with open(self.journal, "rb") as fh:
+            end = size
+            overlap = len(head) + 1
+            while end > 0 and size - end < SEARCH_LIMIT:
+                start = max(0, end - CHUNK)
+                fh.seek(start)
+                block = fh.read(end - start + overlap)
+                at = block.rfind(b"\n" + head)
+                if at >= 0:
+                    return start + at + 1
+                if start == 0 and block.startswith(head):
+                    return 0
+                end = start
+        return None
+
+    def _follow(
+        self, fh: BinaryIO, offset: int, buffer: Buffer, stop: threading.Event
+    ) -> Position | None:
+        """Read new lines until the file is rotated; returns where reading stopped."""
+        splitter = LineSplitter(self.settings.max_line_bytes)
+        splitter.offset = offset
+        head = _first_line(fh, self.settings.max_line_bytes)
+        fh.seek(offset)
+        try:
+            while not stop.is_set():
+                data = fh.read(CHUNK)
+                if data:
+                    if not head:
+                        head = self._head_after_growth(fh, splitter.offset + len(data))
+                    lines = list(splitter.feed(data))
+                    if lines and not self._hand_over(lines, head, buffer):
+                        return None
+                    continue
+                if self._rotated(fh, head, splitter.offset):
+                    # A replaced file can still be read through our handle: take its last lines.
+                    while data := fh.read(CHUNK):
+                        lines = list(splitter.feed(data))
+                        if lines and not self._hand_over(lines, head, buffer):
+                            return None
+                    return Position(head, splitter.offset)
+                stop.wait(POLL_S)
+        finally:
+            fh.close()
+        return None
+
+    def _head_after_growth(self, fh: BinaryIO, resume: int) -> bytes:
+        head = _first_line(fh, self.settings.max_line_bytes)
+        fh.seek(resume)
+        return head
+
+    def _hand_over(
+        self, lines: list[Line], head: bytes, buffer: Buffer, path: Path | None = None
+    ) -> bool:
+        now = time.time()
+        origin = f"file {path}" if path else self.origin
+        outs: list[Outgoing] = []
+        dones: list[Done | None] = []
+        for line in lines:
+            outs.append(self.preparer.prepare(line, origin, now))
+            dones.append(self.tracker.expect(Position(head, line.end_offset)))
+        return buffer.put(outs, dones)
+
+    def _rotated(self, fh: BinaryIO, head: bytes, offset: int) -> bool:
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return False  # between the server's move and its new file: keep waiting
+        if stat.st_ino != os.fstat(fh.fileno()).st_ino:
+            log.info("%s was replaced by a new file (day change or server restart)", self.path)
+            return True
+        if stat.st_size < offset:
+            log.info("%s was emptied (day change or server restart)", self.path)
+            return True
+        current = _first_line(fh, self.settings.max_line_bytes)
+        fh.seek(offset)
+        if head and current and current != head:
+            log.info("%s starts with another line now (day change)", self.path)
+            return True
+        return False

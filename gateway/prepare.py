@@ -1,0 +1,143 @@
+"""Line → message, once per line, in the source's own thread.
+
+Each source owns one `Preparer`, so the identity counter (gateway/identity.py) follows that
+source's stream; a file tail can rebuild it by `observe`-ing the lines before its checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+import orjson
+
+from cti_journal.gateway.identity import EventIdentifier
+from cti_journal.gateway.lines import Line
+from cti_journal.shared.config import GatewaySettings
+from cti_journal.shared.consumer import dead_letter_headers
+from cti_journal.shared.errors import BadInputError
+from cti_journal.shared.message import JournalEntry, Lookup
+from cti_journal.shared.metrics import Metrics
+from cti_journal.shared.record import LineFormat
+from cti_journal.shared.topology import DEAD, LOOKUP, WRITE
+
+log = logging.getLogger(__name__)
+_HEAD = struct.Struct(">HI")  # routing-key length, headers length
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message ready to publish: where to, what, with which headers."""
+
+    routing_key: str
+    body: bytes
+    headers: dict[str, Any] | None = None
+    content_type: str = "application/json"
+
+    def pack(self) -> bytes:
+        key = self.routing_key.encode()
+        headers = orjson.dumps(self.headers) if self.headers else b""
+        return _HEAD.pack(len(key), len(headers)) + key + headers + self.body
+
+    @classmethod
+    def unpack(cls, data: bytes) -> Outgoing:
+        key_len, headers_len = _HEAD.unpack_from(data)
+        at = _HEAD.size
+        key = data[at : at + key_len].decode()
+        at += key_len
+        headers = orjson.loads(data[at : at + headers_len]) if headers_len else None
+        body = data[at + headers_len :]
+        content_type = "application/octet-stream" if key == DEAD else "application/json"
+        return cls(key, body, headers, content_type)
+
+
+def line_format(settings: GatewaySettings) -> LineFormat:
+    return LineFormat(
+        settings.format, settings.separator, settings.fields, settings.encoding, settings.timezone
+    )
+
+
+class Preparer:
+    def __init__(self, settings: GatewaySettings, metrics: Metrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.format = line_format(settings)
+        self.identifier = EventIdentifier(settings.source_id)
+        self._lock = threading.Lock()  # a listener's clients share one identity counter
+
+    def observe(self, line: Line) -> None:
+        """Count a line already published before a restart, without publishing it again."""
+        if line.oversized:
+            return
+        try:
+            parsed = self.format.parse(line.raw)
+        except BadInputError:
+            return
+        with self._lock:
+            self.identifier.identify(parsed.values, parsed.explicit_id)
+
+    def prepare(self, line: Line, origin: str, received_at: float) -> Outgoing:
+        self.metrics.received.labels(self.settings.source_id).inc()
+        if line.oversized:
+            limit = self.settings.max_line_bytes
+            error = BadInputError(f"line longer than gateway.max_line_bytes ({limit} bytes)")
+            return self._dead(line, origin, received_at, error, "too_long")
+        try:
+            parsed = self.format.parse(line.raw)
+        except BadInputError as exc:
+            return self._dead(line, origin, received_at, exc, "parse")
+        with self._lock:
+            event_id = self.identifier.identify(parsed.values, parsed.explicit_id)
+        entry = JournalEntry(
+            event_id=event_id,
+            source=self.settings.source_id,
+            received_at=received_at,
+            **parsed.values,
+        )
+        key = LOOKUP
+        if entry.has_contact and self.settings.preenriched == "write":
+            entry, key = replace(entry, lookup=Lookup.PRESET), WRITE
+        return Outgoing(key, entry.encode())
+
+    def _dead(
+        self, line: Line, origin: str, received_at: float, error: BadInputError, reason: str
+    ) -> Outgoing:
+        self.metrics.rejected.labels(reason).inc()
+        raw = line.raw[: self.settings.max_dead_letter_bytes]
+        log.warning("rejected a line from %s: %s: %r", origin, error, raw[:120])
+        headers = dead_letter_headers(
+            "gateway",
+            error,
+            attempt=1,
+            extra={
+                "x-cti-origin": origin,
+                "x-cti-source": self.settings.source_id,
+                "x-cti-raw-bytes": len(line.raw),
+                "x-cti-received-at": f"{received_at:.3f}",
+            },
+        )
+        return Outgoing(DEAD, raw, headers, "application/octet-stream")
+
+
+def reparser(settings: Any) -> Any:
+    """For `cti-journal dlq replay`: a dead-lettered raw line → (routing key, message body).
+
+    Raises BadInputError if the line still does not parse with the current settings."""
+    from cti_journal.shared.metrics import make_metrics
+
+    preparer = Preparer(settings.gateway, make_metrics())
+
+    def reparse(raw: bytes, headers: Any) -> tuple[str, bytes]:
+        if headers.get("x-cti-raw-bytes", len(raw)) > len(raw):
+            raise BadInputError("only the first bytes of this line were kept; cannot replay it")
+        line = Line(raw if raw.endswith(b"\n") else raw + b"\n")
+        out = preparer.prepare(line, "dlq replay", time.time())
+        if out.routing_key == DEAD:
+            raise BadInputError(f"still does not parse: {(out.headers or {}).get('x-cti-reason')}")
+        return out.routing_key, out.body
+
+    return reparse

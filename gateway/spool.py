@@ -1,0 +1,249 @@
+"""A durable, bounded buffer of prepared messages on local disk (`gateway.spool_dir`).
+
+A TCP source appends what it read, fsync'd once per read (group commit), before the publisher
+ever sees it; the publisher reads it back in order and acknowledges each record once the broker
+confirmed it. So the gateway keeps reading while the broker is away (up to
+`gateway.spool_max_bytes`, then it stops reading and the CTI server buffers), and a killed
+gateway re-publishes, after restart, everything not confirmed before — with the same event ids,
+because the spool holds the prepared messages, not raw lines.
+
+Files: segments `<first seq>.seg` of records `magic, seq, length, crc32, payload`; `acked`
+holds the sequence number up to which everything was confirmed. A torn record at the end of
+the last segment (a crash mid-write) is cut off at recovery.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+from cti_journal.gateway.intake import Done, Item, Waker
+from cti_journal.gateway.prepare import Outgoing
+
+log = logging.getLogger(__name__)
+_REC = struct.Struct(">2sQII")  # magic, seq, payload length, crc32
+_MAGIC = b"CJ"
+_ACK_FILE = "acked"
+_ACK_WRITE_EVERY_S = 0.5
+
+
+class SpoolError(Exception):
+    pass
+
+
+class SpoolBuffer:
+    def __init__(
+        self,
+        directory: Path,
+        max_bytes: int,
+        wake: Callable[[], None],
+        segment_bytes: int = 8 * 1024 * 1024,
+    ) -> None:
+        self.dir = directory
+        self.max_bytes = max_bytes
+        self.segment_bytes = segment_bytes
+        self.abort = threading.Event()
+        self._waker = Waker(wake)
+        self._room = threading.Condition()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._acked = self._read_acked()
+        self._done: dict[int, int] = {}  # seq confirmed out of order -> record size
+        self._sizes: dict[int, int] = {}  # seq handed out or pending -> record size
+        self._unacked_bytes = 0
+        self._ack_written_at = 0.0
+        self._segments: list[Path] = sorted(self.dir.glob("*.seg"))
+        self._committed: dict[Path, int] = {}  # bytes fsync'd per segment: what readers may read
+        self._next_seq = self._recover()
+        self._writer = self._open_writer()
+        self._reader_index = 0
+        self._reader_pos = 0
+        self._read_fh = None if not self._segments else open(self._segments[0], "rb")  # noqa: SIM115
+        if self.pending:
+            log.info("spool %s: %d records not yet confirmed, publishing them first", directory,
+                     self.pending)  # fmt: skip
+
+    # -- recovery -----------------------------------------------------------------------------
+    def _read_acked(self) -> int:
+        try:
+            return int((self.dir / _ACK_FILE).read_text().strip() or 0)
+        except FileNotFoundError:
+            return 0
+        except ValueError as exc:
+            raise SpoolError(f"{self.dir / _ACK_FILE} is corrupt: {exc}") from exc
+
+    def _recover(self) -> int:
+        last = self._acked
+        for path in self._segments:
+            valid = 0
+            with open(path, "rb") as fh:
+                for seq, size, end in _records(fh):
+                    last = max(last, seq)
+                    valid = end
+                    if seq > self._acked:
+                        self._unacked_bytes += size
+            if valid < path.stat().st_size:
+                log.warning("spool %s: cutting a torn record at byte %d", path.name, valid)
+                with open(path, "r+b") as fh:
+                    fh.truncate(valid)
+                    os.fsync(fh.fileno())
+            self._committed[path] = valid
+        return last + 1
+
+    @property
+    def pending(self) -> int:
+        return self._next_seq - 1 - self._acked
+
+    def _open_writer(self):  # type: ignore[no-untyped-def]
+        if not self._segments or self._committed[self._segments[-1]] >= self.segment_bytes:
+            self._new_segment()
+        return open(self._segments[-1], "ab")
+
+    def _new_segment(self) -> None:
+        path = self.dir / f"{self._next_seq:016d}.seg"
+        path.touch()
+        _fsync_dir(self.dir)
+        self._segments.append(path)
+        self._committed[path] = 0
+
+    # -- source side --------------------------------------------------------------------------
+    def put(self, outs: list[Outgoing], on_published: list[Done | None] | None = None) -> bool:
+        if on_published and any(on_published):
+            raise SpoolError("the spool acknowledges records itself")
+        data = bytearray()
+        size_total = 0
+        for out in outs:
+            payload = out.pack()
+            data += _REC.pack(_MAGIC, self._next_seq, len(payload), zlib.crc32(payload))
+            data += payload
+            self._next_seq += 1
+            size_total += _REC.size + len(payload)
+        with self._room:
+            while self._unacked_bytes + size_total > self.max_bytes and self._unacked_bytes:
+                if self.abort.is_set():
+                    return False
+                self._room.wait(timeout=0.5)
+            self._unacked_bytes += size_total
+        self._write(bytes(data))
+        self._waker.poke()
+        return True
+
+    def _write(self, data: bytes) -> None:
+        path = self._segments[-1]
+        self._writer.write(data)
+        self._writer.flush()
+        os.fsync(self._writer.fileno())
+        with self._room:
+            self._committed[path] += len(data)
+            if self._committed[path] >= self.segment_bytes:
+                self._writer.close()
+                self._new_segment()
+                self._writer = open(self._segments[-1], "ab")  # noqa: SIM115
+
+    # -- publisher side (IOLoop thread) -------------------------------------------------------
+    def woken(self) -> None:
+        self._waker.clear()
+
+    def get_nowait(self) -> Item | None:
+        while True:
+            with self._room:
+                if self._reader_index >= len(self._segments):
+                    return None
+                path = self._segments[self._reader_index]
+                committed = self._committed[path]
+                is_last = self._reader_index == len(self._segments) - 1
+            if self._reader_pos + _REC.size <= committed:
+                return self._read_one(path)
+            if is_last:
+                return None
+            self._reader_index += 1
+            self._reader_pos = 0
+            if self._read_fh is not None:
+                self._read_fh.close()
+            self._read_fh = open(self._segments[self._reader_index], "rb")  # noqa: SIM115
+
+    def _read_one(self, path: Path) -> Item | None:
+        if self._read_fh is None or self._read_fh.name != str(path):
+            if self._read_fh is not None:
+                self._read_fh.close()
+            self._read_fh = open(path, "rb")  # noqa: SIM115
+        self._read_fh.seek(self._reader_pos)
+        magic, seq, length, crc = _REC.unpack(self._read_fh.read(_REC.size))
+        payload = self._read_fh.read(length)
+        if magic != _MAGIC or len(payload) != length or zlib.crc32(payload) != crc:
+            raise SpoolError(f"spool {path.name}: corrupt record at byte {self._reader_pos}")
+        self._reader_pos += _REC.size + length
+        if seq <= self._acked:
+            return self.get_nowait()  # confirmed before a restart
+        size = _REC.size + length
+        return Item(Outgoing.unpack(payload), lambda: self._ack(seq, size))
+
+    def _ack(self, seq: int, size: int) -> None:
+        with self._room:
+            self._done[seq] = size
+            self._unacked_bytes -= size
+            advanced = False
+            while self._acked + 1 in self._done:
+                self._acked += 1
+                del self._done[self._acked]
+                advanced = True
+            self._room.notify_all()
+        if advanced and time.monotonic() - self._ack_written_at >= _ACK_WRITE_EVERY_S:
+            self.flush_acked()
+
+    def flush_acked(self) -> None:
+        """Persist the acknowledged position and delete segments wholly behind it."""
+        self._ack_written_at = time.monotonic()
+        tmp = self.dir / (_ACK_FILE + ".tmp")
+        tmp.write_text(str(self._acked))
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        tmp.replace(self.dir / _ACK_FILE)
+        with self._room:
+            while len(self._segments) > 1 and self._reader_index > 0:
+                next_first = int(self._segments[1].stem)
+                if next_first - 1 > self._acked:
+                    break
+                old = self._segments.pop(0)
+                del self._committed[old]
+                self._reader_index -= 1
+                with contextlib.suppress(FileNotFoundError):
+                    old.unlink()
+
+    def close(self) -> None:
+        self.flush_acked()
+        self._writer.close()
+        if self._read_fh is not None:
+            self._read_fh.close()
+
+    def __len__(self) -> int:
+        return max(0, self.pending)
+
+
+def _records(fh):  # type: ignore[no-untyped-def]
+    """(seq, record size, end offset) of every intact record from the start of a segment."""
+    pos = 0
+    while True:
+        head = fh.read(_REC.size)
+        if len(head) < _REC.size:
+            return
+        magic, seq, length, crc = _REC.unpack(head)
+        payload = fh.read(length)
+        if magic != _MAGIC or len(payload) != length or zlib.crc32(payload) != crc:
+            return
+        pos += _REC.size + length
+        yield seq, _REC.size + length, pos
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,220 @@
+"""`cti-journal dlq list|show|replay|purge`: the dead-letter queue for admins.
+
+Every dead letter says where it failed (`x-cti-stage`: gateway, lookup or write), why
+(`x-cti-error`, `x-cti-reason`, `x-cti-column`), on which host and when. Entries the broker
+dead-lettered itself (a worker crashed on them `broker.delivery_limit` times) carry RabbitMQ's
+`x-first-death-*` headers instead. `replay` sends entries back to the stage they failed in,
+after the cause is fixed; a line the gateway could not parse is parsed again with the current
+config and, if it parses now, enters the pipeline like any other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pika
+import pika.adapters.blocking_connection
+import pika.exceptions
+
+from cti_journal.shared.amqp import connection_parameters, declare_topology_blocking
+from cti_journal.shared.cli import Command
+from cti_journal.shared.config import Settings
+from cti_journal.shared.errors import BadInputError, ConfigError
+from cti_journal.shared.process import add_config_argument, load_settings
+from cti_journal.shared.topology import DEAD, LOOKUP, STAGES, WRITE, Topology
+
+Channel = pika.adapters.blocking_connection.BlockingChannel
+Reparse = Callable[[bytes, Mapping[str, Any]], tuple[str, bytes]]
+
+
+@dataclass
+class DeadLetter:
+    index: int
+    tag: int
+    headers: dict[str, Any]
+    body: bytes
+
+    @property
+    def stage(self) -> str:
+        stage = self.headers.get("x-cti-stage")
+        if isinstance(stage, str):
+            return stage
+        queue = self.headers.get("x-first-death-queue", "")
+        for candidate in STAGES:
+            if isinstance(queue, str) and queue.endswith(f".{candidate}"):
+                return candidate
+        return "?"
+
+    @property
+    def reason(self) -> str:
+        reason = self.headers.get("x-cti-reason") or self.headers.get("x-first-death-reason")
+        return str(reason or "?")
+
+    @property
+    def event_id(self) -> str:
+        try:
+            value = orjson.loads(self.body).get("event_id", "")
+        except (orjson.JSONDecodeError, AttributeError):
+            return ""
+        return str(value)
+
+
+@contextmanager
+def _channel(settings: Settings) -> Iterator[tuple[Channel, Topology]]:
+    topology = declare_topology_blocking(settings.broker)
+    last: Exception | None = None
+    for url in settings.broker.urls:
+        try:
+            conn = pika.BlockingConnection(connection_parameters(url, settings.broker, "dlq"))
+        except pika.exceptions.AMQPError as exc:
+            last = exc
+            continue
+        try:
+            channel = conn.channel()
+            channel.confirm_delivery()
+            yield channel, topology
+        finally:
+            if conn.is_open:
+                conn.close()
+        return
+    raise ConfigError("broker.urls", f"no broker reachable: {last!r}")
+
+
+def _take_all(channel: Channel, topology: Topology, limit: int) -> list[DeadLetter]:
+    """Fetch up to `limit` dead letters without acknowledging them."""
+    letters = []
+    while len(letters) < limit:
+        method, props, body = channel.basic_get(topology.queue(DEAD), auto_ack=False)
+        if method is None:
+            break
+        letters.append(DeadLetter(len(letters) + 1, method.delivery_tag, props.headers or {}, body))
+    return letters
+
+
+def _give_back(channel: Channel, letters: list[DeadLetter]) -> None:
+    for letter in letters:
+        channel.basic_nack(letter.tag, requeue=True)
+
+
+def _print_list(letters: list[DeadLetter]) -> None:
+    if not letters:
+        print("the dead-letter queue is empty")
+        return
+    print(f"{'#':>4}  {'stage':<8} {'error':<22} {'event id':<32}  reason")
+    for letter in letters:
+        error = str(letter.headers.get("x-cti-error", letter.headers.get("x-first-death-reason")))
+        print(
+            f"{letter.index:>4}  {letter.stage:<8} {error[:22]:<22} {letter.event_id:<32}  "
+            f"{letter.reason[:100]}"
+        )
+
+
+def _print_one(letter: DeadLetter) -> None:
+    print(f"dead letter #{letter.index}")
+    for key in sorted(letter.headers):
+        if key.startswith("x-cti-") or key.startswith("x-first-death"):
+            print(f"  {key}: {letter.headers[key]}")
+    try:
+        print("body:", orjson.dumps(orjson.loads(letter.body), option=orjson.OPT_INDENT_2).decode())
+    except orjson.JSONDecodeError:
+        print("raw bytes:", repr(letter.body))
+
+
+def _reparse(settings: Settings) -> Reparse:
+    from importlib.metadata import entry_points
+
+    # The gateway's line preparation, found as a plugin so that shared/ stays import-clean.
+    (ep,) = [e for e in entry_points(group="cti_journal.reparse")]
+    factory: Callable[[Settings], Reparse] = ep.load()
+    return factory(settings)
+
+
+def _replay_one(channel: Channel, topology: Topology, letter: DeadLetter, reparse: Reparse) -> str:
+    if letter.stage == "gateway":
+        key, body = reparse(letter.body, letter.headers)
+    elif letter.stage in (LOOKUP, WRITE):
+        key, body = letter.stage, letter.body
+    else:
+        raise BadInputError(f"unknown stage {letter.stage!r}")
+    headers = {"x-cti-replayed-at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    channel.basic_publish(
+        topology.exchange,
+        key,
+        body,
+        pika.BasicProperties(delivery_mode=2, content_type="application/json", headers=headers),
+        mandatory=True,
+    )
+    return key
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    add_config_argument(parser)
+    parser.add_argument("action", choices=("list", "show", "replay", "purge"))
+    parser.add_argument("numbers", nargs="*", type=int, help="dead letters by # (from list)")
+    parser.add_argument("--all", action="store_true", help="replay: every dead letter")
+    parser.add_argument("--limit", type=int, default=10_000, help="look at most at N (10000)")
+    parser.add_argument("--yes", action="store_true", help="purge: really delete them")
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
+    with _channel(settings) as (channel, topology):
+        if args.action == "purge":
+            if not args.yes:
+                print("purge deletes every dead letter for good; add --yes to do it")
+                return 2
+            count = channel.queue_purge(topology.queue(DEAD)).method.message_count
+            print(f"purged {count} dead letters")
+            return 0
+        letters = _take_all(channel, topology, args.limit)
+        try:
+            return _act(args, settings, channel, topology, letters)
+        finally:
+            _give_back(channel, [lt for lt in letters if lt.tag])
+
+
+def _act(
+    args: argparse.Namespace,
+    settings: Settings,
+    channel: Channel,
+    topology: Topology,
+    letters: list[DeadLetter],
+) -> int:
+    chosen = [lt for lt in letters if args.all or lt.index in args.numbers]
+    if args.action == "list":
+        _print_list(letters)
+        return 0
+    if not chosen:
+        print("name dead letters by their # from `dlq list` (or --all with replay)")
+        return 2
+    if args.action == "show":
+        for letter in chosen:
+            _print_one(letter)
+        return 0
+    reparse = _reparse(settings)
+    failed = 0
+    for letter in chosen:
+        try:
+            key = _replay_one(channel, topology, letter, reparse)
+        except (BadInputError, pika.exceptions.UnroutableError) as exc:
+            print(f"#{letter.index}: not replayed: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        channel.basic_ack(letter.tag)  # the replayed copy is confirmed: drop the dead letter
+        letter.tag = 0
+        print(f"#{letter.index}: replayed to {key}")
+    return 1 if failed else 0
+
+
+COMMAND = Command(
+    help="list, show, replay or purge dead-lettered entries (with their reasons)",
+    configure=_configure,
+    run=_run,
+)
