@@ -40,8 +40,9 @@ BIN=/usr/lib/rabbitmq/bin
 [ -x "$BIN/rabbitmq-server" ] || die "rabbitmq-server not found"
 
 [ "$NAME" != rabbit ] || die "CLUSTER_NAME=rabbit is the shared node's name; choose another"
-[[ "$BASE" =~ ^[0-9]+$ ]] && [ "$BASE" -ge 1024 ] && [ $((BASE + NODES - 1 + 20000)) -le 65535 ] \
-    || die "BASE_PORT must be a number with BASE_PORT+20000+2 <= 65535"
+if ! [[ "$BASE" =~ ^[0-9]+$ ]] || [ "$BASE" -lt 1024 ] || [ $((BASE + NODES - 1 + 20000)) -gt 65535 ]; then
+    die "BASE_PORT must be a number >= 1024 with BASE_PORT+20000+2 <= 65535"
+fi
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for ((i = 0; i < NODES; i++)); do
@@ -104,6 +105,7 @@ CONF
 on_node() {  # i command args...: run a RabbitMQ CLI or the server in node i's environment
     local i=$1 cmd=$2
     shift 2
+    # shellcheck source=/dev/null
     (. "$DIR/node$i/env" && exec "$BIN/$cmd" "$@")
 }
 

@@ -20,10 +20,15 @@ BIN=/usr/lib/rabbitmq/bin
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 
 # Stop the joined nodes first and node 1 last, so that no node waits for a peer that is gone.
-for envfile in $(ls -r "$DIR"/node*/env 2>/dev/null); do
+shopt -s nullglob
+envfiles=("$DIR"/node*/env)
+for ((k = ${#envfiles[@]} - 1; k >= 0; k--)); do
+    envfile=${envfiles[k]}
     n=$(dirname "$envfile")
+    # shellcheck source=/dev/null
     node=$(. "$envfile" && echo "$RABBITMQ_NODENAME")
     pid=$(cat "$n/os.pid" 2>/dev/null || true)
+    # shellcheck source=/dev/null
     if (. "$envfile" && exec "$BIN/rabbitmqctl" -n "$node" stop >/dev/null 2>&1); then
         echo "stopped $node"
     elif alive "$pid"; then
