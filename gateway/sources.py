@@ -11,6 +11,7 @@ import ipaddress
 import logging
 import random
 import socket
+import ssl
 import threading
 import time
 from typing import Protocol
@@ -113,6 +114,7 @@ class TcpListenSource:
         self.preparer = Preparer(settings, metrics)
         self.networks = [ipaddress.ip_network(n, strict=False) for n in settings.allowed_networks]
         self._clients = threading.BoundedSemaphore(settings.max_clients)
+        self.tls = tls_context(settings)
         self.bound = threading.Event()
         self.port = settings.listen_port
 
@@ -155,7 +157,16 @@ class TcpListenSource:
     def _serve(
         self, conn: socket.socket, origin: str, buffer: Buffer, stop: threading.Event
     ) -> None:
-        log.info("%s connected", origin)
+        if self.tls is not None:
+            try:
+                conn.settimeout(10)
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            except (ssl.SSLError, OSError) as exc:
+                log.warning("%s refused: TLS handshake failed: %s", origin, exc)
+                conn.close()
+                self._clients.release()
+                return
+        log.info("%s connected%s", origin, " (TLS)" if self.tls is not None else "")
         self.metrics.source_connected.inc()
         try:
             pump(conn, origin, buffer, stop, self.preparer, self.settings.idle_timeout_s)
@@ -164,3 +175,16 @@ class TcpListenSource:
             self.metrics.source_connected.dec()
             self._clients.release()
             log.info("%s disconnected", origin)
+
+
+def tls_context(settings: GatewaySettings) -> ssl.SSLContext | None:
+    """The listener's TLS context (`gateway.tls_*`), or None for plain TCP."""
+    if not settings.tls_cert_file:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file or None)
+    if settings.tls_client_ca_file:
+        context.load_verify_locations(settings.tls_client_ca_file)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context

@@ -75,6 +75,7 @@ def _gateway(g: GatewaySettings) -> None:
         _positive(f"gateway.{name}", getattr(g, name))
     for name in ("port", "listen_port", "metrics_port"):
         _port(f"gateway.{name}", getattr(g, name))
+    _gateway_tls(g)
     for i, net in enumerate(g.allowed_networks):
         try:
             ipaddress.ip_network(net, strict=False)
@@ -125,3 +126,24 @@ def _writer(w: WriterSettings) -> None:
                 f"writer.columns.{column}", f"{ctype.value} is mapped to {seen[ctype.value]} too"
             )
         seen[ctype.value] = column
+
+
+def _gateway_tls(g: GatewaySettings) -> None:
+    import ssl
+
+    if not (g.tls_cert_file or g.tls_key_file or g.tls_client_ca_file):
+        return
+    if g.source != "listen":
+        raise ConfigError("gateway.tls_cert_file", "TLS is for source = 'listen' only")
+    if not g.tls_cert_file:
+        raise ConfigError("gateway.tls_cert_file", "TLS needs the certificate chain (PEM)")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(g.tls_cert_file, g.tls_key_file or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError("gateway.tls_cert_file/tls_key_file", f"cannot load: {exc}") from exc
+    if g.tls_client_ca_file:
+        try:
+            context.load_verify_locations(g.tls_client_ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError("gateway.tls_client_ca_file", f"cannot load: {exc}") from exc
