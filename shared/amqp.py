@@ -419,6 +419,12 @@ def declare_topology_blocking(broker: BrokerSettings) -> Topology:
             for spec in topology.queues():
                 channel.queue_declare(spec.name, durable=True, arguments=spec.arguments)
                 channel.queue_bind(spec.name, topology.exchange, spec.routing_key)
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            hint = {
+                403: "the broker user lacks permission on these names (deploy/rabbitmq)",
+                406: f"a queue under prefix {broker.prefix!r} exists with other arguments",
+            }.get(exc.reply_code, "")
+            raise TopologyError(f"{redact(url)}: {exc.reply_text}. {hint}".strip()) from exc
         finally:
             if connection.is_open:
                 connection.close()
