@@ -231,6 +231,8 @@ def _long(name: str, raw: str) -> int | None:
         return None
     if not raw.isdigit() or not raw.isascii():
         raise BadInputError(f"field {name}: {raw!r:.30} is not a whole number")
+    if len(raw.lstrip("0")) > len(str(MAX_LONG)):  # before int(): it refuses > 4300 digits
+        raise BadInputError(f"field {name}: {raw!r:.30} exceeds {MAX_LONG}")
     number = int(raw)
     if number > MAX_LONG:
         raise BadInputError(f"field {name}: {number} exceeds {MAX_LONG}")
