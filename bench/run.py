@@ -1,0 +1,287 @@
+"""The throughput and latency benchmark (issue 6): raw limits, naive baseline and the pipeline,
+side by side, in one run on this machine. A benchmark, not a test: it prints and records.
+
+    .venv/bin/python -m bench.run --db all [--count 50000] [--rate 1000] [--json PATH]
+    .venv/bin/python -m bench.run --db sqlite --backfill 1000000
+    .venv/bin/python -m bench.run --db postgresql --scale-out --profile
+
+Per database: the insert strategies (rows/s, 500 rows per transaction, issue 3's table), the
+naive baseline (a publish waiting for its confirm; an INSERT + COMMIT per entry), the pipeline
+(simulator → gateway → lookup ×2 → writer ×1 and ×2, 100,000 contacts indexed) and the
+entry-to-row latency at a fixed offered rate. RabbitMQ's limits are measured once per run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import raw_amqp, raw_insert
+from bench.common import AMQP_URL, DATABASES, Database, database, drop_tables, journal_entries
+from bench.contacts import make_contacts
+from bench.pipeline import BenchPipeline, RunResult
+from bench.profiles import summarize
+from cti_journal.gateway.sim_calls import generate_calls
+
+DEFAULT_JSON: Final = Path(__file__).resolve().parent / "results" / "latest.json"
+TARGET_RAW_RATIO: Final = 0.6
+TARGET_NAIVE_RATIO: Final = 5.0
+TARGET_P99_MS: Final = 150.0
+TARGET_RSS_MB: Final = 200.0
+
+
+def _args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="bench.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("--db", choices=(*DATABASES, "all"), default="all")
+    p.add_argument("--count", type=int, default=50_000, help="entries per throughput run")
+    p.add_argument("--rate", type=float, default=1000.0, help="offered entries/s, latency phase")
+    p.add_argument("--latency-seconds", type=float, default=20.0)
+    p.add_argument("--contacts", type=int, default=100_000)
+    p.add_argument("--insert-rows", type=int, default=20_000, help="rows per insert strategy")
+    p.add_argument("--naive-rows", type=int, default=2_000)
+    p.add_argument("--amqp-messages", type=int, default=50_000)
+    p.add_argument("--scale-out", action="store_true", help="also 1 lookup × 1 and × 2 writers")
+    p.add_argument("--profile", action="store_true", help="py-spy every process (2L×1W run)")
+    p.add_argument("--backfill", type=int, default=0, help="N entries, RSS over time; no more")
+    p.add_argument(
+        "--batch-ms", type=int, default=None, help="writer.batch_ms (default: as shipped)"
+    )
+    p.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    return p.parse_args(argv)
+
+
+def _calls(seed: int, count: int, numbers: list[str]) -> list[dict[str, Any]]:
+    return list(generate_calls(seed, count, numbers=numbers))
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {} if args.batch_ms is None else {"batch_ms": args.batch_ms}
+
+
+def _pipeline_run(
+    db: Database, contacts: str, numbers: list[str], args: argparse.Namespace,
+    lookups: int, writers: int, *, latency: bool, profile: bool,
+) -> RunResult:  # fmt: skip
+    result = RunResult(lookups, writers)
+    calls = _calls(1000 * lookups + writers, args.count, numbers)
+    print(f"  pipeline {lookups}L×{writers}W: {args.count} entries ...", flush=True)
+    with BenchPipeline(db, contacts, lookups=lookups, writers=writers,
+                       writer_overrides=_overrides(args)) as pipe:  # fmt: skip
+        timeout = max(60.0, args.count / 250)  # a stalled shape (SQLite, 2 writers) is reported
+        result.throughput = pipe.throughput(calls, len(calls), timeout_s=timeout, profile=profile)
+        print(f"    {result.throughput.rate:,.0f} entries/s", flush=True)
+        if latency:
+            n = int(args.rate * args.latency_seconds)
+            lat_calls = _calls(7 + lookups, n, numbers)
+            result.latency = pipe.latency(lat_calls, args.rate, args.latency_seconds + 60)
+            print(f"    latency at {args.rate:.0f}/s: p50 {result.latency.p50_ms:.0f} ms, "
+                  f"p99 {result.latency.p99_ms:.0f} ms", flush=True)  # fmt: skip
+        result.peak_rss_mb = pipe.peak_rss_mb()
+        result.dead_letters = pipe.dead_letters()
+        result.rows = pipe.rows_written()
+    return result
+
+
+def _bench_database(
+    name: str, args: argparse.Namespace, amqp: raw_amqp.AmqpResult, entries: list[Any]
+) -> dict[str, Any]:
+    tag = f"bench{os.getpid()}"
+    db = database(name, tag)
+    print(f"{name}: insert strategies ({args.insert_rows} rows each) ...", flush=True)
+    inserts = raw_insert.measure(db, f"{tag}_raw", entries, naive_rows=args.naive_rows)
+    print("  " + ", ".join(f"{k} {v:,.0f}/s" for k, v in inserts.rows_per_s.items()), flush=True)
+    contacts = f"{tag}_contacts"
+    started = time.monotonic()
+    numbers = make_contacts(db, contacts, args.contacts)
+    print(f"  {args.contacts} contacts in {time.monotonic() - started:.1f} s", flush=True)
+    shapes = [(2, 1, True), (2, 2, False)]
+    if args.scale_out:
+        shapes += [(1, 1, False), (1, 2, False)]
+    runs: list[RunResult] = []
+    try:
+        for lookups, writers, latency in shapes:
+            profile = args.profile and (lookups, writers) == (2, 1)
+            runs.append(_pipeline_run(db, contacts, numbers, args, lookups, writers,
+                                      latency=latency, profile=profile))  # fmt: skip
+    finally:
+        drop_tables(db, contacts)
+    return _assess(name, inserts, amqp, runs)
+
+
+def _assess(
+    name: str, inserts: raw_insert.InsertResult, amqp: raw_amqp.AmqpResult, runs: list[RunResult]
+) -> dict[str, Any]:
+    best_strategy, best_insert = inserts.best
+    naive_insert = inserts.rows_per_s["naive"]
+    naive = max(naive_insert, amqp.publish_naive)
+    main = runs[0]
+    assert main.throughput is not None and main.latency is not None
+    e2e = max(r.throughput.rate for r in runs if r.throughput is not None)
+    best_run = next(r for r in runs if r.throughput is not None and r.throughput.rate == e2e)
+    peak = max(v for r in runs for v in r.peak_rss_mb.values())
+    targets = [
+        ("end-to-end ≥ 0.6 × raw batched insert", e2e / best_insert, TARGET_RAW_RATIO, "≥"),
+        ("end-to-end ≥ 5 × naive", e2e / naive, TARGET_NAIVE_RATIO, "≥"),
+        ("p99 ≤ 150 ms at offered rate (ms)", main.latency.p99_ms, TARGET_P99_MS, "≤"),
+        ("peak RSS < 200 MB per process (MB)", peak, TARGET_RSS_MB, "<"),
+    ]
+    return {
+        "database": name,
+        "inserts_rows_per_s": inserts.rows_per_s,
+        "best_batched": {"strategy": best_strategy, "rows_per_s": best_insert},
+        "naive": {"insert": naive_insert, "publish": amqp.publish_naive, "baseline": naive},
+        "end_to_end": {"rate": e2e, "shape": f"{best_run.lookups}L×{best_run.writers}W"},
+        "runs": [dataclasses.asdict(r) for r in runs],
+        "targets": [
+            {
+                "target": t,
+                "value": v,
+                "limit": lim,
+                "pass": v >= lim if op == "≥" else (v <= lim if op == "≤" else v < lim),
+            }
+            for t, v, lim, op in targets
+        ],
+    }
+
+
+# -- output -------------------------------------------------------------------------------------
+
+
+def _table(result: dict[str, Any]) -> str:
+    amqp = result["amqp"]
+    lines = [
+        f"RabbitMQ (quorum queue, {amqp['message_bytes']}-byte persistent messages): "
+        f"publish streaming (window {amqp['window']}) {amqp['publish_streaming']:,.0f}/s, "
+        f"consume (prefetch {amqp['prefetch']}, multiple acks) {amqp['consume_batched']:,.0f}/s, "
+        f"publish naive (wait per confirm) {amqp['publish_naive']:,.0f}/s",
+        "",
+    ]
+    for db in result["databases"]:
+        lines += _db_table(db)
+    return "\n".join(lines)
+
+
+def _db_table(db: dict[str, Any]) -> list[str]:
+    rates = db["inserts_rows_per_s"]
+    strategies = ", ".join(f"{k} {v:,.0f}" for k, v in rates.items())
+    out = [f"== {db['database']} ==", f"insert rows/s (500/txn): {strategies}"]
+    header = f"{'shape':<7}{'entries/s':>11}{'×raw':>7}{'×naive':>8}  peak RSS MB per process"
+    out.append(header)
+    raw, naive = db["best_batched"]["rows_per_s"], db["naive"]["baseline"]
+    for run in db["runs"]:
+        rate = run["throughput"]["rate"]
+        rss = ", ".join(f"{k} {v:.0f}" for k, v in run["peak_rss_mb"].items())
+        shape = f"{run['lookups']}L×{run['writers']}W"
+        out.append(f"{shape:<7}{rate:>11,.0f}{rate / raw:>7.2f}{rate / naive:>8.1f}  {rss}")
+    for run in db["runs"]:
+        out.append(_cpu_line(run, db["database"]))
+    lat = db["runs"][0]["latency"]
+    out.append(f"latency at {lat['offered_rate']:.0f}/s offered ({lat['entries']} entries): "
+               f"p50 {lat['p50_ms']:.0f} ms, p95 {lat['p95_ms']:.0f} ms, p99 "
+               f"{lat['p99_ms']:.0f} ms; {100 * lat['within_150ms']:.1f} % ≤ 150 ms")  # fmt: skip
+    for t in db["targets"]:
+        out.append(f"  {'PASS' if t['pass'] else 'FAIL'}  {t['target']:<42} "
+                   f"{t['value']:>8.2f} (limit {t['limit']})")  # fmt: skip
+    for run in db["runs"]:
+        for role, path in run["throughput"]["profile"].items():
+            s = summarize(path)
+            hot = "; ".join(f"{n} {p}%" for n, p in s["self"][:5])  # type: ignore[index]
+            out.append(f"  profile {role} ({s['samples']} samples): {hot}")
+    out.append("")
+    return out
+
+
+_SERVER: Final = {"postgresql": ("postgres",), "mariadb": ("mariadbd", "mysqld"), "sqlite": ()}
+
+
+def _cpu_line(run: dict[str, Any], db: str) -> str:
+    """CPU µs per entry by process during the throughput phase, and everything else's share."""
+    t = run["throughput"]
+    cpu: dict[str, float] = t["cpu_s"]
+    n = max(1, t["entries"])
+    roles = [k for k in cpu if k.split("-")[0] in ("gateway", "lookup", "writer")]
+    broker = cpu.get("beam.smp", 0.0)
+    server = sum(cpu.get(c, 0.0) for c in _SERVER[db])
+    known = cpu.get("python (ours)", 0.0) + broker + server
+    other = max(0.0, cpu.get("all", 0.0) - known)
+    parts = [f"{r} {1e6 * cpu[r] / n:.0f}" for r in sorted(roles)]
+    parts += [f"rabbitmq {1e6 * broker / n:.0f}", f"db {1e6 * server / n:.0f}",
+              f"bench+others {1e6 * other / n:.0f}"]  # fmt: skip
+    wall = t["wall_seconds"]
+    busy = 100 * cpu.get("all", 0.0) / (wall * 2) if wall else 0.0
+    stalled = " STALLED" if t.get("stalled") else ""
+    return (f"  {run['lookups']}L×{run['writers']}W CPU µs/entry: " + ", ".join(parts)
+            + f"; machine {busy:.0f} % busy{stalled}")  # fmt: skip
+
+
+def _backfill(args: argparse.Namespace) -> dict[str, Any]:
+    name = "sqlite" if args.db == "all" else args.db
+    tag = f"bench{os.getpid()}"
+    db = database(name, tag)
+    contacts = f"{tag}_contacts"
+    numbers = make_contacts(db, contacts, args.contacts)
+    calls = generate_calls(3, args.backfill, numbers=numbers)
+    result = RunResult(2, 1)
+    print(f"backfill: {args.backfill} entries into {name} (2L×1W) ...", flush=True)
+    try:
+        with BenchPipeline(db, contacts, lookups=2, writers=1,
+                           writer_overrides=_overrides(args)) as pipe:  # fmt: skip
+            result.throughput = pipe.throughput(
+                calls, args.backfill, timeout_s=args.backfill / 100, rss_every_s=10.0,
+                rss_log=result.rss_over_time,
+            )  # fmt: skip
+            result.peak_rss_mb = pipe.peak_rss_mb()
+            result.rows = pipe.rows_written()
+            result.dead_letters = pipe.dead_letters()
+    finally:
+        drop_tables(db, contacts)
+    for sample in result.rss_over_time:
+        print(
+            f"  t={sample.t:>6.0f} s  "
+            + ", ".join(f"{k} {v:.0f}" for k, v in sample.rss_mb.items())
+        )
+    assert result.throughput is not None
+    print(f"backfill: {result.throughput.rate:,.0f} entries/s; peak RSS MB: "
+          + ", ".join(f"{k} {v:.0f}" for k, v in result.peak_rss_mb.items()))  # fmt: skip
+    return {"backfill": dataclasses.asdict(result), "database": name}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _args(argv)
+    meta = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "loadavg_at_start": os.getloadavg(),
+        "argv": sys.argv[1:],
+    }
+    if args.backfill:
+        result: dict[str, Any] = {**meta, **_backfill(args)}
+    else:
+        print(f"RabbitMQ: {args.amqp_messages} messages through a quorum queue ...", flush=True)
+        amqp = raw_amqp.measure(AMQP_URL, messages=args.amqp_messages)
+        entries = journal_entries(args.insert_rows)
+        names = DATABASES if args.db == "all" else (args.db,)
+        dbs = [_bench_database(n, args, amqp, entries) for n in names]
+        result = {**meta, "amqp": dataclasses.asdict(amqp), "databases": dbs}
+        print()
+        print(_table(result))
+    result["loadavg_at_end"] = os.getloadavg()
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+    print(f"results: {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
