@@ -73,7 +73,7 @@ class JournalEntry:
             raise BadInputError(f"message is not JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise BadInputError("message is not a JSON object")
-        if data.get("v") != SCHEMA_VERSION:
+        if type(data.get("v")) is not int or data["v"] != SCHEMA_VERSION:  # True == 1, 1.0 == 1
             raise BadInputError(f"message schema version {data.get('v')!r}, expected 1")
         return cls(**_checked(data))
 
