@@ -303,9 +303,14 @@ class AmqpLink:
             app_id="cti-journal",
         )
         # mandatory: an unroutable message comes back instead of vanishing with an ack
-        self._channel.basic_publish(
-            self.topology.exchange, routing_key, body, properties, mandatory=True
-        )
+        try:
+            self._channel.basic_publish(
+                self.topology.exchange, routing_key, body, properties, mandatory=True
+            )
+        except (pika.exceptions.AMQPError, OSError) as exc:
+            # The channel is going away; its close callback reports everything pending.
+            log.debug("publish failed: %s", exc)
+            return False
         self._seq += 1
         self._pending[self._seq] = _Pending(routing_key, message_id, on_confirm)
         self.metrics.published.labels(routing_key).inc()
@@ -332,7 +337,11 @@ class AmqpLink:
         ok = isinstance(method, pika.spec.Basic.Ack)
         tag: int = method.delivery_tag
         if method.multiple:
-            tags = [t for t in self._pending if t <= tag]
+            tags = []
+            for t in self._pending:  # insertion order is publish order: stop at the first later
+                if t > tag:
+                    break
+                tags.append(t)
         else:
             tags = [tag] if tag in self._pending else []
         for t in tags:
