@@ -2,7 +2,7 @@
 
 Sized for a million contacts in well under 400 MB: a dict of 1.7 million int keys and values
 takes ~200 MB of Python objects, so keys live in an open-addressing hash table of two flat arrays
-(`array('q')` keys, `array('i')` values: 30 bytes a number at 40 % load); record fields are UTF-8
+(`array('q')` keys, `array('i')` values: 24–48 bytes a number); record fields are UTF-8
 in one `bytearray` each; companies and sources are interned. (A sorted array with `bisect` is
 smaller but takes ~20 cache misses a probe on 1.7 million keys: 37,000 look-ups/s against 50,000.)
 
@@ -37,7 +37,9 @@ log = logging.getLogger(__name__)
 MIN_BASE_DIGITS: Final = 9  # +49 89 1234567 has 10; +49 3581 123 has 9
 MAX_DIRECT_DIAL_DIGITS: Final = 5
 _MIN_BASE: Final = 10 ** (MIN_BASE_DIGITS - 1)
-_SLOTS_PER_KEY: Final = 2.5
+_FIBONACCI: Final = 0x9E3779B97F4A7C15  # 2**64 / golden ratio
+_U64: Final = (1 << 64) - 1
+_CONTACT_CACHE: Final = 50_000
 
 Rank = Callable[[list[int]], tuple[int, ...]]
 
@@ -64,49 +66,57 @@ class _Strings:
 
 
 class _KeyMap:
-    """Sorted int keys → one record index, or (negative value) a ranked group of records."""
+    """Int keys → one record index, or (negative value) a ranked group of records."""
 
-    __slots__ = ("_count", "_size", "_table", "_values", "groups")
+    __slots__ = ("_count", "_mask", "_shift", "_table", "_values", "groups")
 
-    def __init__(self, keys: Iterable[int], vals: Iterable[int], groups: list[tuple[int, ...]]):
+    def __init__(self, keys: array[int], vals: array[int], groups: list[tuple[int, ...]]) -> None:
         self.groups = groups
-        keys, vals = list(keys), list(vals)
         self._count = len(keys)
-        # Open addressing, linear probing, 40 % full: a miss is one or two reads of adjacent
-        # slots. The size is odd and prime to 3 and 5, so decimal patterns spread over the slots.
-        size = max(11, int(len(keys) * _SLOTS_PER_KEY)) | 1
-        while size % 3 == 0 or size % 5 == 0:
-            size += 2
-        self._size = size
+        # Open addressing, linear probing, 25–50 % full, so a miss is one or two reads of
+        # adjacent slots. Phone numbers come in dense runs (a PBX's range, a numbering block):
+        # `key % size` put runs into long clusters (50 µs a probe on a million contacts), so the
+        # slot is the top bits of key × 2**64/φ (Fibonacci hashing), which spreads any
+        # arithmetic run evenly.
+        bits = max(4, (2 * len(keys) - 1).bit_length())  # a power of two ≥ 2 × keys
+        size = 1 << bits
+        self._shift = 64 - bits
+        self._mask = size - 1
         self._table: array[int] = array("q", bytes(8 * size))  # 0: an empty slot
         self._values: array[int] = array("i", bytes(4 * size))
-        table, values = self._table, self._values
+        table, values, mask, shift = self._table, self._values, self._mask, self._shift
         for key, val in zip(keys, vals, strict=True):
-            h = key % size
+            h = ((key * _FIBONACCI) & _U64) >> shift
             while table[h]:
-                h = h + 1 if h + 1 < size else 0
+                h = (h + 1) & mask
             table[h] = key
             values[h] = val
 
     def get(self, key: int) -> int | None:
-        table, size = self._table, self._size
-        h = key % size
-        while True:
-            slot = table[h]
+        table, mask = self._table, self._mask
+        h = ((key * _FIBONACCI) & _U64) >> self._shift
+        slot = table[h]
+        while slot:
             if slot == key:
                 return self._values[h]
-            if not slot:
-                return None
-            h = h + 1 if h + 1 < size else 0
+            h = (h + 1) & mask
+            slot = table[h]
+        return None
 
     def first_prefix(self, key: int, steps: int, minimum: int) -> int | None:
         """The value of `key`, or else of `key` without its last 1…`steps` digits."""
+        table, mask, shift = self._table, self._mask, self._shift
         for _ in range(steps + 1):
             if key < minimum:
                 return None
-            val = self.get(key)
-            if val is not None:
-                return val
+            # `get`, inlined: this loop runs for every look-up without an exact match.
+            h = ((key * _FIBONACCI) & _U64) >> shift
+            slot = table[h]
+            while slot:
+                if slot == key:
+                    return self._values[h]
+                h = (h + 1) & mask
+                slot = table[h]
             key //= 10
         return None
 
@@ -127,7 +137,8 @@ class _KeyMap:
         # One packed int per (key, record) sorts ~3× faster and smaller than tuples.
         shift = max(1, n_records.bit_length())
         mask = (1 << shift) - 1
-        packed = sorted([(k << shift) | r for k, r in zip(keys, recs, strict=True)])
+        packed = [(k << shift) | r for k, r in zip(keys, recs, strict=True)]
+        packed.sort()  # in place: sorted() would hold a second list of 1.7 million pointers
         out_keys: array[int] = array("q")
         vals: array[int] = array("i")
         groups: list[tuple[int, ...]] = []
@@ -301,6 +312,9 @@ class ContactIndex:
         self._src, self._sources = built.src, built.sources
         self._exact, self._bases, self._extensions = exact, bases, extensions
         self.tie_break = tie_break
+        # Decoded contacts of recent matches (frozen, so shared safely between threads): the
+        # same callers recur in a journal, and decoding three strings costs more than the probe.
+        self._contacts: dict[int, Contact] = {}
 
     @classmethod
     def build(
@@ -364,6 +378,15 @@ class ContactIndex:
         return Match(self.contact(recs[0]), kind, len(recs) > 1)
 
     def contact(self, rec: int) -> Contact:
+        cached = self._contacts.get(rec)
+        if cached is not None:
+            return cached
+        if len(self._contacts) >= _CONTACT_CACHE:
+            self._contacts.clear()  # crude but bounded; callers recur within minutes, not days
+        contact = self._contacts[rec] = self._make_contact(rec)
+        return contact
+
+    def _make_contact(self, rec: int) -> Contact:
         source = self._sources[self._src[rec]]
         return Contact(
             record_id=self._ids[rec],

@@ -219,38 +219,37 @@ class NumberNormalizer:
 
     def journal(self, rufnummer: str, amtsholung: str = "") -> JournalNumber | None:
         """What to look up for a journal number; None for suppressed or unusable numbers."""
-        text = rufnummer.strip()
-        if not text or (not text[0].isdigit() and text.lower() in ANONYMOUS):
-            return None
-        dial = text if text.isdigit() else text.translate(_JOURNAL_SEPARATORS)
-        if dial.startswith("+"):
-            key = self.to_key(dial, foreign_as_is=True) if dial[1:].isdigit() else None
-            return JournalNumber(keys=(key,)) if key is not None else None
+        dial = rufnummer
         if not dial.isdigit():
-            return None  # letters, * or #: a feature code or a name, not a number
+            text = rufnummer.strip()
+            if not text or (not text[0].isdigit() and text.lower() in ANONYMOUS):
+                return None
+            dial = text.translate(_JOURNAL_SEPARATORS)
+            if dial.startswith("+"):
+                key = self.to_key(dial, foreign_as_is=True) if dial[1:].isdigit() else None
+                return JournalNumber(keys=(key,)) if key is not None else None
+            if not dial.isdigit():
+                return None  # letters, * or #: a feature code or a name, not a number
         if len(dial) <= self.max_extension_digits:
             return JournalNumber(extension=dial)
         keys = self._candidates(dial, amtsholung or self.outside_prefix)
         return JournalNumber(keys=keys) if keys else None
 
     def _candidates(self, dial: str, prefix: str) -> tuple[int, ...]:
-        stripped = dial[len(prefix) :] if prefix and dial.startswith(prefix) else ""
-        ordered: list[str] = []
-        if stripped.startswith("0"):
-            ordered.append(stripped)
-        if dial.startswith("0"):
-            ordered.append(dial)
-        if stripped and not stripped.startswith("0"):
-            ordered.append(stripped)
-        if not dial.startswith("0"):
-            ordered.append(dial)
+        # Rule 6: (a) prefix stripped, national/international; (b) as delivered, national/
+        # international; (c) prefix stripped, local; (d) as delivered, local.
+        order: tuple[str, ...] = (dial,)
+        if prefix and dial.startswith(prefix):
+            stripped = dial[len(prefix) :]
+            # a+b, a+d or c+d; else b+c
+            first = stripped[:1] == "0" or dial[0] != "0"
+            order = (stripped, dial) if first else (dial, stripped)
         keys: list[int] = []
-        for candidate in ordered:
-            if len(candidate) <= self.max_extension_digits:
-                continue
-            key = self.to_key(candidate, foreign_as_is=True)
-            if key is not None and key not in keys:
-                keys.append(key)
+        for candidate in order:
+            if len(candidate) > self.max_extension_digits:
+                key = self.to_key(candidate, foreign_as_is=True)
+                if key is not None and key not in keys:
+                    keys.append(key)
         return tuple(keys)
 
 
