@@ -159,7 +159,10 @@ class SpoolBuffer:
                 committed = self._committed[path]
                 is_last = self._reader_index == len(self._segments) - 1
             if self._reader_pos + _REC.size <= committed:
-                return self._read_one(path)
+                item = self._read_one(path)
+                if item is not None:
+                    return item
+                continue  # confirmed before a restart: skip it (a loop, not recursion)
             if is_last:
                 return None
             self._reader_index += 1
@@ -180,7 +183,7 @@ class SpoolBuffer:
             raise SpoolError(f"spool {path.name}: corrupt record at byte {self._reader_pos}")
         self._reader_pos += _REC.size + length
         if seq <= self._acked:
-            return self.get_nowait()  # confirmed before a restart
+            return None  # confirmed before a restart
         size = _REC.size + length
         return Item(Outgoing.unpack(payload), lambda: self._ack(seq, size))
 
