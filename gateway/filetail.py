@@ -51,12 +51,15 @@ class Checkpoint:
     def load(self) -> Position | None:
         try:
             data = orjson.loads(self.path.read_bytes())
+            position = Position(base64.b64decode(data["head"]), int(data["offset"]))
+            if position.offset < 0:
+                raise ValueError("negative offset")
         except FileNotFoundError:
             return None
-        except orjson.JSONDecodeError:
+        except (ValueError, KeyError, TypeError):  # JSONDecodeError and binascii.Error included
             log.error("checkpoint %s is corrupt; reading day.log from its start", self.path)
             return None
-        return Position(base64.b64decode(data["head"]), int(data["offset"]))
+        return position
 
     def save(self, position: Position) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
