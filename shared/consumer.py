@@ -83,6 +83,7 @@ class Consumer:
         self._generation = 0
         self._outstanding: deque[int] = deque()
         self._settled: set[int] = set()
+        self._requeued: set[int] = set()  # settled by a nack: the broker no longer holds them
         self._flush_scheduled = False
 
     def start(self) -> None:
@@ -94,6 +95,7 @@ class Consumer:
         self._generation += 1
         self._outstanding.clear()
         self._settled.clear()
+        self._requeued.clear()
 
     @property
     def unsettled(self) -> int:
@@ -168,6 +170,7 @@ class Consumer:
         if delivery._generation != self._generation:
             return
         self.link.nack_requeue(delivery._tag)
+        self._requeued.add(delivery._tag)
         self._mark(delivery._tag)
 
     def _settle(self, delivery: Delivery) -> None:
@@ -185,8 +188,14 @@ class Consumer:
         self._flush_scheduled = False
         last = None
         while self._outstanding and self._outstanding[0] in self._settled:
-            last = self._outstanding.popleft()
-            self._settled.discard(last)
+            tag = self._outstanding.popleft()
+            self._settled.discard(tag)
+            if tag in self._requeued:
+                self._requeued.discard(tag)
+            else:
+                last = tag
         if last is not None:
             # Tags already nacked are not outstanding at the broker; multiple=True skips them.
+            # A nacked tag itself is never the one acked: RabbitMQ closes the channel for an
+            # unknown delivery tag.
             self.link.ack(last, multiple=True)
