@@ -1,0 +1,107 @@
+"""Filling the look-up fields of one entry (lookup/enrich.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from cti_journal.lookup.contacts import Contact, Match
+from cti_journal.lookup.enrich import enrich
+from cti_journal.shared.message import JournalEntry, Lookup
+
+ENTRY = JournalEntry(
+    event_id="e1",
+    source="cti",
+    received_at=1.0,
+    in_out="i",
+    zeitpunkt="2026-07-15 14:30:00",
+    utc="2026-07-15T12:30:00Z",
+    verb_zustand="CONN",
+    rufnummer="0891234567",
+    amtsholung="0",
+    rufdauer_ms=5000,
+)
+PERSON = Contact("17", "Erika Müller", "ACME GmbH", "Kontakte", "crm", 100)
+
+
+@dataclass
+class FakeIndex:
+    match: Match | None
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def find(self, rufnummer: str, amtsholung: str = "") -> Match | None:
+        self.calls.append((rufnummer, amtsholung))
+        return self.match
+
+
+def test_hit_fills_all_four_fields() -> None:
+    index = FakeIndex(Match(PERSON, "hit", ambiguous=False))
+    entry, ambiguous = enrich(ENTRY, index, relookup=False)
+    assert entry == replace(
+        ENTRY,
+        name="Erika Müller",
+        firma="ACME GmbH",
+        datensatz_id="17",
+        datensatz_tabelle="Kontakte",
+        lookup=Lookup.HIT,
+    )
+    assert ambiguous is False
+    assert index.calls == [("0891234567", "0")]
+
+
+def test_ambiguous_hit_is_reported() -> None:
+    _, ambiguous = enrich(ENTRY, FakeIndex(Match(PERSON, "hit", ambiguous=True)), relookup=False)
+    assert ambiguous is True
+
+
+def test_company_match_fills_everything_but_the_name() -> None:
+    switchboard = Contact("5", "Zentrale", "ACME GmbH", "Firmen", "crm", 100)
+    entry, _ = enrich(ENTRY, FakeIndex(Match(switchboard, "company", False)), relookup=False)
+    assert (entry.name, entry.firma, entry.datensatz_id, entry.datensatz_tabelle) == (
+        "",
+        "ACME GmbH",
+        "5",
+        "Firmen",
+    )
+    assert entry.lookup == Lookup.COMPANY
+
+
+def test_miss_passes_the_entry_on_unchanged() -> None:
+    entry, ambiguous = enrich(ENTRY, FakeIndex(None), relookup=False)
+    assert entry == replace(ENTRY, lookup=Lookup.MISS)
+    assert ambiguous is False
+
+
+def test_preenriched_entry_passes_without_a_lookup() -> None:
+    preset = replace(ENTRY, name="Vom Client", datensatz_id="99", datensatz_tabelle="Outlook")
+    index = FakeIndex(Match(PERSON, "hit", False))
+    entry, _ = enrich(preset, index, relookup=False)
+    assert entry == replace(preset, lookup=Lookup.PRESET)
+    assert index.calls == []
+
+
+def test_relookup_replaces_preset_data_on_a_hit() -> None:
+    preset = replace(ENTRY, name="Vom Client", datensatz_id="99")
+    entry, _ = enrich(preset, FakeIndex(Match(PERSON, "hit", False)), relookup=True)
+    assert (entry.name, entry.datensatz_id, entry.lookup) == ("Erika Müller", "17", Lookup.HIT)
+
+
+def test_relookup_miss_keeps_the_preset_data() -> None:
+    preset = replace(ENTRY, name="Vom Client", datensatz_id="99")
+    index = FakeIndex(None)
+    entry, _ = enrich(preset, index, relookup=True)
+    assert entry == replace(preset, lookup=Lookup.PRESET)
+    assert index.calls == [("0891234567", "0")]
+
+
+def test_anonymous_caller_is_skipped() -> None:
+    anonymous = replace(ENTRY, rufnummer="")
+    index = FakeIndex(Match(PERSON, "hit", False))
+    entry, ambiguous = enrich(anonymous, index, relookup=False)
+    assert entry == replace(anonymous, lookup=Lookup.SKIPPED)
+    assert (ambiguous, index.calls) == (False, [])
+
+
+def test_the_input_entry_is_not_mutated() -> None:
+    before = replace(ENTRY)
+    enrich(ENTRY, FakeIndex(Match(PERSON, "hit", False)), relookup=False)
+    assert before == ENTRY

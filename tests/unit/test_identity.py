@@ -1,0 +1,146 @@
+"""Stable event ids (gateway/identity.py)."""
+
+from __future__ import annotations
+
+import orjson
+
+from cti_journal.gateway.identity import EventIdentifier
+from cti_journal.shared.record import LineFormat
+
+DELIMITED = LineFormat(timezone="Europe/Berlin")
+JSON = LineFormat(kind="json", timezone="Europe/Berlin")
+LINE = b"i;2026-07-15 14:30:00;CONN;0891234567;M\xc3\xbcller;;100;;;;5000;120;;12;0\n"
+OTHER = b"o;2026-07-15 14:30:05;RING;0891234567;;;100;;;;3000;;;;0\n"
+
+
+def _values(raw: bytes, fmt: LineFormat = DELIMITED) -> dict[str, object]:
+    return fmt.parse(raw).values
+
+
+def test_id_is_32_hex_chars() -> None:
+    event_id = EventIdentifier("cti").identify(_values(LINE))
+    assert len(event_id) == 32
+    assert int(event_id, 16) >= 0
+
+
+def test_same_values_same_id_across_identifiers() -> None:
+    assert EventIdentifier("cti").identify(_values(LINE)) == EventIdentifier("cti").identify(
+        _values(LINE)
+    )
+
+
+def test_identical_lines_get_distinct_ids() -> None:
+    ids = EventIdentifier("cti")
+    first, second, third = (ids.identify(_values(LINE)) for _ in range(3))
+    assert len({first, second, third}) == 3
+
+
+def test_a_second_identifier_over_the_same_sequence_gives_the_same_ids() -> None:
+    sequence = [LINE, LINE, OTHER, LINE, OTHER, OTHER]
+    first = [EventIdentifier("cti").identify(_values(raw)) for raw in sequence]
+    a, b = EventIdentifier("cti"), EventIdentifier("cti")
+    assert [a.identify(_values(raw)) for raw in sequence] == [
+        b.identify(_values(raw)) for raw in sequence
+    ]
+    assert len(set(first)) == 2  # a fresh identifier each time: always n = 0
+    replay = EventIdentifier("cti")
+    ids = [replay.identify(_values(raw)) for raw in sequence]
+    assert len(set(ids)) == 6
+
+
+def test_interleaving_does_not_change_the_counter() -> None:
+    """The n-th identical entry is the n-th, whatever came between."""
+    a, b = EventIdentifier("cti"), EventIdentifier("cti")
+    a_ids = [a.identify(_values(raw)) for raw in (LINE, OTHER, LINE)]
+    b_ids = [b.identify(_values(raw)) for raw in (LINE, LINE, OTHER)]
+    assert a_ids[0] == b_ids[0]
+    assert a_ids[2] == b_ids[1]
+    assert a_ids[1] == b_ids[2]
+
+
+def test_source_is_part_of_the_id() -> None:
+    assert EventIdentifier("cti").identify(_values(LINE)) != EventIdentifier("cti2").identify(
+        _values(LINE)
+    )
+
+
+def test_crlf_and_lf_give_the_same_id() -> None:
+    crlf = LINE.replace(b"\n", b"\r\n")
+    assert EventIdentifier("cti").identify(_values(crlf)) == EventIdentifier("cti").identify(
+        _values(LINE)
+    )
+
+
+def test_delimited_and_json_give_the_same_id() -> None:
+    values = _values(LINE)
+    as_json = JSON.format(values)
+    assert orjson.loads(as_json)["Name"] == "Müller"
+    assert EventIdentifier("cti").identify(_values(as_json, JSON)) == EventIdentifier(
+        "cti"
+    ).identify(values)
+
+
+def test_every_field_changes_the_id() -> None:
+    base = _values(LINE)
+    reference = EventIdentifier("cti").identify(base)
+    changed = {
+        "in_out": "o",
+        "zeitpunkt": "2026-07-15 14:30:01",
+        "verb_zustand": "RING",
+        "rufnummer": "0891234568",
+        "name": "Meier",
+        "firma": "X",
+        "lokale_rufnummer": "101",
+        "weitergeleitet": "1",
+        "datensatz_id": "1",
+        "datensatz_tabelle": "t",
+        "rufdauer_ms": 5001,
+        "verbdauer_sec": None,
+        "lcr": "010",
+        "gebuehren": 13,
+        "amtsholung": "",
+    }
+    for key, value in changed.items():
+        assert EventIdentifier("cti").identify({**base, key: value}) != reference, key
+
+
+def test_utc_and_unknown_keys_are_not_part_of_the_id() -> None:
+    base = _values(LINE)
+    reference = EventIdentifier("cti").identify(base)
+    assert EventIdentifier("cti").identify({**base, "utc": "x", "other": 1}) == reference
+
+
+def test_explicit_id() -> None:
+    ids = EventIdentifier("cti")
+    first = ids.identify(_values(LINE), "sender-1")
+    assert ids.identify(_values(OTHER), "sender-1") == first  # the sender's id decides
+    assert EventIdentifier("cti").identify({}, "sender-1") == first
+    assert ids.identify(_values(LINE), "sender-2") != first
+    assert EventIdentifier("cti2").identify(_values(LINE), "sender-1") != first
+    # an explicit id does not advance the content counter
+    assert ids.identify(_values(LINE)) == EventIdentifier("cti").identify(_values(LINE))
+
+
+def test_memory_bound() -> None:
+    ids = EventIdentifier("cti", memory=3)
+    lines = [LINE.replace(b"14:30:00", f"14:30:0{i}".encode()) for i in range(6)]
+    for raw in lines:
+        ids.identify(_values(raw))
+        assert len(ids._seen) <= 3
+    assert len(ids._seen) == 3
+    # the oldest entries were forgotten: their counter starts again at 0
+    fresh = EventIdentifier("cti").identify(_values(lines[0]))
+    assert ids.identify(_values(lines[0])) == fresh
+    # the most recent ones are remembered: a repeat is the second of its kind
+    assert ids.identify(_values(lines[5])) != EventIdentifier("cti").identify(_values(lines[5]))
+
+
+def test_a_repeat_refreshes_its_place_in_memory() -> None:
+    ids = EventIdentifier("cti", memory=2)
+    a, b, c = (LINE.replace(b"14:30:00", f"14:30:0{i}".encode()) for i in range(3))
+    first_a = ids.identify(_values(a))
+    ids.identify(_values(b))
+    second_a = ids.identify(_values(a))  # a is now the most recent
+    ids.identify(_values(c))  # evicts b, not a
+    third_a = ids.identify(_values(a))
+    assert len({first_a, second_a, third_a}) == 3
