@@ -1,7 +1,8 @@
 """Split a byte stream into lines without ever holding more than `max_line_bytes` of one line.
 
-A line longer than the limit is cut: its first bytes are reported as an oversized line (so it can
-be dead-lettered with its beginning), and the rest is skipped up to the next newline.
+A line longer than the limit is cut: its first bytes are kept, the rest is skipped, and when its
+newline arrives it is reported as one oversized line (so that it can be dead-lettered with its
+beginning, and a checkpoint after it lies past its end).
 """
 
 from __future__ import annotations
@@ -35,16 +36,14 @@ class LineSplitter:
             yield from self._take(chunk, complete=newline >= 0)
 
     def _take(self, chunk: bytes, *, complete: bool) -> Iterator[Line]:
-        if self._skipping:
-            if complete:
-                self._skipping = False
-            return
         room = self.max - len(self._buffer)
-        if len(chunk) - (1 if complete else 0) > room:
-            self._buffer += chunk[:room]
-            yield Line(bytes(self._buffer), oversized=True, end_offset=self.offset)
-            self._buffer.clear()
+        if self._skipping or len(chunk) - (1 if complete else 0) > room:
+            if not self._skipping:
+                self._buffer += chunk[:room]
             self._skipping = not complete
+            if complete:
+                yield Line(bytes(self._buffer), oversized=True, end_offset=self.offset)
+                self._buffer.clear()
             return
         self._buffer += chunk
         if complete:
@@ -55,5 +54,6 @@ class LineSplitter:
 
     @property
     def partial(self) -> bytes:
-        """Bytes of an unfinished last line (a stream that ended without a newline)."""
+        """Bytes of an unfinished last line (a stream that ended without a newline); of an
+        oversized one only its first `max_line_bytes`."""
         return bytes(self._buffer)

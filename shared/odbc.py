@@ -47,7 +47,8 @@ def sqlstate(exc: pyodbc.Error) -> str:
 def describe(exc: pyodbc.Error) -> str:
     """The driver's message without the ODBC decoration."""
     text = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
-    return re.sub(r"\[[^\]]*\]", "", text).strip().rstrip(" (0)").strip()
+    text = re.sub(r"\[[^\]]*\]", "", text).strip()
+    return re.sub(r"\s*\(SQL\w+\)$", "", text).removesuffix(" (0)").strip()
 
 
 class RowError(PermanentError):
@@ -57,6 +58,12 @@ class RowError(PermanentError):
 class UnknownDatabaseError(TransientError):
     """A driver error we cannot place: isolated by bisecting, then retried a bounded number of
     times before it is dead-lettered, so that it can neither block the queue nor lose the entry."""
+
+
+class SchemaError(ConnectionLostError):
+    """The table is not as it was (dropped, altered, permission revoked): no entry's fault.
+    The writer waits as for a lost connection and reads the catalog again on reconnect, rather
+    than dead-lettering every entry while an admin repairs the table."""
 
 
 def classify(exc: pyodbc.Error) -> TransientError | PermanentError:
@@ -70,6 +77,8 @@ def classify(exc: pyodbc.Error) -> TransientError | PermanentError:
         or isinstance(exc, pyodbc.InterfaceError)
     ):
         return ConnectionLostError(message)
+    if state.startswith("42") or re.search(r"no such (?:table|column)", text, re.IGNORECASE):
+        return SchemaError(message)
     if state in _TRANSIENT_STATES or _TRANSIENT_TEXT.search(text):
         return TransientError(message)
     if (

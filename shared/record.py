@@ -80,7 +80,7 @@ MAX_LONG: Final = 2**31 - 1  # Access "Number (Long Int)"
 STATES: Final = frozenset({"CONN", "RING", "BUSY"})
 TIME_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
 _TIME_RE: Final = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
-_CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1 controls
 _FOLDED: Final = {name.casefold(): name for name in FIELDS} | {"gebuehren": "Gebühren"}
 
 
@@ -177,9 +177,11 @@ class LineFormat:
     def _validate(self, fields: Mapping[str, str]) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for name in FIELDS:
-            raw = fields.get(name, "").strip()
+            raw = fields.get(name, "")
+            # Checked before strip(): strip() would silently remove \x0b, \x0c, \x1c-\x1f.
             if _CONTROL_RE.search(raw):
                 raise BadInputError(f"field {name}: control character")
+            raw = raw.strip(" ")
             if name in INT_FIELDS:
                 values[ATTR[name]] = _long(name, raw)
             else:

@@ -34,6 +34,7 @@ from cti_journal.shared.message import JournalEntry
 from cti_journal.shared.metrics import Metrics
 from cti_journal.shared.odbc import (
     RowError,
+    SchemaError,
     UnknownDatabaseError,
     classify,
     connect,
@@ -74,6 +75,7 @@ class OdbcJournalSink:
         self._strategy: str = settings.strategy
         self._truncation_logged: set[str] = set()
         self._last_prune = 0.0
+        self._replan = False  # read the table's catalog again before the next batch
 
     # -- set-up -------------------------------------------------------------------------------
     def open(self) -> TablePlan:
@@ -157,6 +159,7 @@ class OdbcJournalSink:
                 outcomes = self._write_once(entries)
             except ConnectionLostError as exc:
                 self._drop_connection()
+                self._replan = True
                 if not down_since:
                     down_since = time.monotonic()
                     log.error("journal database unreachable: %s; waiting for it", exc)
@@ -177,6 +180,9 @@ class OdbcJournalSink:
 
     def _write_once(self, entries: Sequence[JournalEntry]) -> list[Outcome]:
         assert self._plan is not None, "open() first"
+        conn = self._connection()
+        if self._replan:
+            self._reload_plan(conn)
         outcomes: list[Outcome] = [None] * len(entries)
         rows: list[_Row] = []
         seen: set[str] = set()
@@ -189,7 +195,6 @@ class OdbcJournalSink:
                 rows.append(_Row(i, entry.event_id, self._plan.row(entry)))
             except PermanentError as exc:
                 outcomes[i] = exc
-        conn = self._connection()
         started = time.perf_counter()
         written = self._isolating(conn, rows, outcomes)
         elapsed = time.perf_counter() - started
@@ -201,6 +206,18 @@ class OdbcJournalSink:
             if outcome is None:
                 self.metrics.end_to_end_seconds.observe(max(0.0, now - entry.received_at))
         return outcomes
+
+    def _reload_plan(self, conn: pyodbc.Connection) -> None:
+        """After a reconnect: the table may have been repaired, altered or re-created."""
+        try:
+            self._plan = load_plan(
+                conn, self.settings.table, self.settings.columns, self._truncated
+            )
+        except ConfigError as exc:
+            raise SchemaError(f"journal table not usable: {exc}") from exc
+        except pyodbc.Error as exc:
+            raise classify(exc) from exc
+        self._replan = False
 
     def _isolating(self, conn: pyodbc.Connection, rows: list[_Row], outcomes: list[Outcome]) -> int:
         """Commit rows; bisect around rows the database rejects. Returns rows written."""

@@ -80,9 +80,11 @@ def test_megabytes_without_newline_hold_at_most_the_limit() -> None:
     for _ in range(200):
         reported += _feed(splitter, b"z" * 10_000)
         assert len(splitter.partial) <= 1024
-    assert [(len(line.raw), line.oversized) for line in reported] == [(1024, True)]
-    assert splitter.partial == b""  # skipping: nothing is buffered
-    assert _feed(splitter, b"zz\nafter\n") == [Line(b"after\n", end_offset=2_000_009)]
+    assert reported == []  # reported when its newline arrives, so its end_offset is known
+    assert _feed(splitter, b"zz\nafter\n") == [
+        Line(b"z" * 1024, oversized=True, end_offset=2_000_003),
+        Line(b"after\n", end_offset=2_000_009),
+    ]
 
 
 def test_oversized_line_when_the_newline_is_in_a_later_chunk_at_the_limit() -> None:
@@ -94,13 +96,6 @@ def test_oversized_line_when_the_newline_is_in_a_later_chunk_at_the_limit() -> N
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway/lines.py: an oversized line whose newline comes in a later chunk is reported "
-    "with end_offset = the offset where it was cut, not 'just past this line's newline' as "
-    "Line.end_offset documents; the file tail checkpoints that offset, so a restart re-reads "
-    "the rest of the line as a line of its own",
-)
 def test_oversized_line_end_offset_is_past_its_newline() -> None:
     splitter = LineSplitter(4)
     lines = _feed(splitter, b"123456", b"789\n")

@@ -9,6 +9,7 @@ import pytest
 from cti_journal.shared.errors import ConnectionLostError, PermanentError, TransientError
 from cti_journal.shared.odbc import (
     RowError,
+    SchemaError,
     UnknownDatabaseError,
     classify,
     describe,
@@ -148,14 +149,20 @@ CASES = [
         TransientError,
         None,
     ),
-    # -- neither: bounded retries, then dead-lettered -----------------------------------------
+    # -- the table is not as it was: wait as for a lost connection, re-read the catalog ------
     (
         pyodbc.ProgrammingError(
             "42P01", '[42P01] ERROR: relation "journal" does not exist' + PG_TAIL
         ),
-        UnknownDatabaseError,
+        SchemaError,
         '42P01: ERROR: relation "journal" does not exist;\nError while executing the query (1)',
     ),
+    (
+        pyodbc.Error("HY000", "[SQLite]no such table: journal (1) (SQLExecDirectW)"),
+        SchemaError,
+        "HY000: no such table: journal (1)",
+    ),
+    # -- neither: bounded retries, then dead-lettered -----------------------------------------
     (pyodbc.Error("something odd"), UnknownDatabaseError, "no SQLSTATE: something odd"),
     (pyodbc.Error(), UnknownDatabaseError, "no SQLSTATE: "),
 ]

@@ -390,3 +390,12 @@ def test_format_json_with_id() -> None:
 def test_format_parse_round_trip(fmt: LineFormat) -> None:
     values = {**VALUES, "name": 'Ölbaum, "Der"; Süd', "verbdauer_sec": None}
     assert fmt.parse(fmt.format(values)).values == values
+
+
+@pytest.mark.parametrize("value", ["M\x1f", "\x0bMüller", "A\x85B", "Firma\x0c"])
+def test_control_characters_that_strip_would_hide_are_rejected(value: str) -> None:
+    fmt = LineFormat(timezone="Europe/Berlin")
+    line = fmt.format({"in_out": "i", "zeitpunkt": "2026-11-25 10:00:00", "verb_zustand": "CONN",
+                       "name": value})  # fmt: skip
+    with pytest.raises(BadInputError, match="field Name: control character"):
+        fmt.parse(line)
