@@ -1,0 +1,150 @@
+"""Soak: the fault tests' random faults for as long as asked, then the same counts.
+
+    .venv/bin/python -m bench.soak --minutes 3 [--rate 200] [--source file|tcp] [--seed 1]
+
+A RabbitMQ node of its own (tests/fault/conftest.py: own ports, data, cookie; removed at the
+end), the simulator at `--rate` entries/s, gateway + 2 lookup workers + 2 writers into an SQLite
+journal. Every few seconds one random fault: SIGKILL of the gateway, a lookup worker or a writer
+(restarted after a moment), and now and then an orderly stop and restart of the broker node.
+After `--minutes` the faults stop, the simulator sends its last entries, the pipeline drains,
+and the journal is compared with what was sent. Exit status 0 only with 0 missing,
+0 duplicated and 0 dead letters.
+
+`--source file` (default) tails day.log with rotation: lossless by design, so any loss is a bug.
+`--source tcp` (with a spool) also counts lines that TCP loses when the gateway is killed with
+lines in the kernel's buffers (no application acks); those show up as missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from cti_journal.gateway.sim_calls import generate_calls
+from cti_journal.gateway.simulator import Simulator
+from cti_journal.shared.record import LineFormat
+from tests.fault.conftest import START, TIMEZONE, CtiServer, FaultRun, own_node
+from tests.harness import wait_for
+
+MAX_MINUTES = 120
+PROCESSES = ("gateway", "lookup-1", "lookup-2", "writer-1", "writer-2")
+
+
+class _DayLog:
+    def __init__(self, path: Path, count: int, rate: float, seed: int) -> None:
+        self.count = count
+        self.sent: list[dict[str, Any]] = []
+        self.sim = Simulator(generate_calls(seed, count, START), LineFormat(timezone=TIMEZONE),
+                             rate=rate, on_sent=lambda e: self.sent.append(dict(e)))  # fmt: skip
+        self._thread = threading.Thread(
+            target=self.sim.write_file, args=(path, max(1000, int(rate * 40))), daemon=True
+        )
+
+    @property
+    def done(self) -> bool:
+        return len(self.sent) >= self.count
+
+    def start(self) -> _DayLog:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self.sim.stop()
+        self._thread.join(timeout=10)
+
+
+def _faults(run: FaultRun, until: float, rng: random.Random, log: Counter[str]) -> None:
+    next_broker = time.monotonic() + rng.uniform(30, 60)
+    while time.monotonic() < until:
+        time.sleep(rng.uniform(2.0, 6.0))
+        run.pipeline.assert_running()
+        if time.monotonic() >= next_broker:
+            print("soak: stopping the broker node", flush=True)
+            run.node.stop()
+            time.sleep(rng.uniform(3.0, 10.0))
+            run.node.start()
+            print("soak: broker node back", flush=True)
+            log["broker restart"] += 1
+            next_broker = time.monotonic() + rng.uniform(45, 90)
+            continue
+        victim = rng.choice(PROCESSES)
+        run.kill(victim)
+        time.sleep(rng.uniform(0.1, 1.5))
+        run.start(victim)
+        log[f"kill {victim}"] += 1
+
+
+def soak(args: argparse.Namespace, work: Path) -> int:
+    rng = random.Random(args.seed)
+    count = int(args.rate * args.minutes * 60)
+    log: Counter[str] = Counter()
+    with own_node(f"cti-soak-{args.seed}@localhost") as node:
+        source: Any
+        if args.source == "file":
+            day = work / "Journal" / "day.log"
+            day.parent.mkdir(parents=True)
+            source = _DayLog(day, count, args.rate, args.seed).start()
+            gateway = {"source": "file", "path": str(day)}
+        else:
+            source = CtiServer(count, rate=args.rate, seed=args.seed).start()
+            gateway = {"source": "tcp", "host": "127.0.0.1", "port": source.port,
+                       "spool_dir": str(work / "spool")}  # fmt: skip
+        run = FaultRun(node, work, gateway)
+        began = time.monotonic()
+        try:
+            run.start_all(lookups=2, writers=2)
+            print(f"soak: {count} entries at {args.rate}/s for {args.minutes} min, "
+                  f"{args.source} source, work folder {work}", flush=True)  # fmt: skip
+            _faults(run, began + args.minutes * 60, rng, log)
+            wait_for(lambda: source.done, 120, "the simulator to send everything", 0.5)
+            run.settle(quiet_s=3.0, timeout=180)
+            result = run.compare(source.sent)
+            dead = len(run.dead_letters())
+            run.pipeline.assert_running()
+        finally:
+            source.close()
+            run.close()
+    missing, duplicates = sum(result.missing.values()), sum(result.extra.values())
+    print("soak: summary")
+    print(f"  wall time         {time.monotonic() - began:.0f} s")
+    print(f"  faults            {sum(log.values())}: {dict(sorted(log.items()))}")
+    print(f"  sent              {result.expected}")
+    print(f"  rows              {result.rows}")
+    print(f"  duplicates        {duplicates}")
+    print(f"  missing           {missing}")
+    print(f"  dead letters      {dead}")
+    ok = result.ok and dead == 0 and result.expected == count
+    print("soak: OK, every entry exactly once" if ok else "soak: FAILED")
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.soak", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=3.0, help=f"(3; at most {MAX_MINUTES})")
+    parser.add_argument("--rate", type=float, default=200.0, help="entries/s (200)")
+    parser.add_argument("--source", choices=("file", "tcp"), default="file")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, journal)")
+    args = parser.parse_args(argv)
+    if not 0 < args.minutes <= MAX_MINUTES or args.rate <= 0:
+        parser.error(f"--minutes must be in (0, {MAX_MINUTES}] and --rate > 0")
+    work = Path(tempfile.mkdtemp(prefix="cti-soak-"))
+    try:
+        return soak(args, work)
+    finally:
+        if args.keep:
+            print(f"soak: logs and journal kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""SIGKILL of the gateway, lookup workers and writers under load, and the CTI server connection
+dropping; each test compares the journal with what the simulator sent.
+
+What a TCP source can promise: the simulator counts a line as sent when `sendall` returned, so
+lines still in the kernel's buffers (or in a proxy) when the reading side dies are counted as
+sent and never arrive - TCP without application acks, exactly as with a real CTI server. Such
+losses can only sit at the end of a connection. The tests therefore assert, for TCP: no
+duplicate ever, no loss anywhere but in the last few lines of a connection that was broken under
+load, and none at all where the break came while nothing was in flight. The file source
+(day.log with a confirmed checkpoint) is the lossless alternative and gets exact counts.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cti_journal.gateway.sim_calls import generate_calls
+from cti_journal.gateway.simulator import Simulator
+from cti_journal.shared.record import LineFormat
+from tests.fault.conftest import START, TIMEZONE, Comparison, CtiServer, FaultRun, _key
+from tests.faultproxy import FaultProxy
+from tests.harness import wait_for
+
+pytestmark = [pytest.mark.fault, pytest.mark.timeout(240)]
+TAIL = 20  # lines at the end of a broken connection that TCP may lose
+
+
+def _tail_keys(sent: Sequence[Mapping[str, Any]], connections: Sequence[int], which: Sequence[int]
+               ) -> set[tuple[Any, ...]]:  # fmt: skip
+    """Keys of the last TAIL lines of the given connections (by number)."""
+    keys: set[tuple[Any, ...]] = set()
+    end = 0
+    for number, lines in enumerate(connections):
+        end += lines
+        if number in which:
+            keys.update(_key(e) for e in sent[max(0, end - TAIL) : end])
+    return keys
+
+
+def _assert_tcp_losses(result: Comparison, sent: Sequence[Mapping[str, Any]],
+                       connections: Sequence[int], broken: Sequence[int]) -> int:  # fmt: skip
+    assert not result.extra, result
+    allowed = _tail_keys(sent, connections, broken)
+    stray = [k for k in result.missing if k not in allowed]
+    assert not stray, f"lost entries not at the end of a broken connection: {stray[:3]}"
+    return sum(result.missing.values())
+
+
+def test_gateway_killed_mid_stream_tcp_with_spool(fault_run: Any, tmp_path: Path) -> None:
+    count = 4000
+    server = CtiServer(count, rate=300).start()
+    run: FaultRun = fault_run(
+        {"source": "tcp", "host": "127.0.0.1", "port": server.port,
+         "spool_dir": str(tmp_path / "spool")}
+    )  # fmt: skip
+    try:
+        run.start_all(lookups=1, writers=1)
+        run.wait_rows(1, 60)
+        for at in (1000, 2500):
+            wait_for(lambda at=at: len(server.sent) >= at, 30, f"{at} entries sent")
+            run.kill("gateway")
+            time.sleep(0.5)
+            run.start("gateway")
+        wait_for(lambda: server.done, 60, "the simulator to send everything")
+        run.wait_rows(count - 2 * TAIL, 60)
+        run.settle()
+        result = run.compare(server.sent)
+        run.pipeline.assert_running()
+        dead = run.dead_letters()
+    finally:
+        server.close()
+    connections = server.sim.connections
+    lost = _assert_tcp_losses(result, server.sent, connections, range(len(connections) - 1))
+    print(f"gateway killed twice: {result}; lines per connection {connections}; "
+          f"lost in TCP buffers at the kills: {lost}")  # fmt: skip
+    assert len(connections) == 3
+    assert dead == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="gateway/identity.py: a TCP source's identity counter lives in memory only. After a "
+    "gateway restart, the second of two identical calls (same second, number, state) gets n=0, "
+    "the same event id as the first one from before the restart, and the writer's ledger drops "
+    "it as a duplicate: one real call lost. Fix: persist the counter's recent memory with the "
+    "spool (or rebuild it from the spool's records) - not a small change.",
+)
+def test_gateway_restart_between_two_identical_calls_keeps_both(
+    fault_run: Any, tmp_path: Path
+) -> None:
+    count = 600
+    calls = list(generate_calls(11, count, START, duplicate_ratio=0.02))
+    pair = next(i for i in range(1, count) if _key(calls[i]) == _key(calls[i - 1]))
+    gate = threading.Event()
+    server = CtiServer(count, rate=0, duplicate_ratio=0.02, gate=gate, gate_at=pair).start()
+    run: FaultRun = fault_run(
+        {"source": "tcp", "host": "127.0.0.1", "port": server.port,
+         "spool_dir": str(tmp_path / "spool")}
+    )  # fmt: skip
+    try:
+        run.start_all(lookups=1, writers=1)
+        run.wait_rows(pair, 60)  # the first of the pair is in the journal
+        run.kill("gateway")
+        run.start("gateway")
+        gate.set()
+        wait_for(lambda: server.done, 60, "the simulator to send everything")
+        run.settle()
+        result = run.compare(server.sent)
+    finally:
+        server.close()
+    assert len(server.sim.connections) == 2
+    assert result.ok, result
+
+
+class _DayLog:
+    """The simulator appending to day.log at a rate, rotating into journal.log, on a thread."""
+
+    def __init__(self, path: Path, count: int, rate: float, rotate_every: int) -> None:
+        self.sent: list[dict[str, Any]] = []
+        calls = generate_calls(12, count, START)
+        self.sim = Simulator(calls, LineFormat(timezone=TIMEZONE), rate=rate,
+                             on_sent=lambda e: self.sent.append(dict(e)))  # fmt: skip
+        self.count = count
+        self._thread = threading.Thread(
+            target=self.sim.write_file, args=(path, rotate_every), daemon=True
+        )
+
+    @property
+    def done(self) -> bool:
+        return len(self.sent) >= self.count
+
+    def start(self) -> _DayLog:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self.sim.stop()
+        self._thread.join(timeout=10)
+
+
+def test_gateway_killed_mid_stream_file_source_is_exact(fault_run: Any, tmp_path: Path) -> None:
+    count = 4000
+    day = tmp_path / "Journal" / "day.log"
+    day.parent.mkdir()
+    writer = _DayLog(day, count, rate=400, rotate_every=1500).start()
+    run: FaultRun = fault_run({"source": "file", "path": str(day)})
+    try:
+        run.start_all(lookups=1, writers=1)
+        for at in (800, 1900, 3100):  # the second and third kill follow a rotation
+            wait_for(lambda at=at: len(writer.sent) >= at, 30, f"{at} entries written")
+            run.kill("gateway")
+            time.sleep(0.3)
+            run.start("gateway")
+        wait_for(lambda: writer.done, 60, "the simulator to write everything")
+        run.wait_rows(count, 60)
+        run.settle()
+        result = run.compare(writer.sent)
+        run.pipeline.assert_running()
+        dead = run.dead_letters()
+    finally:
+        writer.close()
+    print(f"file source, gateway killed 3 times: {result}")
+    assert result.expected == count
+    assert result.ok, result
+    assert dead == []
+
+
+def test_lookup_and_writer_killed_at_random_moments(fault_run: Any, tmp_path: Path) -> None:
+    count = 5000
+    server = CtiServer(count, rate=350).start()
+    run: FaultRun = fault_run(
+        {"source": "tcp", "host": "127.0.0.1", "port": server.port,
+         "spool_dir": str(tmp_path / "spool")}
+    )  # fmt: skip
+    rng = random.Random(5)
+    kills: Counter[str] = Counter()
+    try:
+        run.start_all(lookups=2, writers=2)
+        run.wait_rows(1, 60)
+        while not server.done and sum(kills.values()) < 8:
+            time.sleep(rng.uniform(0.5, 2.0))
+            victim = rng.choice(["lookup-1", "lookup-2", "writer-1", "writer-2"])
+            run.kill(victim)
+            kills[victim] += 1
+            time.sleep(rng.uniform(0.1, 1.0))
+            run.start(victim)
+        wait_for(lambda: server.done, 60, "the simulator to send everything")
+        run.wait_rows(count, 90)
+        run.settle()
+        result = run.compare(server.sent)
+        run.pipeline.assert_running()
+        dead = run.dead_letters()
+    finally:
+        server.close()
+    print(f"kills {dict(kills)}: {result}")
+    assert sum(kills.values()) >= 4
+    assert {v.split("-")[0] for v in kills} == {"lookup", "writer"}
+    assert result.expected == count
+    assert result.ok, result
+    assert dead == []
+
+
+def test_cti_connection_drops_and_comes_back(fault_run: Any, tmp_path: Path) -> None:
+    """Through a fault proxy: the link is cut twice under load and refused for 3 s once while
+    the server has nothing to send; the gateway reconnects each time, and the server sends what
+    it kept to the next connection."""
+    count, quiet_at = 3000, 2200
+    gate = threading.Event()
+    server = CtiServer(count, rate=300, gate=gate, gate_at=quiet_at).start()
+    with FaultProxy("127.0.0.1", server.port) as proxy:
+        run: FaultRun = fault_run(
+            {"source": "tcp", "host": "127.0.0.1", "port": proxy.port,
+             "spool_dir": str(tmp_path / "spool")}
+        )  # fmt: skip
+        try:
+            run.start_all(lookups=1, writers=1)
+            for at in (700, 1500):
+                wait_for(lambda at=at: len(server.sent) >= at, 30, f"{at} entries sent")
+                assert proxy.cut() == 1
+            wait_for(lambda: len(server.sent) >= quiet_at, 30, f"{quiet_at} entries sent")
+            time.sleep(1.0)  # nothing in flight now: the server waits for its next call
+            proxy.refuse()
+            time.sleep(3.0)
+            proxy.forward()
+            gate.set()
+            wait_for(lambda: server.done, 60, "the simulator to send everything")
+            run.settle()
+            result = run.compare(server.sent)
+            run.pipeline.assert_running()
+            dead = run.dead_letters()
+        finally:
+            server.close()
+    connections = server.sim.connections
+    print(f"CTI link cut twice under load, refused once while quiet: {result}; "
+          f"lines per connection {connections}; refused {proxy.rejected}")  # fmt: skip
+    assert len(connections) == 4
+    lost = _assert_tcp_losses(result, server.sent, connections, [0, 1])
+    assert lost <= 2 * TAIL
+    assert dead == []
+    assert proxy.rejected >= 1
+    assert "reconnecting" in run.log("gateway")
