@@ -198,7 +198,8 @@ class LineFormat:
         if not _TIME_RE.fullmatch(zeitpunkt):
             raise BadInputError(f"field Zeitpunkt: {zeitpunkt!r:.40} is not YYYY-MM-DD HH:MM:SS")
         try:
-            local = datetime.strptime(zeitpunkt, TIME_FORMAT)
+            # The regex fixed the shape; fromisoformat is ~10x cheaper than strptime per line.
+            local = datetime.fromisoformat(zeitpunkt)
         except ValueError as exc:
             raise BadInputError(f"field Zeitpunkt: {zeitpunkt!r}: {exc}") from exc
         aware = (

@@ -240,21 +240,46 @@ class OdbcJournalSink:
             return 0
 
     def _commit(self, conn: pyodbc.Connection, rows: list[_Row]) -> int:
+        """One transaction: ledger rows first, then journal rows, then commit.
+
+        Writing the ledger first does two things. Its primary key is the duplicate check, so the
+        usual batch costs no extra query: only a key violation (a redelivered batch, or another
+        writer racing us, whose commit the database makes us wait for) leads to reading which
+        ids are known. And the transaction takes the write lock at its first statement, so two
+        writers on SQLite queue up instead of deadlocking on a read lock each wants to upgrade."""
         assert self._plan is not None and self._ledger is not None
         try:
             cursor = conn.cursor()
-            known = self._ledger.existing(cursor, [r.event_id for r in rows])
-            todo = [r for r in rows if r.event_id not in known]
-            if known:
-                self.metrics.duplicates_skipped.inc(len(rows) - len(todo))
-                log.info("skipped %d entries already in the journal", len(rows) - len(todo))
+            todo = self._claim(conn, cursor, rows)
             if todo:
                 self._insert(cursor, [r.values for r in todo])
-                self._ledger.record(cursor, [r.event_id for r in todo])
             conn.commit()
         except pyodbc.Error as exc:
             raise classify(exc) from exc
         return len(todo)
+
+    def _claim(
+        self, conn: pyodbc.Connection, cursor: pyodbc.Cursor, rows: list[_Row]
+    ) -> list[_Row]:
+        """Insert the batch's ledger rows; returns the rows not committed before."""
+        assert self._ledger is not None
+        ids = [r.event_id for r in rows]
+        try:
+            self._ledger.record(cursor, ids)
+            return rows
+        except pyodbc.Error as exc:
+            if not isinstance(classify(exc), RowError):
+                raise
+            conn.rollback()
+        known = self._ledger.existing(cursor, ids)
+        todo = [r for r in rows if r.event_id not in known]
+        if len(todo) == len(rows):
+            raise RowError("the ledger refused event ids it does not hold")
+        self.metrics.duplicates_skipped.inc(len(rows) - len(todo))
+        log.info("skipped %d entries already in the journal", len(rows) - len(todo))
+        if todo:
+            self._ledger.record(cursor, [r.event_id for r in todo])
+        return todo
 
     def _insert(self, cursor: pyodbc.Cursor, rows: list[tuple[object, ...]]) -> None:
         assert self._plan is not None

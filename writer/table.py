@@ -229,7 +229,9 @@ def _float(col: MappedColumn, value: datetime | int | None) -> Any:
 
 def _moment(col: MappedColumn, zeitpunkt: str) -> datetime:
     try:
-        return datetime.strptime(zeitpunkt, ZEITPUNKT_FORMAT)
+        if len(zeitpunkt) != len("YYYY-MM-DD HH:MM:SS") or zeitpunkt[10] != " ":
+            raise ValueError(zeitpunkt)
+        return datetime.fromisoformat(zeitpunkt)  # ~10x cheaper than strptime, on every row
     except ValueError as exc:
         raise PermanentError(
             f"Zeitpunkt {zeitpunkt[:40]!r} is not YYYY-MM-DD HH:MM:SS", column=col.name

@@ -50,6 +50,8 @@ class WriterWorker:
         self.consumer = Consumer(self.link, WRITE, prefetch, self._handle)
         self._batch = _Batch([], [])
         self._timer: object | None = None
+        self._soon = False
+        self._in_db = 0  # batches handed to the database thread and not yet settled
         self._jobs: queue.Queue[_Batch | None] = queue.Queue()
         self._busy = threading.Event()
         self._db_thread = threading.Thread(target=self._db_loop, name="writer-db", daemon=True)
@@ -95,10 +97,21 @@ class WriterWorker:
             return
         self._batch.deliveries.append(delivery)
         self._batch.entries.append(entry)
+        # Group commit: an idle database gets the batch at once (after this burst of frames);
+        # while it is busy the batch grows, up to batch_size entries or batch_ms. So latency is
+        # one transaction at low rates and batches are large exactly when the load is.
         if len(self._batch.entries) >= self.settings.batch_size:
             self._submit()
+        elif self._in_db == 0 and not self._soon:
+            self._soon = True
+            self.link.call_later(0, self._submit_if_idle)
         elif self._timer is None:
             self._timer = self.link.call_later(self.settings.batch_ms / 1000, self._submit)
+
+    def _submit_if_idle(self) -> None:
+        self._soon = False
+        if self._in_db == 0:
+            self._submit()
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -109,14 +122,18 @@ class WriterWorker:
         self._cancel_timer()
         if self._batch.entries:
             batch, self._batch = self._batch, _Batch([], [])
+            self._in_db += 1
             self._jobs.put(batch)
 
     def _settle(self, batch: _Batch, outcomes: list[Outcome]) -> None:
+        self._in_db -= 1
         for delivery, outcome in zip(batch.deliveries, outcomes, strict=True):
             if outcome is None:
                 self.consumer.complete(delivery)
             else:
                 self.consumer.fail(delivery, outcome)
+        if self._in_db == 0:
+            self._submit()  # what gathered while the database was busy
 
     # -- database thread ----------------------------------------------------------------------
     def _db_loop(self) -> None:
