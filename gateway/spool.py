@@ -21,8 +21,9 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from cti_journal.gateway.intake import Done, Item, Waker
 from cti_journal.gateway.prepare import Outgoing
@@ -100,7 +101,7 @@ class SpoolBuffer:
     def pending(self) -> int:
         return self._next_seq - 1 - self._acked
 
-    def _open_writer(self):  # type: ignore[no-untyped-def]
+    def _open_writer(self) -> BinaryIO:
         if not self._segments or self._committed[self._segments[-1]] >= self.segment_bytes:
             self._new_segment()
         return open(self._segments[-1], "ab")
@@ -229,7 +230,7 @@ class SpoolBuffer:
         return max(0, self.pending)
 
 
-def _records(fh):  # type: ignore[no-untyped-def]
+def _records(fh: BinaryIO) -> Iterator[tuple[int, int, int]]:
     """(seq, record size, end offset) of every intact record from the start of a segment."""
     pos = 0
     while True:

@@ -30,7 +30,7 @@ from cti_journal.shared.errors import BadInputError, ConfigError
 from cti_journal.shared.process import add_config_argument, load_settings
 from cti_journal.shared.topology import DEAD, LOOKUP, STAGES, WRITE, Topology
 
-Channel = pika.adapters.blocking_connection.BlockingChannel
+Channel = Any  # pika's BlockingChannel; pika ships no type hints
 Reparse = Callable[[bytes, Mapping[str, Any]], tuple[str, bytes]]
 
 
@@ -89,7 +89,7 @@ def _channel(settings: Settings) -> Iterator[tuple[Channel, Topology]]:
 
 def _take_all(channel: Channel, topology: Topology, limit: int) -> list[DeadLetter]:
     """Fetch up to `limit` dead letters without acknowledging them."""
-    letters = []
+    letters: list[DeadLetter] = []
     while len(letters) < limit:
         method, props, body = channel.basic_get(topology.queue(DEAD), auto_ack=False)
         if method is None:
