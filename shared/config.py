@@ -117,7 +117,7 @@ class WriterSettings:
     batch_ms: int = 200
     prefetch: int = 0  # 0 = 2 × batch_size
     strategy: Literal["auto", "values", "executemany", "fast_executemany"] = "auto"
-    ledger_table: str = "cti_journal_ledger"
+    ledger_table: str = ""  # "" = "<table>_ledger": one ledger per journal table
     ledger_retention_days: int = 30
     create_table: bool = False  # create the journal table (all 16 columns) when missing
     db_retry_max_s: float = 30.0

@@ -89,13 +89,13 @@ class OdbcJournalSink:
         if self.settings.create_table:
             self._create_table_if_missing(conn, dialect)
         plan = load_plan(conn, self.settings.table, self.settings.columns, self._truncated)
-        ledger = Ledger(self.settings.ledger_table, dialect)
+        ledger_name = self.settings.ledger_table or f"{self.settings.table}_ledger"
+        ledger = Ledger(ledger_name, dialect)
         try:
             ledger.ensure(conn)
+            self._warn_if_journal_was_emptied(conn, plan, ledger)
         except pyodbc.Error as exc:
-            raise ConfigError(
-                "writer.ledger_table", f"cannot create {self.settings.ledger_table}: {exc}"
-            ) from exc
+            raise ConfigError("writer.ledger_table", f"cannot use {ledger_name}: {exc}") from exc
         self._strategy = self._choose_strategy(dialect)
         self._plan, self._ledger = plan, ledger
         log.info(
@@ -104,6 +104,23 @@ class OdbcJournalSink:
             ", ".join(f"{c.name}={c.type.value}" for c in plan.columns), self._strategy,
         )  # fmt: skip
         return plan
+
+    def _warn_if_journal_was_emptied(
+        self, conn: pyodbc.Connection, plan: TablePlan, ledger: Ledger
+    ) -> None:
+        """An empty journal with a non-empty ledger means the table was re-created or emptied:
+        entries already in the ledger would be skipped as duplicates if they came again."""
+        cursor = conn.cursor()
+        journal_rows = cursor.execute(f"SELECT COUNT(*) FROM {plan.table}").fetchone()[0]
+        ledger_rows = cursor.execute(f"SELECT COUNT(*) FROM {ledger.table}").fetchone()[0]
+        conn.rollback()
+        if journal_rows == 0 and ledger_rows:
+            log.warning(
+                "the journal table %s is empty but its ledger %s holds %d event ids: entries "
+                "with those ids (a replay, an import) will be skipped as already written. If "
+                "the table was re-created on purpose, empty the ledger too: DELETE FROM %s",
+                plan.table, ledger.table, ledger_rows, ledger.table,
+            )  # fmt: skip
 
     def _create_table_if_missing(self, conn: pyodbc.Connection, dialect: Dialect) -> None:
         from cti_journal.writer.ddl import create_table_sql
