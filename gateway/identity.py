@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
+
+STATE_BYTES = 36  # SHA-256 of the content + n as 4 bytes
 
 _CANONICAL_KEYS = (
     "in_out", "zeitpunkt", "verb_zustand", "rufnummer", "name", "firma", "lokale_rufnummer",
@@ -36,17 +38,33 @@ class EventIdentifier:
         self.source_id = source_id
         self.memory = memory
         self._seen: OrderedDict[bytes, int] = OrderedDict()
+        self.last_state = b""
 
     def identify(self, values: Mapping[str, Any], explicit_id: str | None = None) -> str:
+        """The entry's id; afterwards `last_state` holds what `restore` needs to continue."""
         if explicit_id is not None:
+            self.last_state = b""
             return _digest(orjson.dumps([self.source_id, "id", explicit_id]))
         content = orjson.dumps([self.source_id, *(values.get(k) for k in _CANONICAL_KEYS)])
         key = hashlib.sha256(content).digest()
         n = self._seen.pop(key, -1) + 1
+        self._remember(key, n)
+        self.last_state = key + n.to_bytes(4, "big")
+        return _digest(content + b"#%d" % n)
+
+    def restore(self, states: Iterable[bytes]) -> None:
+        """Continue counting after a restart from `last_state`s kept durably (the spool): the
+        n-th identical call after the restart must not get an id that an earlier one had."""
+        for state in states:
+            if len(state) != STATE_BYTES:
+                continue
+            key, n = state[:32], int.from_bytes(state[32:], "big")
+            self._remember(key, max(n, self._seen.pop(key, -1)))
+
+    def _remember(self, key: bytes, n: int) -> None:
         self._seen[key] = n
         if len(self._seen) > self.memory:
             self._seen.popitem(last=False)
-        return _digest(content + b"#%d" % n)
 
 
 def _digest(data: bytes) -> str:

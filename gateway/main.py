@@ -50,6 +50,10 @@ class Gateway:
         self.buffer = self._make_buffer(g, spool and source is None)
         self.publisher = GatewayPublisher(self.link, self.buffer, g.window, metrics)
         self.source = source if source is not None else make_source(g, metrics)
+        take = getattr(self.buffer, "take_identities", None)
+        preparer = getattr(self.source, "preparer", None)
+        if take is not None and preparer is not None:
+            preparer.restore(take())  # continue the identity counter where it stopped
         self.stop_sources = threading.Event()
         self._source_thread = threading.Thread(
             target=self._run_source, name="cti-source", daemon=True

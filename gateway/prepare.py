@@ -10,6 +10,7 @@ import logging
 import struct
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -37,6 +38,7 @@ class Outgoing:
     body: bytes
     headers: dict[str, Any] | None = None
     content_type: str = "application/json"
+    identity: bytes = b""  # the identifier's state after this entry (kept by the spool)
 
     def pack(self) -> bytes:
         key = self.routing_key.encode()
@@ -69,6 +71,10 @@ class Preparer:
         self.identifier = EventIdentifier(settings.source_id)
         self._lock = threading.Lock()  # a listener's clients share one identity counter
 
+    def restore(self, states: Iterable[bytes]) -> None:
+        with self._lock:
+            self.identifier.restore(states)
+
     def observe(self, line: Line) -> None:
         """Count a line already published before a restart, without publishing it again."""
         if line.oversized:
@@ -92,6 +98,7 @@ class Preparer:
             return self._dead(line, origin, received_at, exc, "parse")
         with self._lock:
             event_id = self.identifier.identify(parsed.values, parsed.explicit_id)
+            identity = self.identifier.last_state
         entry = JournalEntry(
             event_id=event_id,
             source=self.settings.source_id,
@@ -101,7 +108,7 @@ class Preparer:
         key = LOOKUP
         if entry.has_contact and self.settings.preenriched == "write":
             entry, key = replace(entry, lookup=Lookup.PRESET), WRITE
-        return Outgoing(key, entry.encode())
+        return Outgoing(key, entry.encode(), identity=identity)
 
     def _dead(
         self, line: Line, origin: str, received_at: float, error: BadInputError, reason: str

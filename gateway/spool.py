@@ -7,7 +7,10 @@ confirmed it. So the gateway keeps reading while the broker is away (up to
 gateway re-publishes, after restart, everything not confirmed before — with the same event ids,
 because the spool holds the prepared messages, not raw lines.
 
-Files: segments `<first seq>.seg` of records `magic, seq, length, crc32, payload`; `acked`
+Files: segments `<first seq>.seg` of records `magic, seq, length, crc32, payload`, the payload
+being the identity state after the entry (36 bytes, see gateway/identity.py: a restart rebuilds
+the counter of identical calls from the newest two segments, which are always kept) and the
+packed message; `acked`
 holds the sequence number up to which everything was confirmed. A torn record at the end of
 the last segment (a crash mid-write) is cut off at recovery.
 """
@@ -25,6 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from cti_journal.gateway.identity import STATE_BYTES
 from cti_journal.gateway.intake import Done, Item, Waker
 from cti_journal.gateway.prepare import Outgoing
 
@@ -61,6 +65,7 @@ class SpoolBuffer:
         self._ack_written_at = 0.0
         self._segments: list[Path] = sorted(self.dir.glob("*.seg"))
         self._committed: dict[Path, int] = {}  # bytes fsync'd per segment: what readers may read
+        self._identities: list[bytes] = []  # identity states of the records kept on disk
         self._next_seq = self._recover()
         self._writer = self._open_writer()
         self._reader_index = 0
@@ -84,7 +89,8 @@ class SpoolBuffer:
         for path in self._segments:
             valid = 0
             with open(path, "rb") as fh:
-                for seq, size, end in _records(fh):
+                for seq, size, end, identity in _records(fh):
+                    self._identities.append(identity)
                     last = max(last, seq)
                     valid = end
                     if seq > self._acked:
@@ -96,6 +102,11 @@ class SpoolBuffer:
                     os.fsync(fh.fileno())
             self._committed[path] = valid
         return last + 1
+
+    def take_identities(self) -> list[bytes]:
+        """The identity states recorded in the segments on disk, oldest first (once)."""
+        states, self._identities = self._identities, []
+        return states
 
     @property
     def pending(self) -> int:
@@ -120,7 +131,8 @@ class SpoolBuffer:
         data = bytearray()
         size_total = 0
         for out in outs:
-            payload = out.pack()
+            # The identity state rides along so that a restart can continue the counter.
+            payload = out.identity.ljust(STATE_BYTES, b"\0")[:STATE_BYTES] + out.pack()
             data += _REC.pack(_MAGIC, self._next_seq, len(payload), zlib.crc32(payload))
             data += payload
             self._next_seq += 1
@@ -186,7 +198,7 @@ class SpoolBuffer:
         if seq <= self._acked:
             return None  # confirmed before a restart
         size = _REC.size + length
-        return Item(Outgoing.unpack(payload), lambda: self._ack(seq, size))
+        return Item(Outgoing.unpack(payload[STATE_BYTES:]), lambda: self._ack(seq, size))
 
     def _ack(self, seq: int, size: int) -> None:
         with self._room:
@@ -210,7 +222,9 @@ class SpoolBuffer:
             os.fsync(fh.fileno())
         tmp.replace(self.dir / _ACK_FILE)
         with self._room:
-            while len(self._segments) > 1 and self._reader_index > 0:
+            # The newest two segments stay, acknowledged or not: their identity states are what
+            # a restart needs to keep two identical calls apart (gateway/identity.py).
+            while len(self._segments) > 2 and self._reader_index > 0:
                 next_first = int(self._segments[1].stem)
                 if next_first - 1 > self._acked:
                     break
@@ -230,8 +244,8 @@ class SpoolBuffer:
         return max(0, self.pending)
 
 
-def _records(fh: BinaryIO) -> Iterator[tuple[int, int, int]]:
-    """(seq, record size, end offset) of every intact record from the start of a segment."""
+def _records(fh: BinaryIO) -> Iterator[tuple[int, int, int, bytes]]:
+    """(seq, record size, end offset, identity state) of every intact record of a segment."""
     pos = 0
     while True:
         head = fh.read(_REC.size)
@@ -242,7 +256,7 @@ def _records(fh: BinaryIO) -> Iterator[tuple[int, int, int]]:
         if magic != _MAGIC or len(payload) != length or zlib.crc32(payload) != crc:
             return
         pos += _REC.size + length
-        yield seq, _REC.size + length, pos
+        yield seq, _REC.size + length, pos, payload[:STATE_BYTES]
 
 
 def _fsync_dir(path: Path) -> None:

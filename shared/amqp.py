@@ -102,6 +102,7 @@ class AmqpLink:
         self._connection: SelectConnection | None = None
         self._channel: pika.channel.Channel | None = None
         self._ready = False
+        self._session_up = False
         self._blocked = False
         self._stopping = False
         self._fatal: Exception | None = None
@@ -205,7 +206,8 @@ class AmqpLink:
         self._blocked = False
 
     def _on_connection_closed(self, _conn: SelectConnection, reason: BaseException) -> None:
-        was_ready = self._ready
+        # The channel may have closed first (an orderly broker stop): _session_up still knows.
+        was_ready, self._session_up = self._session_up, False
         self._channel_gone()
         self._connection = None
         if self._stopping or self._fatal is not None:
@@ -229,6 +231,7 @@ class AmqpLink:
 
     def _on_declared(self) -> None:
         self._ready = True
+        self._session_up = True
         self._failures = 0
         self._blocked = False
         self.metrics.broker_connected.set(1)

@@ -85,15 +85,6 @@ def test_gateway_killed_mid_stream_tcp_with_spool(fault_run: Any, tmp_path: Path
     assert dead == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="gateway/identity.py: a TCP source's identity counter lives in memory only. After a "
-    "gateway restart, the second of two identical calls (same second, number, state) gets n=0, "
-    "the same event id as the first one from before the restart, and the writer's ledger drops "
-    "it as a duplicate: one real call lost. Fix: persist the counter's recent memory with the "
-    "spool (or rebuild it from the spool's records) - not a small change.",
-)
 def test_gateway_restart_between_two_identical_calls_keeps_both(
     fault_run: Any, tmp_path: Path
 ) -> None:

@@ -144,3 +144,18 @@ def test_a_repeat_refreshes_its_place_in_memory() -> None:
     ids.identify(_values(c))  # evicts b, not a
     third_a = ids.identify(_values(a))
     assert len({first_a, second_a, third_a}) == 3
+
+
+def test_restore_continues_the_count_after_a_restart() -> None:
+    values = {"in_out": "i", "zeitpunkt": "2026-11-25 10:00:00", "verb_zustand": "CONN",
+              "rufnummer": "0891234"}  # fmt: skip
+    before = EventIdentifier("cti")
+    first = before.identify(values)
+    state = before.last_state
+    after = EventIdentifier("cti")  # a restarted gateway
+    after.restore([b"short", state])  # junk is ignored
+    second = after.identify(values)
+    assert second != first, "the second identical call must not take the first one's id"
+    reference = EventIdentifier("cti")
+    reference.identify(values)
+    assert second == reference.identify(values), "same id as an uninterrupted reading"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from cti_journal.gateway.identity import STATE_BYTES
 from cti_journal.gateway.intake import Item
 from cti_journal.gateway.prepare import Outgoing
 from cti_journal.gateway.spool import SpoolBuffer, SpoolError
@@ -191,7 +192,7 @@ def test_corrupt_acked_file(tmp_path: Path) -> None:
 
 def test_segments_rotate_and_fully_acked_ones_are_deleted(tmp_path: Path) -> None:
     spool = _spool(tmp_path, segment_bytes=200)
-    record = len(_out(0).pack()) + 18  # payload + record header
+    record = len(_out(0).pack()) + 18 + STATE_BYTES  # message, header, identity state
     for i in range(1, 11):
         spool.put([_out(i)])
     segments = sorted(p.name for p in tmp_path.glob("*.seg"))
@@ -208,8 +209,8 @@ def test_segments_rotate_and_fully_acked_ones_are_deleted(tmp_path: Path) -> Non
     for item in items[per_segment:]:
         _ack(item)
     spool.close()
-    # only the segment being written to is left
-    assert sorted(p.name for p in tmp_path.glob("*.seg")) == segments[-1:]
+    # the newest two segments stay: their identity states survive a restart
+    assert sorted(p.name for p in tmp_path.glob("*.seg")) == segments[-2:]
     again = _spool(tmp_path, segment_bytes=200)
     assert again.get_nowait() is None
     again.put([_out(11)])
@@ -229,7 +230,7 @@ def test_restart_reads_across_segments(tmp_path: Path) -> None:
 
 
 def test_put_blocks_while_full_until_acks_free_room(tmp_path: Path) -> None:
-    record = len(_out(0).pack()) + 18
+    record = len(_out(0).pack()) + 18 + STATE_BYTES
     spool = _spool(tmp_path, max_bytes=record * 2)
     spool.put([_out(1), _out(2)])
     done = threading.Event()
@@ -251,7 +252,7 @@ def test_put_blocks_while_full_until_acks_free_room(tmp_path: Path) -> None:
 
 
 def test_abort_releases_a_blocked_put(tmp_path: Path) -> None:
-    record = len(_out(0).pack()) + 18
+    record = len(_out(0).pack()) + 18 + STATE_BYTES
     spool = _spool(tmp_path, max_bytes=record)
     spool.put([_out(1)])
     result: list[bool] = []
@@ -268,3 +269,16 @@ def test_a_batch_larger_than_the_spool_is_taken_when_empty(tmp_path: Path) -> No
     assert spool.put([_out(1), _out(2)]) is True
     assert _numbers(_drain(spool)) == [1, 2]
     spool.close()
+
+
+def test_identity_states_survive_a_restart(tmp_path: Path) -> None:
+    spool = _spool(tmp_path)
+    states = [bytes([i]) * STATE_BYTES for i in (1, 2, 3)]
+    spool.put([Outgoing("lookup", b"{}", identity=s) for s in states])
+    for item in _drain(spool):
+        _ack(item)
+    spool.close()
+    again = _spool(tmp_path)
+    assert again.take_identities() == states  # even acknowledged records keep their state
+    assert again.take_identities() == []
+    again.close()
