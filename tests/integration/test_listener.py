@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import subprocess
@@ -101,4 +102,40 @@ def test_bad_lines_are_dead_lettered_and_the_gateway_keeps_going(pipeline_factor
     assert any("control character" in r for r in reasons)
     bodies = {body for _, body in dead}
     assert bad[0] in bodies and b"x" * 512 in bodies  # raw bytes kept, oversized cut
+    pipeline.assert_running()
+
+
+def _refused(port: int) -> bool:
+    """True if the gateway closes the connection without reading (EOF or reset)."""
+    with socket.create_connection(("127.0.0.1", port)) as client:
+        client.settimeout(5)
+        try:
+            return client.recv(1) == b""
+        except ConnectionResetError:
+            return True
+        except TimeoutError:
+            return False
+
+
+def test_clients_outside_allowed_networks_are_refused(pipeline_factory):
+    pipeline, port = start_listener(pipeline_factory, allowed_networks=["10.0.0.0/8"])
+    assert _refused(port)
+    assert "not in gateway.allowed_networks" in pipeline.log("gateway")
+    pipeline.assert_running()
+
+
+def test_clients_beyond_max_clients_are_refused_until_one_leaves(pipeline_factory):
+    pipeline, port = start_listener(pipeline_factory, max_clients=2)
+    first = socket.create_connection(("127.0.0.1", port))
+    second = socket.create_connection(("127.0.0.1", port))
+    admitted = re.compile(r"client \S+ connected$", re.MULTILINE)
+    wait_for(lambda: len(admitted.findall(pipeline.log("gateway"))) >= 2, 10, "two clients")
+    assert _refused(port)
+    assert "gateway.max_clients (2) reached" in pipeline.log("gateway")
+    first.close()
+    wait_for(lambda: "disconnected" in pipeline.log("gateway"), 10, "the first to leave")
+    with socket.create_connection(("127.0.0.1", port)) as third:
+        third.sendall(lines(10))
+    second.close()
+    wait_for(lambda: pipeline.queue_depth("lookup") >= 10, 30, "the third client's lines")
     pipeline.assert_running()
