@@ -422,7 +422,7 @@ def declare_topology_blocking(broker: BrokerSettings) -> Topology:
     for url in broker.urls:
         try:
             connection = pika.BlockingConnection(connection_parameters(url, broker, "declare"))
-        except pika.exceptions.AMQPError as exc:
+        except (pika.exceptions.AMQPError, OSError) as exc:  # ssl.SSLError is an OSError
             last = exc
             continue
         try:
@@ -441,7 +441,7 @@ def declare_topology_blocking(broker: BrokerSettings) -> Topology:
             if connection.is_open:
                 connection.close()
         return topology
-    raise TopologyError(f"no broker reachable at {', '.join(map(redact, broker.urls))}: {last!r}")
+    raise TopologyError(f"no broker reachable at {', '.join(map(redact, broker.urls))}: {last}")
 
 
 def run_in_thread(link: AmqpLink) -> threading.Thread:

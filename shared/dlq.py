@@ -73,7 +73,7 @@ def _channel(settings: Settings) -> Iterator[tuple[Channel, Topology]]:
     for url in settings.broker.urls:
         try:
             conn = pika.BlockingConnection(connection_parameters(url, settings.broker, "dlq"))
-        except pika.exceptions.AMQPError as exc:
+        except (pika.exceptions.AMQPError, OSError) as exc:
             last = exc
             continue
         try:
