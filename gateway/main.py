@@ -48,7 +48,7 @@ class Gateway:
         g = settings.gateway
         self.link = AmqpLink(settings.broker, name="gateway", metrics=metrics, on_ready=self._ready)
         self.buffer = self._make_buffer(g, spool and source is None)
-        self.publisher = GatewayPublisher(self.link, self.buffer, g.window, metrics)
+        self.publisher = GatewayPublisher(self.link, self.buffer, g.window, metrics, g.bundle_max)
         self.source = source if source is not None else make_source(g, metrics)
         take = getattr(self.buffer, "take_identities", None)
         preparer = getattr(self.source, "preparer", None)

@@ -1,7 +1,10 @@
 """Publishes prepared messages from the buffer with a window of unconfirmed messages.
 
-Runs on the AMQP IOLoop. A message is kept until the broker confirms it and re-sent after a
-reconnect if it was not; only then does its source learn it is safe (`on_published`).
+Runs on the AMQP IOLoop. Entries already waiting in the buffer go out together, up to
+`gateway.bundle_max` per message (a bundle; nothing waits to fill one, so a quiet line sends
+single entries): the broker's work per message is shared by the bundle's entries. A message is
+kept until the broker confirms it and re-sent after a reconnect if it was not; only then do its
+entries' sources learn they are safe (`on_published`).
 """
 
 from __future__ import annotations
@@ -10,23 +13,34 @@ from collections import deque
 
 from cti_journal.gateway.intake import Buffer, Item
 from cti_journal.shared.amqp import AmqpLink
+from cti_journal.shared.message import encode_bundle
 from cti_journal.shared.metrics import Metrics
+from cti_journal.shared.topology import DEAD
 
 
 class GatewayPublisher:
-    def __init__(self, link: AmqpLink, buffer: Buffer, window: int, metrics: Metrics) -> None:
+    def __init__(
+        self, link: AmqpLink, buffer: Buffer, window: int, metrics: Metrics, bundle_max: int = 1
+    ) -> None:
         self.link = link
         self.buffer = buffer
         self.window = window
+        self.bundle_max = bundle_max
         self.metrics = metrics
-        self._resend: deque[Item] = deque()
+        self._resend: deque[list[Item]] = deque()
+        self._held: Item | None = None  # taken from the buffer, belongs to the next bundle
         self._drain_scheduled = False
         self.confirmed = 0
 
     @property
     def idle(self) -> bool:
         """Nothing buffered, nothing waiting for a confirm."""
-        return not self._resend and len(self.buffer) == 0 and self.link.in_flight == 0
+        return (
+            not self._resend
+            and self._held is None
+            and len(self.buffer) == 0
+            and self.link.in_flight == 0
+        )
 
     def wake(self) -> None:
         self.buffer.woken()
@@ -34,32 +48,50 @@ class GatewayPublisher:
 
     def drain(self) -> None:
         while self.link.can_publish(self.window):
-            item = self._resend.popleft() if self._resend else self.buffer.get_nowait()
+            bundle = self._resend.popleft() if self._resend else self._gather()
+            if not bundle:
+                break
+            if not self._send(bundle):
+                self._resend.appendleft(bundle)
+                break
+        self.metrics.buffered.set(len(self.buffer) + sum(map(len, self._resend)))
+
+    def _gather(self) -> list[Item]:
+        first, self._held = self._held or self.buffer.get_nowait(), None
+        if first is None:
+            return []
+        bundle = [first]
+        key = first.out.routing_key
+        while key != DEAD and len(bundle) < self.bundle_max:  # dead letters go one by one
+            item = self.buffer.get_nowait()
             if item is None:
                 break
-            if not self._send(item):
-                self._resend.appendleft(item)
+            if item.out.routing_key != key:
+                self._held = item
                 break
-        self.metrics.buffered.set(len(self.buffer) + len(self._resend))
+            bundle.append(item)
+        return bundle
 
     def _scheduled_drain(self) -> None:
         self._drain_scheduled = False
         self.drain()
 
-    def _send(self, item: Item) -> bool:
+    def _send(self, bundle: list[Item]) -> bool:
         def confirmed(ok: bool) -> None:
             if ok:
-                self.confirmed += 1
-                if item.on_published is not None:
-                    item.on_published()
+                self.confirmed += len(bundle)
+                for item in bundle:
+                    if item.on_published is not None:
+                        item.on_published()
             else:
-                self._resend.append(item)
+                self._resend.append(bundle)
             if not self._drain_scheduled:  # one drain per IOLoop turn, however many confirms
                 self._drain_scheduled = True
                 self.link.call_later(0, self._scheduled_drain)
 
-        out = item.out
+        first = bundle[0].out
+        body = encode_bundle([item.out.body for item in bundle]) if len(bundle) > 1 else first.body
         return self.link.publish(
-            out.routing_key, out.body, confirmed, headers=out.headers,
-            content_type=out.content_type,
+            first.routing_key, body, confirmed, headers=first.headers,
+            content_type=first.content_type,
         )  # fmt: skip

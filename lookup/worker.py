@@ -13,7 +13,7 @@ from cti_journal.shared.amqp import AmqpLink
 from cti_journal.shared.config import BrokerSettings, LookupSettings
 from cti_journal.shared.consumer import Consumer, Delivery
 from cti_journal.shared.errors import BadInputError
-from cti_journal.shared.message import JournalEntry, Lookup
+from cti_journal.shared.message import Lookup, decode_bundle, encode_bundle
 from cti_journal.shared.metrics import Metrics
 from cti_journal.shared.topology import LOOKUP, WRITE
 
@@ -51,19 +51,23 @@ class LookupWorker:
         self.consumer.lost()
 
     def _handle(self, delivery: Delivery) -> None:
+        """One message (one entry or a bundle) in, one message with as many entries out."""
         try:
-            entry = JournalEntry.decode(delivery.body)
+            entries = decode_bundle(delivery.body)
         except BadInputError as exc:
             self.consumer.fail(delivery, exc)
             return
-        try:
-            enriched, ambiguous = enrich(entry, self.index(), relookup=self.settings.relookup)
-        except Exception as exc:  # a bug must cost one entry a retry, not the worker
-            log.exception("event %s: look-up failed", entry.event_id)
-            self.consumer.fail(delivery, exc)
-            return
-        self._by_result[enriched.lookup].inc()
-        if ambiguous:
-            self.metrics.lookup_ambiguous.inc()
-        log.debug("event %s: %s", entry.event_id, enriched.lookup)
-        self.consumer.forward(delivery, WRITE, enriched.encode())
+        index = self.index()
+        bodies = []
+        for entry in entries:
+            try:
+                enriched, ambiguous = enrich(entry, index, relookup=self.settings.relookup)
+            except Exception as exc:  # a bug must cost a retry, not the worker
+                log.exception("event %s: look-up failed", entry.event_id)
+                self.consumer.fail(delivery, exc)
+                return
+            self._by_result[enriched.lookup].inc()
+            if ambiguous:
+                self.metrics.lookup_ambiguous.inc()
+            bodies.append(enriched.encode())
+        self.consumer.forward(delivery, WRITE, encode_bundle(bodies))

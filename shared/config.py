@@ -65,6 +65,7 @@ class GatewaySettings:
     max_dead_letter_bytes: int = 4096  # raw bytes kept with a dead-lettered line
     idle_timeout_s: float = 0.0  # listen: drop a client silent this long; 0 = never
     window: int = 1000  # unconfirmed messages in flight
+    bundle_max: int = 50  # entries per message when they are waiting anyway; 1 = never bundle
     buffer: int = 5000  # entries read but not yet published; full = stop reading the socket
     preenriched: Literal["write", "lookup"] = "write"
     reconnect_max_s: float = 30.0

@@ -123,6 +123,32 @@ class Consumer:
         self._publish_then_settle(delivery, routing_key, body, headers)
 
     def fail(self, delivery: Delivery, error: BaseException) -> None:
+        key, headers = self._route(delivery, error)
+        self._publish_then_settle(delivery, key, delivery.body, headers)
+
+    def settle_parts(self, delivery: Delivery, failures: list[tuple[bytes, BaseException]]) -> None:
+        """Some entries of a bundle failed, the rest are durable: each failed entry goes its own
+        way (retry or dead letter) as a message of its own; the bundle is acknowledged once all
+        of those are confirmed, or given back if one is refused."""
+        if delivery._generation != self._generation:
+            return
+        pending = len(failures)
+        refused = False
+
+        def confirmed(ok: bool) -> None:
+            nonlocal pending, refused
+            pending -= 1
+            refused = refused or not ok
+            if pending == 0:
+                (self._requeue if refused else self._settle)(delivery)
+
+        for body, error in failures:
+            key, headers = self._route(delivery, error)
+            if not self.link.publish(key, body, confirmed, headers=headers):
+                return  # not connected: the bundle is void and comes back
+
+    def _route(self, delivery: Delivery, error: BaseException) -> tuple[str, dict[str, Any]]:
+        """Where a failed entry goes: the retry queue for its attempt, or the dead letters."""
         attempt = delivery.attempt + 1
         metrics = self.link.metrics
         permanent = isinstance(error, BadInputError | PermanentError)
@@ -135,14 +161,11 @@ class Consumer:
                 error,
             )
             metrics.dead_lettered.labels(self.stage, type(error).__name__).inc()
-            headers = dead_letter_headers(self.stage, error, attempt=attempt)
-            self._publish_then_settle(delivery, DEAD, delivery.body, headers)
-            return
+            return DEAD, dead_letter_headers(self.stage, error, attempt=attempt)
         log.info("%s: attempt %d failed, retrying later: %s", self.stage, attempt, error)
         metrics.retried.labels(self.stage).inc()
         headers = {**delivery.headers, ATTEMPT: attempt, "x-cti-last-error": str(error)[:500]}
-        key = self.link.topology.retry_key(self.stage, attempt)
-        self._publish_then_settle(delivery, key, delivery.body, headers)
+        return self.link.topology.retry_key(self.stage, attempt), headers
 
     # -- settling -----------------------------------------------------------------------------
     def _publish_then_settle(

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cti_journal.shared.columns import parse_type
 from cti_journal.shared.errors import ConfigError
+from cti_journal.shared.message import MAX_BUNDLE_ENTRIES
 from cti_journal.shared.record import LineFormat
 
 if TYPE_CHECKING:
@@ -71,8 +72,10 @@ def _gateway(g: GatewaySettings) -> None:
             raise ConfigError("gateway.timezone", f"unknown IANA zone {g.timezone!r}") from exc
     if g.source == "file" and not g.path:
         raise ConfigError("gateway.path", "source = 'file' needs the path of day.log")
-    for name in ("max_line_bytes", "window", "buffer", "max_clients"):
+    for name in ("max_line_bytes", "window", "buffer", "max_clients", "bundle_max"):
         _positive(f"gateway.{name}", getattr(g, name))
+    if g.bundle_max > MAX_BUNDLE_ENTRIES:
+        raise ConfigError("gateway.bundle_max", f"at most {MAX_BUNDLE_ENTRIES}")
     for name in ("port", "listen_port", "metrics_port"):
         _port(f"gateway.{name}", getattr(g, name))
     _gateway_tls(g)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pika
 import pika.exceptions
 import pyodbc
@@ -161,6 +162,29 @@ class Pipeline:
             if exc.reply_code == 404:
                 return 0
             raise
+
+    def entries(self, stage: str, *, remove: bool = False) -> list[dict[str, Any]]:
+        """The entries waiting in a stage's queue, bundles opened (left there unless remove)."""
+        out: list[dict[str, Any]] = []
+        try:
+            with self.channel() as ch:
+                last = 0
+                while True:
+                    method, _props, body = ch.basic_get(self.topology.queue(stage), auto_ack=remove)
+                    if method is None:
+                        break
+                    last = method.delivery_tag
+                    data = orjson.loads(body)
+                    out.extend(data if isinstance(data, list) else [data])
+                if last and not remove:
+                    ch.basic_nack(last, multiple=True, requeue=True)
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code != 404:
+                raise
+        return out
+
+    def entry_count(self, stage: str) -> int:
+        return len(self.entries(stage))
 
     def dead_letters(self) -> list[tuple[dict[str, Any], bytes]]:
         """Everything in the dead-letter queue (read and requeued, so it stays there)."""

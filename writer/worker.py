@@ -18,7 +18,7 @@ from cti_journal.shared.amqp import AmqpLink
 from cti_journal.shared.config import BrokerSettings, WriterSettings
 from cti_journal.shared.consumer import Consumer, Delivery
 from cti_journal.shared.errors import BadInputError
-from cti_journal.shared.message import JournalEntry
+from cti_journal.shared.message import JournalEntry, decode_bundle
 from cti_journal.shared.metrics import Metrics
 from cti_journal.shared.topology import WRITE
 from cti_journal.writer.sink import OdbcJournalSink, Outcome, StoppingError
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class _Batch:
-    deliveries: list[Delivery]
+    deliveries: list[Delivery]  # the message each entry came in (a bundle repeats it)
     entries: list[JournalEntry]
 
 
@@ -91,12 +91,12 @@ class WriterWorker:
 
     def _handle(self, delivery: Delivery) -> None:
         try:
-            entry = JournalEntry.decode(delivery.body)
+            entries = decode_bundle(delivery.body)
         except BadInputError as exc:
             self.consumer.fail(delivery, exc)
             return
-        self._batch.deliveries.append(delivery)
-        self._batch.entries.append(entry)
+        self._batch.deliveries.extend([delivery] * len(entries))
+        self._batch.entries.extend(entries)
         # Group commit: an idle database gets the batch at once (after this burst of frames);
         # while it is busy the batch grows, up to batch_size entries or batch_ms. So latency is
         # one transaction at low rates and batches are large exactly when the load is.
@@ -127,11 +127,17 @@ class WriterWorker:
 
     def _settle(self, batch: _Batch, outcomes: list[Outcome]) -> None:
         self._in_db -= 1
-        for delivery, outcome in zip(batch.deliveries, outcomes, strict=True):
-            if outcome is None:
+        by_message: dict[int, tuple[Delivery, list[tuple[JournalEntry, Outcome]]]] = {}
+        for delivery, entry, outcome in zip(batch.deliveries, batch.entries, outcomes, strict=True):
+            by_message.setdefault(id(delivery), (delivery, []))[1].append((entry, outcome))
+        for delivery, results in by_message.values():
+            failures = [(entry, error) for entry, error in results if error is not None]
+            if not failures:
                 self.consumer.complete(delivery)
+            elif len(results) == 1:
+                self.consumer.fail(delivery, failures[0][1])  # the message as it came
             else:
-                self.consumer.fail(delivery, outcome)
+                self.consumer.settle_parts(delivery, [(e.encode(), x) for e, x in failures])
         if self._in_db == 0:
             self._submit()  # what gathered while the database was busy
 

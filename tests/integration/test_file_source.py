@@ -23,18 +23,12 @@ pytestmark = pytest.mark.integration
 
 
 def drain_lookup_queue(pipeline: Pipeline) -> list[dict[str, object]]:
-    """Every message in <prefix>.lookup, acknowledged (removed)."""
-    out = []
-    with pipeline.channel() as ch:
-        while True:
-            method, _props, body = ch.basic_get(pipeline.topology.queue("lookup"), auto_ack=True)
-            if method is None:
-                return out
-            out.append(orjson.loads(body))
+    """Every entry in <prefix>.lookup, removed."""
+    return pipeline.entries("lookup", remove=True)
 
 
 def published(pipeline: Pipeline) -> int:
-    return pipeline.queue_depth("lookup") + pipeline.queue_depth("write")
+    return pipeline.entry_count("lookup") + pipeline.entry_count("write")
 
 
 def file_pipeline(pipeline_factory, tmp_path: Path) -> tuple[Pipeline, Path]:
@@ -99,18 +93,7 @@ def test_sigkill_loses_nothing_and_republishes_with_the_same_ids(pipeline_factor
 
 
 def _ids_peek(pipeline: Pipeline) -> list[str]:
-    ids = []
-    with pipeline.channel() as ch:
-        tags = 0
-        while True:
-            method, _p, body = ch.basic_get(pipeline.topology.queue("lookup"), auto_ack=False)
-            if method is None:
-                break
-            tags = method.delivery_tag
-            ids.append(orjson.loads(body)["event_id"])
-        if tags:
-            ch.basic_nack(tags, multiple=True, requeue=True)
-    return ids
+    return [str(e["event_id"]) for e in pipeline.entries("lookup")]
 
 
 def _reference_ids(pipeline: Pipeline, day: Path) -> set[str]:

@@ -9,7 +9,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import orjson
 import pytest
 
 from cti_journal.gateway.sim_calls import generate_calls
@@ -20,13 +19,7 @@ pytestmark = pytest.mark.integration
 
 
 def lookup_messages(pipeline: Pipeline) -> list[dict[str, object]]:
-    out = []
-    with pipeline.channel() as ch:
-        while True:
-            method, _p, body = ch.basic_get(pipeline.topology.queue("lookup"), auto_ack=True)
-            if method is None:
-                return out
-            out.append(orjson.loads(body))
+    return pipeline.entries("lookup", remove=True)
 
 
 def self_signed(tmp_path: Path) -> tuple[Path, Path]:
@@ -68,7 +61,7 @@ def test_tls_listener_accepts_tls_and_refuses_plain_tcp(pipeline_factory, tmp_pa
     with socket.create_connection(("127.0.0.1", port)) as plain:
         plain.sendall(lines(50))  # not TLS: the handshake fails, nothing is accepted
         time.sleep(0.5)
-    wait_for(lambda: pipeline.queue_depth("lookup") >= 300, 30, "300 entries")
+    wait_for(lambda: pipeline.entry_count("lookup") >= 300, 30, "300 entries")
     time.sleep(1.0)
     assert len(lookup_messages(pipeline)) == 300
     assert "TLS handshake failed" in pipeline.log("gateway")
@@ -90,7 +83,7 @@ def test_bad_lines_are_dead_lettered_and_the_gateway_keeps_going(pipeline_factor
         client.sendall(lines(100) + b"".join(bad) + lines(100))
     idle = socket.create_connection(("127.0.0.1", port))  # connects and sends nothing
     wait_for(lambda: pipeline.queue_depth("dead") >= len(bad), 30, "dead letters")
-    wait_for(lambda: pipeline.queue_depth("lookup") >= 200, 30, "the good lines")
+    wait_for(lambda: pipeline.entry_count("lookup") >= 200, 30, "the good lines")
     idle.close()
     assert len({m["event_id"] for m in lookup_messages(pipeline)}) == 200
     dead = pipeline.dead_letters()
@@ -137,5 +130,5 @@ def test_clients_beyond_max_clients_are_refused_until_one_leaves(pipeline_factor
     with socket.create_connection(("127.0.0.1", port)) as third:
         third.sendall(lines(10))
     second.close()
-    wait_for(lambda: pipeline.queue_depth("lookup") >= 10, 30, "the third client's lines")
+    wait_for(lambda: pipeline.entry_count("lookup") >= 10, 30, "the third client's lines")
     pipeline.assert_running()

@@ -394,7 +394,7 @@ def test_preenriched_entries_go_straight_to_the_writer_and_keep_their_contact(
         start_all(pipeline, lookups=0)
         wait_for(lambda: db.count() >= len(preset), 60, f"{len(preset)} pre-enriched rows")
         wait_for(
-            lambda: pipeline.queue_depth("lookup") == len(calls) - len(preset),
+            lambda: pipeline.entry_count("lookup") == len(calls) - len(preset),
             30,
             "the other entries in the look-up queue",
         )

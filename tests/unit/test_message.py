@@ -97,7 +97,7 @@ def test_has_contact() -> None:
         (b"not json", "message is not JSON"),
         (b'{"v": 1,', "message is not JSON"),
         (b"\xff\xfe", "message is not JSON"),
-        (b"[1]", "message is not a JSON object"),
+        (b"[1]", "a bundle of entries where one entry was expected"),
         (b"null", "message is not a JSON object"),
         (_body(v=2), "message schema version 2, expected 1"),
         (_body(v="1"), "message schema version '1', expected 1"),
@@ -143,3 +143,41 @@ def test_body_at_the_size_limit_is_accepted() -> None:
 def test_every_lookup_value_decodes() -> None:
     for value in sorted(Lookup.ALL):
         assert JournalEntry.decode(_body(lookup=value)).lookup == value
+
+
+def test_bundles_round_trip_and_single_entries_still_decode() -> None:
+    from cti_journal.shared.message import decode_bundle, encode_bundle
+
+    entries = [
+        JournalEntry(
+            event_id=f"{i:032x}",
+            source="cti",
+            received_at=1.5,
+            in_out="i",
+            zeitpunkt="2026-11-25 10:00:00",
+            utc="2026-11-25T09:00:00Z",
+            verb_zustand="CONN",
+        )
+        for i in range(3)
+    ]
+    assert decode_bundle(encode_bundle([e.encode() for e in entries])) == entries
+    assert encode_bundle([entries[0].encode()]) == entries[0].encode()  # one stays an object
+    assert decode_bundle(entries[0].encode()) == [entries[0]]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"[]", "a bundle holds 1 to 200 entries"),
+        (b"[" + b",".join([b"{}"] * 201) + b"]", "a bundle holds 1 to 200 entries"),
+        (b"[1]", "message is not a JSON object"),
+        (b'[{"v": 1}]', "message lacks fields"),
+        (b"[", "message is not JSON"),
+    ],
+)
+def test_invalid_bundles(body: bytes, reason: str) -> None:
+    from cti_journal.shared.message import decode_bundle
+
+    with pytest.raises(BadInputError) as info:
+        decode_bundle(body)
+    assert str(info.value).startswith(reason)
