@@ -338,3 +338,39 @@ def test_a_requeued_tag_is_never_acked(
     assert link.nacks == [2, 3]
     assert link.acks == [(1, True)]
     assert consumer.unsettled == 0
+
+
+def test_settle_parts_sends_each_failed_entry_its_own_way_then_acks_the_bundle(
+    link: FakeLink, consumer: Consumer, received: list[Delivery]
+) -> None:
+    _deliver(link, received, 1)
+    consumer.settle_parts(
+        received[0],
+        [
+            (b"poison", PermanentError("value too large", column="X")),
+            (b"busy", TransientError("lock")),
+        ],
+    )
+    assert [(p.routing_key, p.body) for p in link.published] == [
+        ("dead", b"poison"),
+        ("retry.lookup.0", b"busy"),
+    ]
+    assert link.published[0].headers is not None
+    assert link.published[0].headers["x-cti-column"] == "X"
+    link.published[0].confirm(True)
+    link.run_timers()
+    assert link.acks == []  # not before every part is confirmed
+    link.published[1].confirm(True)
+    link.run_timers()
+    assert link.acks == [(1, True)]
+
+
+def test_settle_parts_gives_the_bundle_back_when_a_part_is_refused(
+    link: FakeLink, consumer: Consumer, received: list[Delivery]
+) -> None:
+    _deliver(link, received, 1)
+    consumer.settle_parts(received[0], [(b"a", PermanentError("x")), (b"b", PermanentError("y"))])
+    link.published[0].confirm(False)
+    link.published[1].confirm(True)
+    link.run_timers()
+    assert link.nacks == [1]  # redelivered: its committed entries are skipped by the ledger

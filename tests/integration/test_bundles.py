@@ -1,0 +1,51 @@
+"""A bundle (several entries in one message) through the real writer: a rejected entry is
+dead-lettered alone, the others commit, and a redelivered bundle adds nothing."""
+
+from __future__ import annotations
+
+import orjson
+import pika
+import pyodbc
+import pytest
+
+from cti_journal.shared.message import JournalEntry, encode_bundle
+from tests.harness import count_rows, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def entry(i: int, ring_ms: int) -> JournalEntry:
+    return JournalEntry(
+        event_id=f"{i:032x}", source="cti", received_at=0.0, in_out="i",
+        zeitpunkt="2026-11-25 10:00:00", utc="2026-11-25T09:00:00Z",
+        verb_zustand="CONN", rufnummer=f"089{i:07d}", rufdauer_ms=ring_ms,
+    )  # fmt: skip
+
+
+def test_poison_entry_inside_a_bundle(pipeline_factory, sqlite_dsn):
+    conn = pyodbc.connect(sqlite_dsn, autocommit=True)
+    conn.cursor().execute(
+        'CREATE TABLE journal ("Journal_Rufnummer" VARCHAR(30), '
+        '"Journal_Rufdauer_ms" INTEGER CHECK ("Journal_Rufdauer_ms" < 100000))'
+    )
+    conn.close()
+    pipeline = pipeline_factory({"writer": {"dsn": sqlite_dsn, "table": "journal"}})
+    pipeline.start("writer", "writer")
+    wait_for(lambda: "connected to broker" in pipeline.log("writer"), 30, "the writer")
+    bundle = [entry(i, 999_999 if i == 42 else i) for i in range(100)]
+    body = encode_bundle([e.encode() for e in bundle])
+    with pipeline.channel() as ch:
+        for _ in range(2):  # the second copy stands for a redelivery
+            ch.basic_publish(pipeline.topology.exchange, "write", body,
+                             pika.BasicProperties(delivery_mode=2))  # fmt: skip
+    wait_for(lambda: pipeline.queue_depth("dead") >= 2, 30, "the dead letters")
+    wait_for(lambda: pipeline.queue_depth("write") == 0, 30, "the write queue to drain")
+    pipeline.stop()
+    assert count_rows(sqlite_dsn, "journal") == 99  # the redelivery added no row
+    dead = pipeline.dead_letters()
+    # Each delivery of the bundle dead-letters its poison entry alone (rows are never doubled;
+    # a dead letter can be, when a bundle is redelivered).
+    assert len(dead) == 2
+    for headers, dead_body in dead:
+        assert orjson.loads(dead_body)["event_id"] == bundle[42].event_id
+        assert "CHECK constraint" in str(headers["x-cti-reason"])
