@@ -58,7 +58,6 @@ SqlKind = Literal["text", "integer", "float", "datetime"]
 
 MAX_ROWS_PER_STATEMENT: Final = 100  # measured: beyond ~100 rows per VALUES nothing is gained
 OLE_EPOCH: Final = date(1899, 12, 30)
-ZEITPUNKT_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
 
 # ODBC SQL data types (sql.h, sqlext.h, msodbcsql.h).
 _TEXT_TYPES: Final = frozenset({1, 12, -1, -8, -9, -10})
