@@ -10,8 +10,10 @@ Access front end can link the table as updatable (Access needs a unique index fo
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
+
+import pyodbc
 
 from cti_journal.shared.cli import Command
 from cti_journal.shared.columns import JOURNAL_TYPES, SPECS, ColumnType, Kind, parse_type
@@ -31,6 +33,27 @@ _TYPES: Final[dict[Dialect, tuple[str, str, str]]] = {
 # InnoDB: the writer commits rows and its ledger in one transaction, which MyISAM cannot.
 _MARIADB_OPTIONS: Final = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
 DIALECTS: Final = tuple(d.value for d in _TYPES)
+
+
+def create_if_missing(conn: pyodbc.Connection, exists: Callable[[], bool], ddl: str) -> bool:
+    """Run `ddl` unless `exists()`; True when this call created the table.
+
+    Writers on several hosts start at the same moment and all find the table missing. One
+    CREATE wins; PostgreSQL fails the others with a unique violation on its catalog (23505) or
+    42P07, MariaDB with 42S01. A table that exists after the failure is what was wanted; any
+    other failure is raised."""
+    if exists():
+        return False
+    conn.rollback()  # end the read: SQLite writers holding shared locks would block each other
+    try:
+        conn.cursor().execute(ddl)
+        conn.commit()
+        return True
+    except pyodbc.Error:
+        conn.rollback()
+        if exists():
+            return False
+        raise
 
 
 def create_table_sql(

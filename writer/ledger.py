@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyodbc
 
+from cti_journal.writer.ddl import create_if_missing
 from cti_journal.writer.dialect import Dialect, quote_identifier
 
 _TIMESTAMP = {
@@ -40,13 +41,16 @@ class Ledger:
         )
 
     def ensure(self, conn: pyodbc.Connection) -> None:
-        cursor = conn.cursor()
-        try:
-            cursor.execute(f"SELECT event_id FROM {self.table} WHERE 1 = 0")
-        except pyodbc.Error:
-            conn.rollback()
-            cursor.execute(self.create_sql())
-        conn.commit()
+        def exists() -> bool:
+            try:
+                conn.cursor().execute(f"SELECT event_id FROM {self.table} WHERE 1 = 0")
+            except pyodbc.Error:
+                conn.rollback()
+                return False
+            conn.commit()
+            return True
+
+        create_if_missing(conn, exists, self.create_sql())
 
     def existing(self, cursor: pyodbc.Cursor, ids: Sequence[str]) -> set[str]:
         found: set[str] = set()

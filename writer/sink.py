@@ -123,14 +123,13 @@ class OdbcJournalSink:
             )  # fmt: skip
 
     def _create_table_if_missing(self, conn: pyodbc.Connection, dialect: Dialect) -> None:
-        from cti_journal.writer.ddl import create_table_sql
+        from cti_journal.writer.ddl import create_if_missing, create_table_sql
 
-        cursor = conn.cursor()
-        if any(True for _ in cursor.tables(table=self.settings.table)):
-            return
-        cursor.execute(create_table_sql(dialect, self.settings.table))
-        conn.commit()
-        log.info("created journal table %s", self.settings.table)
+        def exists() -> bool:
+            return any(True for _ in conn.cursor().tables(table=self.settings.table))
+
+        if create_if_missing(conn, exists, create_table_sql(dialect, self.settings.table)):
+            log.info("created journal table %s", self.settings.table)
 
     def _choose_strategy(self, dialect: Dialect) -> str:
         wanted = self.settings.strategy
