@@ -22,6 +22,21 @@ MARIA_DSN = os.environ.get(
     "Driver={MariaDB Unicode};Server=127.0.0.1;Port=3306;Database=test;User=root;",
 )
 AMQP_URL = os.environ.get("CTI_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+LOG_TAIL = 40  # lines of each process log shown with a failed test
+PIPELINES = pytest.StashKey[list[Any]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed test that ran pipeline processes shows the tail of each process's log, so that a
+    CI failure says what the gateway, lookup or writer was doing."""
+    report = yield
+    if report.when == "call" and report.failed:
+        for pipeline in item.stash.get(PIPELINES, []):
+            for log in sorted(pipeline.workdir.glob("*.log")):
+                lines = log.read_text(errors="replace").splitlines()[-LOG_TAIL:]
+                report.sections.append((f"process log {log.name}", "\n".join(lines)))
+    return report
 
 
 def _unavailable(what: str, detail: str) -> None:
@@ -92,15 +107,19 @@ def drop_table(dsn: str, table: str) -> None:
 
 
 @pytest.fixture
-def pipeline_factory(amqp_url: str, tmp_path: Path) -> Iterator[Any]:
+def pipeline_factory(
+    amqp_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Any]:
     """Build `tests.harness.Pipeline`s; every process is stopped and every queue deleted after."""
     from tests.harness import Pipeline
 
     made: list[Pipeline] = []
+    logged = request.node.stash.setdefault(PIPELINES, [])  # logs shown when the test fails
 
     def make(settings: dict[str, Any]) -> Pipeline:
         pipeline = Pipeline(tmp_path, amqp_url, settings)
         made.append(pipeline)
+        logged.append(pipeline)
         return pipeline
 
     yield make

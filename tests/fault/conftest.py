@@ -34,6 +34,7 @@ import pytest
 from cti_journal.gateway.sim_calls import generate_calls
 from cti_journal.gateway.simulator import Simulator
 from cti_journal.shared.record import LineFormat
+from tests.conftest import PIPELINES
 from tests.harness import Pipeline, free_port, wait_for
 
 _BIN = Path("/usr/lib/rabbitmq/bin")
@@ -331,25 +332,12 @@ class FaultRun:
         self.pipeline.start(name, name.split("-", maxsplit=1)[0])
 
     def start_all(self, lookups: int = 1, writers: int = 1) -> None:
-        self.start("writer-1")
-        # the first writer creates the journal table; a second one racing it would fail at start
-        wait_for(lambda: row_count(self.dsn, self.table) == 0 and self._table_exists(), 30,
-                 "the writer to create the journal table")  # fmt: skip
-        for i in range(2, writers + 1):
+        # the writers start together and race to create the journal table and its ledger
+        for i in range(1, writers + 1):
             self.start(f"writer-{i}")
         for i in range(1, lookups + 1):
             self.start(f"lookup-{i}")
         self.start("gateway")
-
-    def _table_exists(self) -> bool:
-        try:
-            conn = pyodbc.connect(self.dsn, autocommit=True)
-        except pyodbc.Error:
-            return False
-        try:
-            return any(True for _ in conn.cursor().tables(table=self.table))
-        finally:
-            conn.close()
 
     def kill(self, name: str) -> None:
         self.pipeline.kill(name, signal.SIGKILL)
@@ -434,13 +422,15 @@ def node(broker_node: BrokerNode) -> BrokerNode:
 
 
 @pytest.fixture
-def fault_run(node: BrokerNode, tmp_path: Path) -> Iterator[Any]:
+def fault_run(node: BrokerNode, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
     """Build `FaultRun`s; their processes are stopped and their queues deleted afterwards."""
     made: list[FaultRun] = []
+    pipelines = request.node.stash.setdefault(PIPELINES, [])
 
     def make(gateway: Mapping[str, Any], **kwargs: Any) -> FaultRun:
         run = FaultRun(node, tmp_path, gateway, **kwargs)
         made.append(run)
+        pipelines.append(run.pipeline)
         return run
 
     yield make
