@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -41,6 +43,16 @@ from bench.raw_insert import create_journal
 from cti_journal.gateway.simulator import Simulator
 from cti_journal.shared.record import LineFormat
 from tests.harness import Pipeline, free_port
+
+
+def _py_spy() -> str:
+    """py-spy from the project's virtualenv (a dev dependency), else from PATH."""
+    beside = Path(sys.executable).parent / "py-spy"
+    found = str(beside) if beside.exists() else shutil.which("py-spy")
+    if not found:
+        raise SystemExit("--profile needs py-spy: pip install -e '.[dev]'")
+    return found
+
 
 E2E = "cti_journal_end_to_end_seconds"
 POLL_S = 0.2  # each poll scrapes every writer's /metrics, which costs the writer CPU
@@ -266,7 +278,7 @@ class BenchPipeline:
         spies: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
         for role, pid in self.pids.items():
             out = self.workdir / f"profile-{self.db.name}-{role}.txt"
-            cmd = ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
+            cmd = [_py_spy(), "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
                    "--nonblocking", "--output", str(out)]  # fmt: skip
             spies[role] = (
                 subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
