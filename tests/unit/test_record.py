@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
 import orjson
 import pytest
 
@@ -264,6 +267,7 @@ def test_canonical_field() -> None:
         (_line(Firma="A\x07B"), "field Firma: control character"),
         (_line(Rufnummer="089\x7f1"), "field Rufnummer: control character"),
         (_line(Name="M\tX"), "field Name: control character"),
+        (_line(Zeitpunkt="0001-01-01 00:30:00"), "field Zeitpunkt: '0001-01-01 00:30:00' is out"),
         (b"\n", "empty line"),
         (b"\r\n", "empty line"),
         (b"   \r\n", "empty line"),
@@ -399,3 +403,35 @@ def test_control_characters_that_strip_would_hide_are_rejected(value: str) -> No
                        "name": value})  # fmt: skip
     with pytest.raises(BadInputError, match="field Name: control character"):
         fmt.parse(line)
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe"])
+def test_utc_is_right_on_every_minute_around_the_offset_changes(zone: str) -> None:
+    """The UTC offset is looked up once per local minute and reused: it must still give what a
+    direct conversion gives for every second around both changes of the year, in zones that
+    change by an hour and by half an hour (Lord Howe), the repeated autumn hour included."""
+    fmt = LineFormat(timezone=zone)
+    tz = ZoneInfo(zone)
+    changes = _transitions(tz, 2026)
+    assert len(changes) == 2
+    for change in changes:
+        moment = change - timedelta(hours=2)
+        while moment < change + timedelta(hours=2):
+            text = moment.strftime("%Y-%m-%d %H:%M:%S")
+            expected = moment.replace(tzinfo=tz).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            assert fmt._utc(text) == expected, text
+            moment += timedelta(seconds=37)
+
+
+def _transitions(tz: ZoneInfo, year: int) -> list[datetime]:
+    """Local wall-clock times (naive) just after each offset change of `year`."""
+    out: list[datetime] = []
+    moment = datetime(year, 1, 1, tzinfo=UTC)
+    offset = moment.astimezone(tz).utcoffset()
+    while moment.year == year:
+        moment += timedelta(minutes=30)
+        now = moment.astimezone(tz).utcoffset()
+        if now != offset:
+            out.append(moment.astimezone(tz).replace(tzinfo=None))
+            offset = now
+    return out
