@@ -113,27 +113,31 @@ def encode_bundle(bodies: list[bytes]) -> bytes:
 
 _FIELDS: Final = tuple(f.name for f in dataclasses.fields(JournalEntry))
 _INT_FIELDS: Final = frozenset({"rufdauer_ms", "verbdauer_sec", "gebuehren"})
+# field -> the exact types its JSON value may have (`v` is checked before, by value)
+_KINDS: Final[dict[str, frozenset[type]]] = {
+    name: frozenset({int, type(None)})
+    if name in _INT_FIELDS
+    else frozenset({int, float})
+    if name == "received_at"
+    else frozenset({int})
+    if name == "v"
+    else frozenset({str})
+    for name in _FIELDS
+}
 _REQUIRED: Final = frozenset({"event_id", "source", "received_at", "in_out", "zeitpunkt", "utc"})
 
 
 def _checked(data: dict[str, Any]) -> dict[str, Any]:
-    unknown = data.keys() - set(_FIELDS)
-    if unknown:
-        raise BadInputError(f"message has unknown fields: {sorted(unknown)}")
-    missing = _REQUIRED - data.keys()
-    if missing:
-        raise BadInputError(f"message lacks fields: {sorted(missing)}")
+    # Exact types: orjson makes exactly str, int, float, bool, None; a bool is not a number here.
     for name, value in data.items():
-        if name in _INT_FIELDS:
-            ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
-        elif name == "received_at":
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-        elif name == "v":
-            ok = True
-        else:
-            ok = isinstance(value, str)
-        if not ok:
+        allowed = _KINDS.get(name)
+        if allowed is None:
+            unknown = sorted(data.keys() - _KINDS.keys())
+            raise BadInputError(f"message has unknown fields: {unknown}")
+        if type(value) not in allowed:
             raise BadInputError(f"message field {name!r} has the wrong type: {value!r:.60}")
+    if not data.keys() >= _REQUIRED:
+        raise BadInputError(f"message lacks fields: {sorted(_REQUIRED - data.keys())}")
     if data.get("lookup", Lookup.PENDING) not in Lookup.ALL:
         raise BadInputError(f"message field 'lookup' is {data['lookup']!r:.30}")
     return data
