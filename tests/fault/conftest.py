@@ -383,6 +383,20 @@ class FaultRun:
     def compare(self, sent: Iterable[Mapping[str, Any]]) -> Comparison:
         return compare_rows(sent, self.dsn, self.table)
 
+    def finish(
+        self, sender: Any, count: int | None, rows_timeout: float = 90
+    ) -> tuple[Comparison, list[tuple[dict[str, Any], bytes]]]:
+        """The end of a fault test: the simulator done, `count` rows in (None when a loss is
+        allowed), the pipeline quiet, every process still up; then what the journal holds
+        against what was sent, and the dead letters."""
+        wait_for(lambda: sender.done, 60, "the simulator to send everything")
+        if count is not None:
+            self.wait_rows(count, rows_timeout)
+        self.settle()
+        result = self.compare(sender.sent)
+        self.pipeline.assert_running()
+        return result, self.dead_letters()
+
     def dead_letters(self) -> list[tuple[dict[str, Any], bytes]]:
         return self.pipeline.dead_letters()
 

@@ -53,12 +53,7 @@ def test_broker_stopped_and_restarted_under_load(fault_run: Any, tmp_path: Path)
         run.node.start()
         down_s = time.monotonic() - stopped_at
         print(f"node stop took {stop_s:.1f} s")
-        wait_for(lambda: server.done, 60, "the simulator to send everything")
-        run.wait_rows(count, 90)
-        run.settle()
-        result = run.compare(server.sent)
-        run.pipeline.assert_running()
-        dead = run.dead_letters()
+        result, dead = run.finish(server, count)
     finally:
         server.close()
     print(f"broker down {down_s:.1f} s; meanwhile {sent_while_down} sent, spool +{spool_growth} "
@@ -95,12 +90,7 @@ def test_failover_to_the_next_broker_url(fault_run: Any, node: Any, tmp_path: Pa
             run.wait_rows(500, 60)
             assert proxy.open_connections >= 3  # gateway, lookup and writer came through it
             proxy.refuse()
-            wait_for(lambda: server.done, 60, "the simulator to send everything")
-            run.wait_rows(count, 60)
-            run.settle()
-            result = run.compare(server.sent)
-            run.pipeline.assert_running()
-            dead = run.dead_letters()
+            result, dead = run.finish(server, count, rows_timeout=60)
         finally:
             server.close()
     assert result.ok, result

@@ -67,11 +67,7 @@ def test_gateway_killed_mid_stream_tcp_with_spool(fault_run: Any, tmp_path: Path
             run.kill("gateway")
             time.sleep(0.5)
             run.start("gateway")
-        wait_for(lambda: server.done, 60, "the simulator to send everything")
-        run.settle()
-        result = run.compare(server.sent)
-        run.pipeline.assert_running()
-        dead = run.dead_letters()
+        result, dead = run.finish(server, None)
     finally:
         server.close()
     connections = server.sim.connections
@@ -148,12 +144,7 @@ def test_gateway_killed_mid_stream_file_source_is_exact(fault_run: Any, tmp_path
             run.kill("gateway")
             time.sleep(0.3)
             run.start("gateway")
-        wait_for(lambda: writer.done, 60, "the simulator to write everything")
-        run.wait_rows(count, 60)
-        run.settle()
-        result = run.compare(writer.sent)
-        run.pipeline.assert_running()
-        dead = run.dead_letters()
+        result, dead = run.finish(writer, count, rows_timeout=60)
     finally:
         writer.close()
     print(f"file source, gateway killed 3 times: {result}")
@@ -181,12 +172,7 @@ def test_lookup_and_writer_killed_at_random_moments(fault_run: Any, tmp_path: Pa
             kills[victim] += 1
             time.sleep(rng.uniform(0.1, 1.0))
             run.start(victim)
-        wait_for(lambda: server.done, 60, "the simulator to send everything")
-        run.wait_rows(count, 90)
-        run.settle()
-        result = run.compare(server.sent)
-        run.pipeline.assert_running()
-        dead = run.dead_letters()
+        result, dead = run.finish(server, count)
     finally:
         server.close()
     print(f"kills {dict(kills)}: {result}")
