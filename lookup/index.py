@@ -70,27 +70,46 @@ class _KeyMap:
 
     __slots__ = ("_count", "_mask", "_shift", "_table", "_values", "groups")
 
-    def __init__(self, keys: array[int], vals: array[int], groups: list[tuple[int, ...]]) -> None:
-        self.groups = groups
-        self._count = len(keys)
-        # Open addressing, linear probing, 25–50 % full, so a miss is one or two reads of
+    def __init__(self, keys: array[int], recs: array[int], rank: Rank) -> None:
+        """The map of (key, record) pairs; a key with several records gets them ranked.
+
+        The pairs go straight into the table, unsorted: a key met again becomes a group. (Sorting
+        packed (key, record) ints held a list of 1.7 million Python ints, ~75 MB, at the peak of
+        every build, and a refresh builds beside the index in service.)"""
+        # Open addressing, linear probing, at most 50 % full, so a miss is one or two reads of
         # adjacent slots. Phone numbers come in dense runs (a PBX's range, a numbering block):
         # `key % size` put runs into long clusters (50 µs a probe on a million contacts), so the
         # slot is the top bits of key × 2**64/φ (Fibonacci hashing), which spreads any
-        # arithmetic run evenly.
-        bits = max(4, (2 * len(keys) - 1).bit_length())  # a power of two ≥ 2 × keys
+        # arithmetic run evenly. Sized for the pairs: distinct keys are at most as many.
+        bits = max(4, (2 * len(keys) - 1).bit_length())  # a power of two ≥ 2 × pairs
         size = 1 << bits
         self._shift = 64 - bits
         self._mask = size - 1
         self._table: array[int] = array("q", bytes(8 * size))  # 0: an empty slot
         self._values: array[int] = array("i", bytes(4 * size))
         table, values, mask, shift = self._table, self._values, self._mask, self._shift
-        for key, val in zip(keys, vals, strict=True):
+        several: dict[int, list[int]] = {}  # slot -> its records, for keys with more than one
+        count = 0
+        for key, rec in zip(keys, recs, strict=True):
             h = ((key * _FIBONACCI) & _U64) >> shift
-            while table[h]:
+            slot = table[h]
+            while slot and slot != key:
                 h = (h + 1) & mask
-            table[h] = key
-            values[h] = val
+                slot = table[h]
+            if not slot:
+                table[h] = key
+                values[h] = rec
+                count += 1
+            elif (members := several.get(h)) is not None:
+                if rec not in members:
+                    members.append(rec)
+            elif values[h] != rec:  # the same record twice (phone = fax) stays one
+                several[h] = [values[h], rec]
+        self._count = count
+        self.groups: list[tuple[int, ...]] = []
+        for h, members in several.items():
+            self.groups.append(rank(sorted(members)))
+            values[h] = -len(self.groups)
 
     def get(self, key: int) -> int | None:
         table, mask = self._table, self._mask
@@ -131,47 +150,6 @@ class _KeyMap:
 
     def __len__(self) -> int:
         return self._count
-
-    @classmethod
-    def build(cls, keys: array[int], recs: array[int], n_records: int, rank: Rank) -> _KeyMap:
-        # One packed int per (key, record) sorts ~3× faster and smaller than tuples.
-        shift = max(1, n_records.bit_length())
-        mask = (1 << shift) - 1
-        packed = [(k << shift) | r for k, r in zip(keys, recs, strict=True)]
-        packed.sort()  # in place: sorted() would hold a second list of 1.7 million pointers
-        out_keys: array[int] = array("q")
-        vals: array[int] = array("i")
-        groups: list[tuple[int, ...]] = []
-        members: list[int] = []
-        current = -1
-        for p in packed:
-            key, rec = p >> shift, p & mask
-            if key != current:
-                if members:
-                    _flush(current, members, keys=out_keys, vals=vals, groups=groups, rank=rank)
-                current, members = key, [rec]
-            elif rec != members[-1]:
-                members.append(rec)
-        if members:
-            _flush(current, members, keys=out_keys, vals=vals, groups=groups, rank=rank)
-        return cls(out_keys, vals, groups)
-
-
-def _flush(
-    key: int,
-    members: list[int],
-    *,
-    keys: array[int],
-    vals: array[int],
-    groups: list[tuple[int, ...]],
-    rank: Rank,
-) -> None:
-    keys.append(key)
-    if len(members) == 1:
-        vals.append(members[0])
-    else:
-        groups.append(rank(members))
-        vals.append(-len(groups))
 
 
 class _Source:
@@ -265,17 +243,15 @@ class _Builder:
                     self.extensions.setdefault(extension, []).append(remap[rec])
 
     def finish(self, tie_break: str) -> ContactIndex:
-        n = len(self.ids)
-
         def rank_exact(recs: list[int]) -> tuple[int, ...]:
             return self._rank(recs, tie_break, company_first=False)
 
         def rank_base(recs: list[int]) -> tuple[int, ...]:
             return self._rank(recs, tie_break, company_first=True)
 
-        exact = _KeyMap.build(*self.exact, n, rank_exact)
-        self.exact = (array("q"), array("I"))  # free the unsorted copy before the next sort
-        bases = _KeyMap.build(*self.bases, n, rank_base)
+        exact = _KeyMap(*self.exact, rank_exact)
+        self.exact = (array("q"), array("I"))  # free the pairs before the next map
+        bases = _KeyMap(*self.bases, rank_base)
         self.bases = (array("q"), array("I"))
         extensions = {ext: rank_exact(sorted(set(recs))) for ext, recs in self.extensions.items()}
         return ContactIndex(self, exact, bases, extensions, tie_break)

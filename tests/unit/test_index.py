@@ -292,3 +292,30 @@ def test_select_statement_quotes_configured_identifiers() -> None:
     assert params == ()
     sql, params = select_statement(settings, "`", since=42)
     assert sql.endswith("WHERE `Geändert` >= ?") and params == (42,)
+
+
+def test_key_map_groups_do_not_depend_on_the_order_pairs_arrive_in() -> None:
+    """The key map takes (key, record) pairs unsorted: a key met again becomes a group, the same
+    record twice stays one record, and a group is ranked whatever order its pairs came in."""
+    from array import array
+
+    from cti_journal.lookup.index import _KeyMap
+
+    pairs = [(4989123456, 3), (4930111222, 1), (4989123456, 1), (4989123456, 3),
+             (4940555666, 2), (4940555666, 2), (4989123456, 2)]  # fmt: skip
+    seen: list[list[int]] = []
+
+    def rank(recs: list[int]) -> tuple[int, ...]:
+        seen.append(list(recs))
+        return tuple(sorted(recs, reverse=True))
+
+    for order in (pairs, pairs[::-1], pairs[3:] + pairs[:3]):
+        keys, recs = array("q", [k for k, _ in order]), array("I", [r for _, r in order])
+        m = _KeyMap(keys, recs, rank)
+        assert len(m) == 3
+        assert m.records(m.get(4989123456)) == (3, 2, 1)  # type: ignore[arg-type]
+        assert m.records(m.get(4940555666)) == (2,)  # type: ignore[arg-type]
+        assert m.records(m.get(4930111222)) == (1,)  # type: ignore[arg-type]
+        assert m.get(4989123457) is None
+        assert sorted(m.pairs()) == sorted(set(pairs))
+    assert seen == [[1, 2, 3]] * 3  # ranked once per build, from the same input
