@@ -214,12 +214,16 @@ class LineFormat:
             raise BadInputError(f"field Zeitpunkt: {zeitpunkt!r}: {exc}") from exc
         try:
             return (local - self._offset(local, zeitpunkt[:16])).isoformat() + "Z"
-        except OverflowError as exc:  # 0001-01-01 00:00 east of UTC is before year 1
+        except (OverflowError, ValueError) as exc:
+            # Year 1 early or 9999 late, where UTC falls outside years 1-9999: OverflowError
+            # from ZoneInfo, ValueError ("year 0 is out of range") from the machine's zone.
             raise BadInputError(f"field Zeitpunkt: {zeitpunkt!r} is out of range") from exc
 
     def _offset(self, local: datetime, minute: str) -> timedelta:
-        """The zone's UTC offset at this local minute. Zones change offset on whole minutes, so
-        one conversion per minute serves every line in it (a backfill has thousands)."""
+        """The zone's UTC offset at this local minute. Since 1972 every zone in tzdata changes
+        its offset on a whole minute, so one conversion per minute serves every line in it (a
+        backfill has thousands). A time in the spring-forward gap gets the offset from before
+        the change (fold=0), in a configured zone and in the machine's alike."""
         cache = _OFFSETS.setdefault(self.timezone, {})
         offset = cache.get(minute)
         if offset is None:

@@ -31,11 +31,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """A failed test that ran pipeline processes shows the tail of each process's log, so that a
     CI failure says what the gateway, lookup or writer was doing."""
     report = yield
-    if report.when == "call" and report.failed:
-        for pipeline in item.stash.get(PIPELINES, []):
-            for log in sorted(pipeline.workdir.glob("*.log")):
-                lines = log.read_text(errors="replace").splitlines()[-LOG_TAIL:]
-                report.sections.append((f"process log {log.name}", "\n".join(lines)))
+    if report.failed:
+        workdirs = {pipeline.workdir for pipeline in item.stash.get(PIPELINES, [])}
+        for log in sorted(log for workdir in workdirs for log in workdir.glob("*.log")):
+            lines = log.read_text(errors="replace").splitlines()[-LOG_TAIL:]
+            report.sections.append((f"process log {log.name}", "\n".join(lines)))
     return report
 
 

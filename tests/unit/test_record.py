@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -435,3 +437,35 @@ def _transitions(tz: ZoneInfo, year: int) -> list[datetime]:
             out.append(moment.astimezone(tz).replace(tzinfo=None))
             offset = now
     return out
+
+
+@pytest.fixture
+def machine_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """This process's local zone set to Europe/Berlin (TZ + tzset), and back afterwards; the
+    per-minute offsets of the machine's zone are forgotten on both sides."""
+    from cti_journal.shared import record
+
+    zone = "Europe/Berlin"
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    record._OFFSETS.pop("", None)
+    yield zone
+    monkeypatch.undo()
+    time.tzset()
+    record._OFFSETS.pop("", None)
+
+
+def test_the_machines_zone_gives_what_the_same_configured_zone_gives(machine_zone: str) -> None:
+    """timezone = "" (the default) uses the machine's zone: the same instants as naming it,
+    around both changes of the year, the spring-forward gap included (the offset from before the
+    change), and a year-1 time is bad input, not a crash."""
+    local, named = LineFormat(), LineFormat(timezone=machine_zone)
+    for change in _transitions(ZoneInfo(machine_zone), 2026):
+        moment = change - timedelta(hours=2)
+        while moment < change + timedelta(hours=2):
+            text = moment.strftime("%Y-%m-%d %H:%M:%S")
+            assert local._utc(text) == named._utc(text), text
+            moment += timedelta(seconds=53)
+    for text in ("0001-01-01 00:30:00", "0001-01-01 23:59:59"):
+        with pytest.raises(BadInputError, match="is out of range"):
+            local.parse(_line(Zeitpunkt=text))
