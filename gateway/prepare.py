@@ -11,7 +11,7 @@ import struct
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -99,15 +99,17 @@ class Preparer:
         with self._lock:
             event_id = self.identifier.identify(parsed.values, parsed.explicit_id)
             identity = self.identifier.last_state
-        entry = JournalEntry(
-            event_id=event_id,
-            source=self.settings.source_id,
-            received_at=received_at,
-            **parsed.values,
+        entry = JournalEntry.assemble(
+            {
+                "event_id": event_id,
+                "source": self.settings.source_id,
+                "received_at": received_at,
+                **parsed.values,  # every other field: the parser makes them all
+            }
         )
         key = LOOKUP
         if entry.has_contact and self.settings.preenriched == "write":
-            entry, key = replace(entry, lookup=Lookup.PRESET), WRITE
+            entry, key = entry.evolve(lookup=Lookup.PRESET), WRITE
         return Outgoing(key, entry.encode(), identity=identity)
 
     def _dead(

