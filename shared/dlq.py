@@ -6,6 +6,13 @@ dead-lettered itself (a worker crashed on them `broker.delivery_limit` times) ca
 `x-first-death-*` headers instead. `replay` sends entries back to the stage they failed in,
 after the cause is fixed; a line the gateway could not parse is parsed again with the current
 config and, if it parses now, enters the pipeline like any other.
+
+Dead letters are at-least-once like everything else: a worker that dies after its dead letter
+was confirmed but before it acknowledged the delivery gets the entry again and dead-letters it
+again. A lookup or write dead letter whose event id an earlier one of the same stage has is
+such a copy (event ids are the same only for the same entry): `list` marks it, `replay` sends
+the entry once and drops its copies with it. A gateway dead letter has no event id (the line did
+not parse); two identical bad lines may be two calls, so they are never merged.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ class DeadLetter:
     tag: int
     headers: dict[str, Any]
     body: bytes
+    copy_of: int = 0  # the # of the earlier dead letter this one repeats, 0 if none
 
     @property
     def stage(self) -> str:
@@ -95,7 +103,18 @@ def _take_all(channel: Channel, topology: Topology, limit: int) -> list[DeadLett
         if method is None:
             break
         letters.append(DeadLetter(len(letters) + 1, method.delivery_tag, props.headers or {}, body))
+    _mark_copies(letters)
     return letters
+
+
+def _mark_copies(letters: list[DeadLetter]) -> None:
+    first: dict[tuple[str, str], int] = {}
+    for letter in letters:
+        if letter.stage not in (LOOKUP, WRITE) or not letter.event_id:
+            continue
+        earlier = first.setdefault((letter.stage, letter.event_id), letter.index)
+        if earlier != letter.index:
+            letter.copy_of = earlier
 
 
 def _give_back(channel: Channel, letters: list[DeadLetter]) -> None:
@@ -110,9 +129,15 @@ def _print_list(letters: list[DeadLetter]) -> None:
     print(f"{'#':>4}  {'stage':<8} {'error':<22} {'event id':<32}  reason")
     for letter in letters:
         error = str(letter.headers.get("x-cti-error", letter.headers.get("x-first-death-reason")))
+        reason = f"copy of #{letter.copy_of}" if letter.copy_of else letter.reason[:100]
         print(
-            f"{letter.index:>4}  {letter.stage:<8} {error[:22]:<22} {letter.event_id:<32}  "
-            f"{letter.reason[:100]}"
+            f"{letter.index:>4}  {letter.stage:<8} {error[:22]:<22} {letter.event_id:<32}  {reason}"
+        )
+    copies = sum(1 for letter in letters if letter.copy_of)
+    if copies:
+        print(
+            f"copies: {copies} of these {len(letters)} letters repeat an earlier one (a worker "
+            "died before acknowledging it); replay sends each entry once"
         )
 
 
@@ -200,16 +225,26 @@ def _act(
         return 0
     reparse = _reparse(settings)
     failed = 0
-    for letter in chosen:
+    by_index = {letter.index: letter for letter in letters}
+    tried: set[int] = set()
+    for chosen_letter in chosen:
+        # A copy stands for its original: the entry is sent once, and every copy goes with it.
+        letter = by_index[chosen_letter.copy_of] if chosen_letter.copy_of else chosen_letter
+        if letter.index in tried:
+            continue
+        tried.add(letter.index)
         try:
             key = _replay_one(channel, topology, letter, reparse)
         except (BadInputError, pika.exceptions.UnroutableError) as exc:
             print(f"#{letter.index}: not replayed: {exc}", file=sys.stderr)
             failed += 1
             continue
-        channel.basic_ack(letter.tag)  # the replayed copy is confirmed: drop the dead letter
-        letter.tag = 0
-        print(f"#{letter.index}: replayed to {key}")
+        copies = [lt for lt in letters if lt.copy_of == letter.index]
+        for done in [letter, *copies]:  # the replayed entry is confirmed: drop the letters
+            channel.basic_ack(done.tag)
+            done.tag = 0
+        also = f" (copies #{', #'.join(str(c.index) for c in copies)} dropped)" if copies else ""
+        print(f"#{letter.index}: replayed to {key}{also}")
     return 1 if failed else 0
 
 
