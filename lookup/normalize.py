@@ -20,7 +20,8 @@ Rules (quoted in the README):
 3. A number ending in `-0` (`089 123456-0`) is a switchboard: key 49891234560, and the part before
    the dash (4989123456) is the company's base for direct-dial numbers.
 4. Numbers without trunk prefix (`1234567`) get the configured area code; without one they are
-   not used. In internal sources, a piece of at most `max_extension_digits` digits is an extension.
+   not used. In internal sources, a piece of at most `max_extension_digits` digits is an extension,
+   and so is the tail of a full number inside the company's block (`lookup.own_number`).
 5. Journal numbers: empty, `anonym`, `unknown`, ... or anything with letters, `*` or `#` → no
    look-up. `+…` is international. At most `max_extension_digits` digits → internal extension.
 6. Otherwise the candidates are tried in this order, keeping the valid ones: (a) with the outside
@@ -40,6 +41,7 @@ from typing import Final
 import phonenumbers
 
 from cti_journal.shared.config import LookupSettings
+from cti_journal.shared.errors import ConfigError
 
 MIN_NSN_DIGITS: Final = 5  # shorter "numbers" in CRM fields are postcodes, room numbers, typos
 _FAST_NSN: Final = range(6, 14)  # NSN lengths done arithmetically; others go to phonenumbers
@@ -93,6 +95,7 @@ class NumberNormalizer:
         area_code: str = "",
         outside_prefix: str = "0",
         max_extension_digits: int = 4,
+        own_number: str = "",
     ) -> None:
         self.region = region.upper()
         self.area_code = area_code.lstrip("0")
@@ -109,15 +112,31 @@ class NumberNormalizer:
         self._mobile = re.compile(mobile) if mobile else None
         # Cached per instance: foreign numbers recur in a journal and cost ~40 µs each to parse.
         self.to_key_slow = functools.lru_cache(maxsize=65536)(self._to_key_slow)
+        self.own_base = self._own_base(own_number)
+
+    def _own_base(self, own_number: str) -> str:
+        """The digits of the company's own number block (`089 1234-0` → "49891234"), "" if
+        none is configured. Raises ValueError when it is not a number we can read."""
+        if not own_number.strip():
+            return ""
+        numbers = self.contact_numbers(own_number)
+        if len(numbers) != 1:
+            raise ValueError(f"{own_number!r} is not one phone number (e.g. 089 1234-0)")
+        number = numbers[0]
+        return str(number.key // 10 if number.switchboard else number.key)
 
     @classmethod
     def from_settings(cls, settings: LookupSettings) -> NumberNormalizer:
-        return cls(
-            settings.region,
-            settings.area_code,
-            settings.outside_prefix,
-            settings.max_extension_digits,
-        )
+        try:
+            return cls(
+                settings.region,
+                settings.area_code,
+                settings.outside_prefix,
+                settings.max_extension_digits,
+                settings.own_number,
+            )
+        except ValueError as exc:
+            raise ConfigError("lookup.own_number", str(exc)) from exc
 
     # -- one dial string ------------------------------------------------------------------------
 
@@ -206,13 +225,20 @@ class NumberNormalizer:
         return found
 
     def extensions(self, field: str | None) -> list[str]:
-        """Internal extensions in a field of an internal directory (`123`, `App. 123`)."""
+        """Internal extensions in a field of an internal directory: short numbers (`123`,
+        `App. 123`), and full numbers inside the company's own block (`own_number` 089 1234-0:
+        `089 1234-123` and `+49 89 1234123` are extension 123)."""
         found: list[str] = []
         if not field:
             return found
+        base, most = self.own_base, self.max_extension_digits
         for dial, _ in _dial_strings(field):
-            if dial.isdigit() and len(dial) <= self.max_extension_digits:
+            if dial.isdigit() and len(dial) <= most:
                 found.append(dial)
+            elif base and (key := self.to_key(dial)) is not None:
+                digits = str(key)
+                if digits.startswith(base) and 0 < len(digits) - len(base) <= most:
+                    found.append(digits[len(base) :])
         return found
 
     # -- journal numbers ------------------------------------------------------------------------

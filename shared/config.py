@@ -102,6 +102,7 @@ class LookupSettings:
     area_code: str = ""  # the company's own area code, e.g. "89", for local numbers
     outside_prefix: str = "0"  # the PBX's outside-line prefix when Amtsholung is empty
     max_extension_digits: int = 4  # internal numbers have at most this many digits
+    own_number: str = ""  # the company's main number, e.g. "089 1234-0": its extensions' block
     refresh_s: float = 300.0
     relookup: bool = False  # look up entries that arrived enriched, too
     tie_break: Literal["lowest_id", "highest_id"] = "lowest_id"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -96,6 +97,11 @@ def _lookup(lk: LookupSettings) -> None:
         )
     if lk.area_code and not lk.area_code.lstrip("0").isdigit():
         raise ConfigError("lookup.area_code", f"expected digits such as 89, not {lk.area_code!r}")
+    if lk.own_number and not re.fullmatch(r"\+?[\d /()-]{4,40}", lk.own_number.strip()):
+        raise ConfigError(
+            "lookup.own_number",
+            f"expected one phone number such as 089 1234-0, not {lk.own_number!r}",
+        )
     names = set()
     for i, src in enumerate(lk.sources):
         where = f"lookup.sources[{i}] ({src.name})"

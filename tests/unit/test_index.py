@@ -319,3 +319,36 @@ def test_key_map_groups_do_not_depend_on_the_order_pairs_arrive_in() -> None:
         assert m.get(4989123457) is None
         assert sorted(m.pairs()) == sorted(set(pairs))
     assert seen == [[1, 2, 3]] * 3  # ranked once per build, from the same input
+
+
+def test_full_numbers_in_the_own_block_are_extensions_of_an_internal_directory() -> None:
+    """An internal directory often lists the full direct-dial number (`089 1234-123`); with
+    `lookup.own_number` the PBX's internal `123` finds that colleague. Outside the block, or in a
+    customer source, a full number stays a full number."""
+    normalizer = NumberNormalizer(region="DE", area_code="89", own_number="089 1234-0")
+    index = ContactIndex.build(
+        [
+            row(INTERN, "1", "Kollegin", "", "089 1234-123"),
+            row(INTERN, "2", "Kollege", "", "+49 (0)89 1234 4567, Fax 089 1234-4568"),
+            row(INTERN, "3", "Filiale", "", "030 98765-12"),  # another block: no extension
+            row(CRM, "4", "Kunde", "", "089 1234-77"),  # not internal: no extension
+        ],
+        normalizer,
+        "lowest_id",
+    )
+    assert found(index, "123") == ("hit", "intern", "1", False)
+    assert found(index, "4567") == ("hit", "intern", "2", False)
+    assert found(index, "4568") == ("hit", "intern", "2", False)
+    assert index.find("12") is None and index.find("77") is None
+    assert found(index, "0891234123") == ("hit", "intern", "1", False)  # the full number too
+    assert NumberNormalizer(own_number="").own_base == ""
+    assert normalizer.own_base == "49891234"
+    with pytest.raises(ValueError, match="not one phone number"):
+        NumberNormalizer(area_code="", own_number="1234")
+
+
+def test_an_unreadable_own_number_names_the_setting() -> None:
+    from cti_journal.shared.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"lookup\.own_number"):
+        NumberNormalizer.from_settings(LookupSettings(area_code="", own_number="1234-0"))
