@@ -232,10 +232,11 @@ class NumberNormalizer:
         if not field:
             return found
         base, most = self.own_base, self.max_extension_digits
-        for dial, _ in _dial_strings(field):
+        for dial, switchboard in _dial_strings(field):
             if dial.isdigit() and len(dial) <= most:
                 found.append(dial)
-            elif base and (key := self.to_key(dial)) is not None:
+            elif base and not switchboard and (key := self.to_key(dial)) is not None:
+                # (the switchboard 089 1234-0 itself is nobody's extension "0")
                 digits = str(key)
                 if digits.startswith(base) and 0 < len(digits) - len(base) <= most:
                     found.append(digits[len(base) :])

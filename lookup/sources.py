@@ -172,6 +172,12 @@ class IndexHolder:
             sources if sources is not None else [OdbcContactSource(s) for s in settings.sources]
         )
         self._normalizer = NumberNormalizer.from_settings(settings)
+        if self._normalizer.own_base:
+            log.info(
+                "lookup.own_number %r: in internal sources, +%s followed by 1 to %d digits is "
+                "also an extension", settings.own_number, self._normalizer.own_base,
+                settings.max_extension_digits,
+            )  # fmt: skip
         self._index = ContactIndex.empty(self._normalizer, settings.tie_break)
         self._since: dict[str, Any] = {}
         self._failing: set[str] = set()

@@ -67,11 +67,12 @@ class DeadLetter:
 
     @property
     def event_id(self) -> str:
+        """The entry's event id; "" for a line, a bundle or a body without a string id."""
         try:
             value = orjson.loads(self.body).get("event_id", "")
         except (orjson.JSONDecodeError, AttributeError):
             return ""
-        return str(value)
+        return value if isinstance(value, str) else ""
 
 
 @contextmanager
@@ -226,6 +227,10 @@ def _act(
     reparse = _reparse(settings)
     failed = 0
     by_index = {letter.index: letter for letter in letters}
+    copies_of: dict[int, list[DeadLetter]] = {}
+    for letter in letters:
+        if letter.copy_of:
+            copies_of.setdefault(letter.copy_of, []).append(letter)
     tried: set[int] = set()
     for chosen_letter in chosen:
         # A copy stands for its original: the entry is sent once, and every copy goes with it.
@@ -239,7 +244,7 @@ def _act(
             print(f"#{letter.index}: not replayed: {exc}", file=sys.stderr)
             failed += 1
             continue
-        copies = [lt for lt in letters if lt.copy_of == letter.index]
+        copies = copies_of.get(letter.index, [])
         for done in [letter, *copies]:  # the replayed entry is confirmed: drop the letters
             channel.basic_ack(done.tag)
             done.tag = 0

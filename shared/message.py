@@ -155,7 +155,12 @@ _KINDS: Final[dict[str, frozenset[type]]] = {
     else frozenset({str})
     for name in _FIELDS
 }
-_REQUIRED: Final = frozenset({"event_id", "source", "received_at", "in_out", "zeitpunkt", "utc"})
+# The fields without a default: `assemble` needs each of them, and decode checks them first.
+_REQUIRED: Final = frozenset(
+    f.name
+    for f in dataclasses.fields(JournalEntry)
+    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+)
 
 
 def _checked(data: dict[str, Any]) -> dict[str, Any]:

@@ -97,7 +97,7 @@ def _lookup(lk: LookupSettings) -> None:
         )
     if lk.area_code and not lk.area_code.lstrip("0").isdigit():
         raise ConfigError("lookup.area_code", f"expected digits such as 89, not {lk.area_code!r}")
-    if lk.own_number and not re.fullmatch(r"\+?[\d /()-]{4,40}", lk.own_number.strip()):
+    if lk.own_number and not re.fullmatch(r"\+?[0-9 /().\-–]{4,40}", lk.own_number.strip()):
         raise ConfigError(
             "lookup.own_number",
             f"expected one phone number such as 089 1234-0, not {lk.own_number!r}",

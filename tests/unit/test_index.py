@@ -331,6 +331,7 @@ def test_full_numbers_in_the_own_block_are_extensions_of_an_internal_directory()
             row(INTERN, "1", "Kollegin", "", "089 1234-123"),
             row(INTERN, "2", "Kollege", "", "+49 (0)89 1234 4567, Fax 089 1234-4568"),
             row(INTERN, "3", "Filiale", "", "030 98765-12"),  # another block: no extension
+            row(INTERN, "5", "Empfang", "", "Zentrale 089 1234-0"),  # the switchboard: not "0"
             row(CRM, "4", "Kunde", "", "089 1234-77"),  # not internal: no extension
         ],
         normalizer,
@@ -339,7 +340,7 @@ def test_full_numbers_in_the_own_block_are_extensions_of_an_internal_directory()
     assert found(index, "123") == ("hit", "intern", "1", False)
     assert found(index, "4567") == ("hit", "intern", "2", False)
     assert found(index, "4568") == ("hit", "intern", "2", False)
-    assert index.find("12") is None and index.find("77") is None
+    assert index.find("12") is None and index.find("77") is None and index.find("0") is None
     assert found(index, "0891234123") == ("hit", "intern", "1", False)  # the full number too
     assert NumberNormalizer(own_number="").own_base == ""
     assert normalizer.own_base == "49891234"

@@ -107,6 +107,8 @@ def test_has_contact() -> None:
         (_body(extra="x"), "message has unknown fields: ['extra']"),
         (_body(event_id=_DELETE), "message lacks fields: ['event_id']"),
         (_body(utc=_DELETE, source=_DELETE), "message lacks fields: ['source', 'utc']"),
+        (_body(verb_zustand=_DELETE), "message lacks fields: ['verb_zustand']"),
+        (_body(in_out=_DELETE), "message lacks fields: ['in_out']"),
         (_body(event_id=5), "message field 'event_id' has the wrong type: 5"),
         (_body(name=None), "message field 'name' has the wrong type: None"),
         (_body(rufdauer_ms="5000"), "message field 'rufdauer_ms' has the wrong type: '5000'"),
