@@ -88,7 +88,7 @@ class _KeyMap:
         self._table: array[int] = array("q", bytes(8 * size))  # 0: an empty slot
         self._values: array[int] = array("i", bytes(4 * size))
         table, values, mask, shift = self._table, self._values, self._mask, self._shift
-        several: dict[int, set[int]] = {}  # slot -> its records, for keys with more than one
+        several: dict[int, list[int]] = {}  # slot -> its records, for keys with more than one
         count = 0
         for key, rec in zip(keys, recs, strict=True):
             h = ((key * _FIBONACCI) & _U64) >> shift
@@ -101,13 +101,13 @@ class _KeyMap:
                 values[h] = rec
                 count += 1
             elif (members := several.get(h)) is not None:
-                members.add(rec)
+                members.append(rec)  # repeats go at the end: a scan here is O(n²) per group
             elif values[h] != rec:  # the same record twice (phone = fax) stays one
-                several[h] = {values[h], rec}
+                several[h] = [values[h], rec]
         self._count = count
         self.groups: list[tuple[int, ...]] = []
         for h, members in several.items():
-            self.groups.append(rank(sorted(members)))
+            self.groups.append(rank(sorted(set(members))))
             values[h] = -len(self.groups)
 
     def get(self, key: int) -> int | None:
