@@ -22,43 +22,16 @@ import random
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from cti_journal.gateway.sim_calls import generate_calls
-from cti_journal.gateway.simulator import Simulator
-from cti_journal.shared.record import LineFormat
-from tests.fault.conftest import START, TIMEZONE, CtiServer, FaultRun, own_node
+from tests.fault.conftest import CtiServer, DayLog, FaultRun, own_node
 from tests.harness import wait_for
 
 MAX_MINUTES = 120
 PROCESSES = ("gateway", "lookup-1", "lookup-2", "writer-1", "writer-2")
-
-
-class _DayLog:
-    def __init__(self, path: Path, count: int, rate: float, seed: int) -> None:
-        self.count = count
-        self.sent: list[dict[str, Any]] = []
-        self.sim = Simulator(generate_calls(seed, count, START), LineFormat(timezone=TIMEZONE),
-                             rate=rate, on_sent=lambda e: self.sent.append(dict(e)))  # fmt: skip
-        self._thread = threading.Thread(
-            target=self.sim.write_file, args=(path, max(1000, int(rate * 40))), daemon=True
-        )
-
-    @property
-    def done(self) -> bool:
-        return len(self.sent) >= self.count
-
-    def start(self) -> _DayLog:
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self.sim.stop()
-        self._thread.join(timeout=10)
 
 
 def _faults(run: FaultRun, until: float, rng: random.Random, log: Counter[str]) -> None:
@@ -91,7 +64,9 @@ def soak(args: argparse.Namespace, work: Path) -> int:
         if args.source == "file":
             day = work / "Journal" / "day.log"
             day.parent.mkdir(parents=True)
-            source = _DayLog(day, count, args.rate, args.seed).start()
+            source = DayLog(
+                day, count, args.rate, max(1000, int(args.rate * 40)), args.seed
+            ).start()
             gateway = {"source": "file", "path": str(day)}
         else:
             source = CtiServer(count, rate=args.rate, seed=args.seed).start()

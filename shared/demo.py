@@ -45,16 +45,13 @@ def _free_port() -> int:
         return port
 
 
-def make_contacts(db: Path, count: int, seed: int) -> list[str]:
-    """A contacts table with numbers typed the ways people type them; returns the numbers."""
+def contact_rows(count: int, seed: int) -> tuple[list[tuple[int, str, str, str, str]], list[str]]:
+    """`count` contacts (id, name, company, phone, mobile) with numbers typed the ways people type
+    them, and the numbers themselves (no number twice). The benchmark fills its table with these
+    too."""
     rng = random.Random(seed)
-    conn = pyodbc.connect(f"Driver={SQLITE_DRIVER};Database={db};", autocommit=False)
-    cur = conn.cursor()
-    cur.execute(
-        "CREATE TABLE contacts (id INTEGER PRIMARY KEY, name VARCHAR(100), company VARCHAR(100),"
-        " phone VARCHAR(60), mobile VARCHAR(60))"
-    )
-    numbers, rows = [], []
+    numbers: list[str] = []
+    rows: list[tuple[int, str, str, str, str]] = []
     used: set[str] = set()
     for i in range(1, count + 1):
         area = rng.choice(_AREAS)
@@ -74,6 +71,18 @@ def make_contacts(db: Path, count: int, seed: int) -> list[str]:
         numbers.append(phone)
         if mobile:
             numbers.append(mobile)
+    return rows, numbers
+
+
+def make_contacts(db: Path, count: int, seed: int) -> list[str]:
+    """A contacts table in SQLite from `contact_rows`; returns the numbers."""
+    rows, numbers = contact_rows(count, seed)
+    conn = pyodbc.connect(f"Driver={SQLITE_DRIVER};Database={db};", autocommit=False)
+    cur = conn.cursor()
+    cur.execute(
+        "CREATE TABLE contacts (id INTEGER PRIMARY KEY, name VARCHAR(100), company VARCHAR(100),"
+        " phone VARCHAR(60), mobile VARCHAR(60))"
+    )
     cur.executemany("INSERT INTO contacts VALUES (?,?,?,?,?)", rows)
     conn.commit()
     conn.close()

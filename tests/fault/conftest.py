@@ -252,6 +252,32 @@ def _key(values: Mapping[str, Any]) -> tuple[Any, ...]:
     return tuple(None if values.get(k) == "" else values.get(k) for k in _KEYS)
 
 
+class DayLog:
+    """The simulator appending to day.log at `rate` entries/s, rotating into journal.log every
+    `rotate_every` entries, on a thread; `sent` is what it wrote."""
+
+    def __init__(self, path: Path, count: int, rate: float, rotate_every: int, seed: int) -> None:
+        self.count = count
+        self.sent: list[dict[str, Any]] = []
+        self.sim = Simulator(generate_calls(seed, count, START), LineFormat(timezone=TIMEZONE),
+                             rate=rate, on_sent=lambda e: self.sent.append(dict(e)))  # fmt: skip
+        self._thread = threading.Thread(
+            target=self.sim.write_file, args=(path, rotate_every), daemon=True
+        )
+
+    @property
+    def done(self) -> bool:
+        return len(self.sent) >= self.count
+
+    def start(self) -> DayLog:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self.sim.stop()
+        self._thread.join(timeout=10)
+
+
 @dataclass(frozen=True)
 class Comparison:
     expected: int

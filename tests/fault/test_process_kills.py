@@ -23,9 +23,7 @@ from typing import Any
 import pytest
 
 from cti_journal.gateway.sim_calls import generate_calls
-from cti_journal.gateway.simulator import Simulator
-from cti_journal.shared.record import LineFormat
-from tests.fault.conftest import START, TIMEZONE, Comparison, CtiServer, FaultRun, _key
+from tests.fault.conftest import START, Comparison, CtiServer, DayLog, FaultRun, _key
 from tests.faultproxy import FaultProxy
 from tests.harness import wait_for
 
@@ -105,37 +103,11 @@ def test_gateway_restart_between_two_identical_calls_keeps_both(
     assert result.ok, result
 
 
-class _DayLog:
-    """The simulator appending to day.log at a rate, rotating into journal.log, on a thread."""
-
-    def __init__(self, path: Path, count: int, rate: float, rotate_every: int) -> None:
-        self.sent: list[dict[str, Any]] = []
-        calls = generate_calls(12, count, START)
-        self.sim = Simulator(calls, LineFormat(timezone=TIMEZONE), rate=rate,
-                             on_sent=lambda e: self.sent.append(dict(e)))  # fmt: skip
-        self.count = count
-        self._thread = threading.Thread(
-            target=self.sim.write_file, args=(path, rotate_every), daemon=True
-        )
-
-    @property
-    def done(self) -> bool:
-        return len(self.sent) >= self.count
-
-    def start(self) -> _DayLog:
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self.sim.stop()
-        self._thread.join(timeout=10)
-
-
 def test_gateway_killed_mid_stream_file_source_is_exact(fault_run: Any, tmp_path: Path) -> None:
     count = 4000
     day = tmp_path / "Journal" / "day.log"
     day.parent.mkdir()
-    writer = _DayLog(day, count, rate=400, rotate_every=1500).start()
+    writer = DayLog(day, count, rate=400, rotate_every=1500, seed=12).start()
     run: FaultRun = fault_run({"source": "file", "path": str(day)})
     try:
         run.start_all(lookups=1, writers=1)
