@@ -1,0 +1,44 @@
+"""Phone numbers are personal data: anything outside the journal itself (logs, dead-letter listings,
+error messages, metric labels) shows them masked to their last digits."""
+
+from __future__ import annotations
+
+import re
+
+KEEP_DIGITS = 3
+_NUMBERISH = re.compile(r"\+?\d[\d \-/().]{4,}\d")
+_DATE = re.compile(r"\d{4}-\d\d-\d\d( \d\d(?=:))?")
+
+
+def mask_number(number: str, keep: int = KEEP_DIGITS) -> str:
+    """`+49 89 1234567` → `+** ** ****567`: every digit but the last `keep` becomes `*`; the
+    shape (separators, length) stays, so that an admin can still tell two numbers apart."""
+    digits = sum(ch.isdigit() for ch in number)
+    hide = max(0, digits - keep)
+    out = []
+    for ch in number:
+        if ch.isdigit() and hide:
+            out.append("*")
+            hide -= 1
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def mask_numbers_in(text: str, keep: int = KEEP_DIGITS) -> str:
+    """Masks every run that looks like a phone number (6+ digits with separators) inside free text,
+    e.g. a raw CTI line or a database error message."""
+    return _NUMBERISH.sub(lambda m: _mask_unless_date(m.group(0), keep), text)
+
+
+def _mask_unless_date(run: str, keep: int) -> str:
+    date = _DATE.match(run)
+    if date is None:
+        return mask_number(run, keep)
+    rest = run[date.end() :]
+    return date.group(0) + (
+        mask_number(rest, keep) if sum(c.isdigit() for c in rest) > keep else rest
+    )
+
+
+__all__ = ["KEEP_DIGITS", "mask_number", "mask_numbers_in"]

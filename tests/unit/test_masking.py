@@ -1,0 +1,12 @@
+from cti_journal.shared.masking import mask_number, mask_numbers_in
+
+
+def test_mask_keeps_only_the_last_three_digits_and_the_shape() -> None:
+    assert mask_number("+49 89 1234567") == "+** ** ****567"
+    assert mask_number("12") == "12"
+
+
+def test_numbers_in_free_text_are_masked_but_dates_are_not() -> None:
+    line = "i;2026-01-01 10:00:00;CONN;08912345678;Meier"
+    assert mask_numbers_in(line) == "i;2026-01-01 10:00:00;CONN;********678;Meier"
+    assert "4567" not in mask_numbers_in("call from 089 / 1234567 failed")
