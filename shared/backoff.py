@@ -28,11 +28,11 @@ class Backoff:
 
     def delay(self) -> float:
         """The next wait, and count one more failure."""
-        base = min(self.max_s, self.first_s * 2 ** min(self.attempts, 32))
+        base: float = min(self.max_s, self.first_s * 2.0 ** min(self.attempts, 32))
         self.attempts += 1
         if self.failing_since is None:
             self.failing_since = time.monotonic()
-        return base * random.uniform(0.5, 1.0)
+        return float(base * random.uniform(0.5, 1.0))
 
     def wait(self, stop: threading.Event) -> bool:
         """Sleep the next delay; True if `stop` was set meanwhile."""
