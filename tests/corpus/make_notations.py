@@ -154,7 +154,7 @@ def extension_words() -> None:
     words_de = [
         ("Dw.", CRM_DE), ("DW", CRM_DE), ("Durchwahl", CRM_DE), ("Durchwahl:", CRM_DE),
         ("App.", CRM_DE), ("Apparat", CRM_DE), ("Nst.", CRM_DE), ("Nebenstelle", CRM_DE),
-        ("Dw", CRM_DE), ("-Dw.", CRM_DE), ("Durchw.", CRM_DE), ("App", CRM_DE),
+        ("Dw", CRM_DE), ("Dw.:", CRM_DE), ("Durchw.", CRM_DE), ("App", CRM_DE),
     ]
     for i, (w, src) in enumerate(words_de):
         ac, base, ext = DE_DID[i % len(DE_DID)]
