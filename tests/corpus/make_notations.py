@@ -26,8 +26,12 @@ E123_NAT = "ITU-T E.123 (02/2001) national notation with parentheses, https://wi
 E123_INT = "ITU-T E.123 (02/2001) international notation, https://wiki.munthe.me/content/wikipedia_en_all_maxi_2025-08/E.123"
 E123_ALT = "ITU-T E.123 slash for alternate numbers, http://www.aa-asterisk.org.uk/index.php/E.123"
 E123_DID = "ITU-T E.123 DID extension written after the number (+49 69 123456 70), http://www.ferebee.net/2010/07/wie-schreibe-ich-meine-telefonnummer/"
-NULL_PAREN = "(0) after the country code, common but not DIN, https://lectorare.de/faq-items/telefonnummer"
-NULL_PAREN_CH = "(0) after the country code (AT/CH habit), https://fuerstentum.net/blog/die-null-des-grauens"
+NULL_PAREN = (
+    "(0) after the country code, common but not DIN, https://lectorare.de/faq-items/telefonnummer"
+)
+NULL_PAREN_CH = (
+    "(0) after the country code (AT/CH habit), https://fuerstentum.net/blog/die-null-des-grauens"
+)
 FEREBEE = "common mistakes 0049, ++49, +49 069, http://www.ferebee.net/2010/07/wie-schreibe-ich-meine-telefonnummer/"
 LPN_EXT = "libphonenumber PhoneNumberUtilTest.testParseExtensions"
 LPN_EXT_LONG = "libphonenumber PhoneNumberUtilTest.testParseHandlesLongExtensionsWithExplicitLabels"
@@ -35,14 +39,18 @@ LPN_DE = "libphonenumber PhoneNumberUtilTest.testFormatDENumber (030/1234, +49 3
 LPN_IT = "libphonenumber PhoneNumberUtilTest.testFormatITNumber (leading 0 kept: +39 02 3661 8300)"
 LPN_INTL = "libphonenumber PhoneNumberUtilTest.testParseWithInternationalPrefixes (++1, 1-650-...)"
 LPN_NAT = "libphonenumber PhoneNumberUtilTest.testParseNationalNumber (tel: with phone-context)"
-RFC3966 = "RFC 3966 §3 tel URI syntax, visual separators and ;ext=, https://rfc-editor.org/rfc/rfc3966"
+RFC3966 = (
+    "RFC 3966 §3 tel URI syntax, visual separators and ;ext=, https://rfc-editor.org/rfc/rfc3966"
+)
 RFC3966_CTX = "RFC 3966 §5.1.5 local numbers with phone-context, https://rfc-editor.org/rfc/rfc3966"
 VCARD = "RFC 6350 §6.4.1 TEL value tel:+1-555-555-5555;ext=5555 (seen in https://github.com/bitfireAT/synctools/issues/346)"
 FASTMAIL = "Fastmail stores extensions as +15551234567;5678, https://github.com/bitfireAT/synctools/issues/346"
 MS_CANON = "Microsoft canonical phone format +49 (89) 1234567, http://www.paraguay-homepage.de/thema/telefonnummern-laendervorwahl"
 OUTLOOK = "Outlook contact CSV fields (Business Phone, Company Main Phone), https://www.spstechnical.com/outlook_contacts_schema.htm"
 CRM_DE = "German CRM/address data habit (Dw., App., Nst., Durchwahl), https://de.wiki.li/Rufnummer"
-LABEL = "labels in German contact fields (Tel.:, Mobil:), https://lectorare.de/faq-items/telefonnummer"
+LABEL = (
+    "labels in German contact fields (Tel.:, Mobil:), https://lectorare.de/faq-items/telefonnummer"
+)
 LOCAL = "local subscriber number alone = own area code 089 (project context, issue 9)"
 RULE = "issue 9 rule: never invent a number (miss is acceptable, wrong number is not)"
 NBSP = "DIN 5008 geschütztes Leerzeichen / geschützter Bindestrich, https://www.sekretaria.de/bueroorganisation/korrespondenz/din-5008/telefonnummern/"
@@ -62,7 +70,7 @@ def e(cc: str, nsn: str, ext: str | None = None) -> str:
 
 def groups2(s: str) -> str:
     """Old German habit: groups of two from the right (12 34 56, 1 23 45 67)."""
-    out = []
+    out: list[str] = []
     while s:
         out.insert(0, s[-2:])
         s = s[:-2]
@@ -71,24 +79,53 @@ def groups2(s: str) -> str:
 
 # German geographic numbers: (area code without 0, subscriber)
 DE_PLAIN = [
-    ("30", "8765432"), ("40", "42893100"), ("221", "8765048"), ("69", "7593810"),
-    ("89", "5432170"), ("711", "2205470"), ("511", "1234567"), ("211", "4369220"),
-    ("33204", "61234"), ("7191", "345678"), ("4131", "762345"), ("9123", "98765"),
-    ("8025", "28731"), ("351", "4567890"), ("341", "2256780"), ("911", "3312456"),
-    ("228", "9876543"), ("421", "3609710"),
+    ("30", "8765432"),
+    ("40", "42893100"),
+    ("221", "8765048"),
+    ("69", "7593810"),
+    ("89", "5432170"),
+    ("711", "2205470"),
+    ("511", "1234567"),
+    ("211", "4369220"),
+    ("33204", "61234"),
+    ("7191", "345678"),
+    ("4131", "762345"),
+    ("9123", "98765"),
+    ("8025", "28731"),
+    ("351", "4567890"),
+    ("341", "2256780"),
+    ("911", "3312456"),
+    ("228", "9876543"),
+    ("421", "3609710"),
 ]
 # Company bases with DID: (area code, base, extension)
 DE_DID = [
-    ("30", "3295523", "29"), ("30", "12345", "67"), ("40", "303980", "115"),
-    ("221", "94760", "123"), ("89", "61382", "17"), ("89", "4711230", "8"),
-    ("69", "2722", "4410"), ("711", "96610", "32"), ("351", "873640", "202"),
-    ("33204", "4730", "12"), ("7191", "9071", "45"), ("911", "54021", "300"),
-    ("341", "99580", "71"), ("4131", "75090", "19"),
+    ("30", "3295523", "29"),
+    ("30", "12345", "67"),
+    ("40", "303980", "115"),
+    ("221", "94760", "123"),
+    ("89", "61382", "17"),
+    ("89", "4711230", "8"),
+    ("69", "2722", "4410"),
+    ("711", "96610", "32"),
+    ("351", "873640", "202"),
+    ("33204", "4730", "12"),
+    ("7191", "9071", "45"),
+    ("911", "54021", "300"),
+    ("341", "99580", "71"),
+    ("4131", "75090", "19"),
 ]
 MOBILE = [
-    ("170", "1234567"), ("151", "23456789"), ("160", "9876543"), ("162", "3456789"),
-    ("171", "2345678"), ("172", "9876543"), ("176", "23456789"), ("179", "5551234"),
-    ("157", "71234567"), ("163", "5678901"),
+    ("170", "1234567"),
+    ("151", "23456789"),
+    ("160", "9876543"),
+    ("162", "3456789"),
+    ("171", "2345678"),
+    ("172", "9876543"),
+    ("176", "23456789"),
+    ("179", "5551234"),
+    ("157", "71234567"),
+    ("163", "5678901"),
 ]
 
 
@@ -152,9 +189,18 @@ def german_did() -> None:
 
 def extension_words() -> None:
     words_de = [
-        ("Dw.", CRM_DE), ("DW", CRM_DE), ("Durchwahl", CRM_DE), ("Durchwahl:", CRM_DE),
-        ("App.", CRM_DE), ("Apparat", CRM_DE), ("Nst.", CRM_DE), ("Nebenstelle", CRM_DE),
-        ("Dw", CRM_DE), ("Dw.:", CRM_DE), ("Durchw.", CRM_DE), ("App", CRM_DE),
+        ("Dw.", CRM_DE),
+        ("DW", CRM_DE),
+        ("Durchwahl", CRM_DE),
+        ("Durchwahl:", CRM_DE),
+        ("App.", CRM_DE),
+        ("Apparat", CRM_DE),
+        ("Nst.", CRM_DE),
+        ("Nebenstelle", CRM_DE),
+        ("Dw", CRM_DE),
+        ("Dw.:", CRM_DE),
+        ("Durchw.", CRM_DE),
+        ("App", CRM_DE),
     ]
     for i, (w, src) in enumerate(words_de):
         ac, base, ext = DE_DID[i % len(DE_DID)]
@@ -164,8 +210,14 @@ def extension_words() -> None:
         x = e("49", ac + base, ext)
         add("ext_word_de", f"+49 {ac} {base} {w} {ext}", x, src)
     words_en = [
-        ("ext.", LPN_EXT), ("ext", LPN_EXT), ("x", LPN_EXT), ("X", LPN_EXT), ("#", LPN_EXT),
-        ("extension", LPN_EXT_LONG), ("ext:", LPN_EXT), ("int.", LPN_EXT),
+        ("ext.", LPN_EXT),
+        ("ext", LPN_EXT),
+        ("x", LPN_EXT),
+        ("X", LPN_EXT),
+        ("#", LPN_EXT),
+        ("extension", LPN_EXT_LONG),
+        ("ext:", LPN_EXT),
+        ("int.", LPN_EXT),
     ]
     for i, (w, src) in enumerate(words_en):
         ac, base, ext = DE_DID[(i + 2) % len(DE_DID)]
@@ -189,10 +241,20 @@ def rfc_and_vcard() -> None:
         add("rfc3966_ext_no_scheme", f"+49-{ac}-{base};ext={ext}", e("49", ac + base, ext), LPN_EXT)
     for ac, sub in DE_PLAIN[:4]:
         add("rfc3966_tel_uri", f"tel:+49-{ac}-{sub}", e("49", ac + sub), RFC3966)
-        add("rfc3966_phone_context", f"tel:{sub};phone-context=+49-{ac}", e("49", ac + sub), RFC3966_CTX)
+        add(
+            "rfc3966_phone_context",
+            f"tel:{sub};phone-context=+49-{ac}",
+            e("49", ac + sub),
+            RFC3966_CTX,
+        )
     add("rfc3966_tel_uri", "tel:+49-30-1234567;ext=22", e("49", "301234567", "22"), RFC3966)
     add("rfc3966_tel_uri", "tel:+41-31-7901242;ext=22", e("41", "317901242", "22"), RFC3966)
-    add("rfc3966_phone_context", "tel:0221-8765048;phone-context=+49", e("49", "2218765048"), LPN_NAT)
+    add(
+        "rfc3966_phone_context",
+        "tel:0221-8765048;phone-context=+49",
+        e("49", "2218765048"),
+        LPN_NAT,
+    )
     add("vcard_tel", "tel:+1-212-555-0123;ext=45", e("1", "2125550123", "45"), VCARD)
     add("vcard_tel", "tel:+49-89-4711230;ext=8", e("49", "894711230", "8"), VCARD)
     add("vcard_tel", "+12125550123;45", e("1", "2125550123", "45"), FASTMAIL)
@@ -222,20 +284,35 @@ def mobiles() -> None:
         add("mobile", f"+49 (0){pre} {sub}", x, NULL_PAREN)
     for pre, sub in MOBILE[5:]:
         x = e("49", pre + sub)
-        add("mobile", f"0{pre} {sub[:3]} {sub[3:5]} {sub[5:]}", x, "digit groups in mobiles, https://www.wp-wissen.de/telefonnummer/")
+        add(
+            "mobile",
+            f"0{pre} {sub[:3]} {sub[3:5]} {sub[5:]}",
+            x,
+            "digit groups in mobiles, https://www.wp-wissen.de/telefonnummer/",
+        )
         add("mobile", f"(0{pre}) {sub}", x, E123_NAT)
         add("mobile", f"0049{pre}{sub}", x, FEREBEE)
 
 
 def services() -> None:
-    add("service", "0800 1234567", e("49", "8001234567"), "DIN 5008 (0800 123456), http://buerojob-blog.de/2012/10/10/din-5008-die-telefonnummer/")
+    add(
+        "service",
+        "0800 1234567",
+        e("49", "8001234567"),
+        "DIN 5008 (0800 123456), http://buerojob-blog.de/2012/10/10/din-5008-die-telefonnummer/",
+    )
     add("service", "0800 123 45 67", e("49", "8001234567"), DIN_SVC)
     add("service", "+49 800 1234567", e("49", "8001234567"), DIN_INT)
     add("service", "0180 5 123456", e("49", "1805123456"), DIN_SVC)
     add("service", "01805 123456", e("49", "1805123456"), DIN_SVC)
     add("service", "0180 2 654321", e("49", "1802654321"), DIN_SVC)
     add("service", "01802-654321", e("49", "1802654321"), OLD)
-    add("service", "0900 1 234567", e("49", "9001234567"), "DIN 5008 (0900 5 123456), https://www.vorwahl-nummern.de/fundgrube/schreibweise_nummern_zahlen.php")
+    add(
+        "service",
+        "0900 1 234567",
+        e("49", "9001234567"),
+        "DIN 5008 (0900 5 123456), https://www.vorwahl-nummern.de/fundgrube/schreibweise_nummern_zahlen.php",
+    )
     add("service", "0800 330 1000", e("49", "8003301000"), DIN_SVC)
     add("service", "0180 6 112233", e("49", "1806112233"), DIN_SVC)
 
@@ -254,7 +331,7 @@ def local_alone() -> None:
 
 
 def labels() -> None:
-    L = [
+    label_rows = [
         ("Tel.: 089 5432170", e("49", "895432170")),
         ("Tel. 089 5432170", e("49", "895432170")),
         ("Telefon: 030 8765432", e("49", "308765432")),
@@ -281,12 +358,12 @@ def labels() -> None:
         ("089 5432170 (Mo-Fr 9-12 Uhr)", e("49", "895432170")),
         ("0171 2345678 (nur abends)", e("49", "1712345678")),
     ]
-    for f, x in L:
+    for f, x in label_rows:
         add("label", f, x, LABEL)
 
 
 def several() -> None:
-    S = [
+    several_rows = [
         ("089 123456 / 123457", "+4989123456 +4989123457", E123_ALT),
         ("030 8765432 / 8765433", "+49308765432 +49308765433", E123_ALT),
         ("0221 8765048 / 8765049", "+492218765048 +492218765049", E123_ALT),
@@ -309,12 +386,12 @@ def several() -> None:
         ("+41 61 4889673 / +49 89 5432170", "+41614889673 +49895432170", E123_ALT),
         ("0341 2256780 - 0341 2256781", "+493412256780 +493412256781", LABEL),
     ]
-    for f, x, s in S:
+    for f, x, s in several_rows:
         add("several_numbers", f, x, s)
 
 
 def foreign() -> None:
-    F = [
+    foreign_rows = [
         ("+41 31 7901242-22", e("41", "317901242", "22"), DIN),
         ("0041 61 4889673 - 0", e("41", "614889673", "0"), CRM_DE),
         ("+41 61 4889673", e("41", "614889673"), E123_INT),
@@ -349,28 +426,58 @@ def foreign() -> None:
         ("+39 06 1234 5678", e("39", "0612345678"), LPN_IT),
         ("0039 02 1234 5678", e("39", "0212345678"), LPN_IT),
         ("+39 347 123 4567", e("39", "3471234567"), LPN_IT),
-        ("+39 (0)6 1234 5678", "NONE", LPN_IT + "; (0) is part of the Italian number, reading ambiguous"),
+        (
+            "+39 (0)6 1234 5678",
+            "NONE",
+            LPN_IT + "; (0) is part of the Italian number, reading ambiguous",
+        ),
         ("+41-31-790 12 42", e("41", "317901242"), RFC3966),
     ]
-    for f, x, s in F:
+    for f, x, s in foreign_rows:
         add("foreign", f, x, s)
 
 
 def not_numbers() -> None:
-    N = [
-        "12.03.2024", "03/2024", "2024-03-12", "80331 München", "D-80331 München",
-        "KdNr 4711", "Kd.-Nr. 471123", "DE89 3704 0044 0532 0130 00",
-        "IBAN DE02 1203 0000 0000 2020 51", "USt-IdNr. DE123456789", "HRB 123456",
-        "Mo-Fr 8-17 Uhr", "unbekannt", "-", "n/a", "keine", "0", "000000", "?",
-        "siehe Zentrale", "max.mustermann@example.com", "www.example.de", "Raum 2.14",
-        "Postfach 10 12 34", "Dw. 22", "App. 212", "-22", "22", "x45",
+    fields = [
+        "12.03.2024",
+        "03/2024",
+        "2024-03-12",
+        "80331 München",
+        "D-80331 München",
+        "KdNr 4711",
+        "Kd.-Nr. 471123",
+        "DE89 3704 0044 0532 0130 00",
+        "IBAN DE02 1203 0000 0000 2020 51",
+        "USt-IdNr. DE123456789",
+        "HRB 123456",
+        "Mo-Fr 8-17 Uhr",
+        "unbekannt",
+        "-",
+        "n/a",
+        "keine",
+        "0",
+        "000000",
+        "?",
+        "siehe Zentrale",
+        "max.mustermann@example.com",
+        "www.example.de",
+        "Raum 2.14",
+        "Postfach 10 12 34",
+        "Dw. 22",
+        "App. 212",
+        "-22",
+        "22",
+        "x45",
     ]
-    for f in N:
+    for f in fields:
         add("not_a_number", f, "NONE", RULE)
 
 
+SHORT_ALT = "slash piece shorter than the number: ambiguous, left out (README rule 12)"
+
+
 def invalid_or_ambiguous() -> None:
-    I = [
+    pieces = [
         ("089 12", "area code with a 2-digit subscriber: not a number"),
         ("+49 30", "area code alone"),
         ("0221", "area code alone"),
@@ -382,10 +489,16 @@ def invalid_or_ambiguous() -> None:
         ("+49 999 123456", "no such German area code"),
         ("0999 12345", "no such German area code"),
         ("+1 (212) 555", "incomplete"),
-        ("+49 89 5432170 / 57", "piece after slash shorter than the subscriber number: ambiguous; see README (first piece kept)"),
-        ("089 4711230 / 8", "piece after slash shorter than the subscriber number: ambiguous; see README (first piece kept)"),
+        (
+            "+49 89 5432170 / 57",
+            SHORT_ALT,
+        ),
+        (
+            "089 4711230 / 8",
+            SHORT_ALT,
+        ),
     ]
-    for f, why in I:
+    for f, why in pieces:
         exp = "NONE"
         if f == "+49 89 5432170 / 57":
             exp = "+49895432170"
@@ -402,8 +515,18 @@ def unicode_separators() -> None:
     add("unicode_separators", f"+49 89 4711230{en}0", e("49", "894711230", "0"), DIN_ZENTRALE)
     add("unicode_separators", f"+49 89 61382{en}17", e("49", "8961382", "17"), DIN_ZENTRALE)
     add("unicode_separators", f"0221{nb}/{nb}8765048", e("49", "2218765048"), OLD)
-    add("unicode_separators", "＋49 89 5432170", e("49", "895432170"), "libphonenumber PhoneNumberUtilTest.testParseNonAscii (full-width plus)")
-    add("unicode_separators", "０８９ ５４３２１７０", e("49", "895432170"), "libphonenumber PhoneNumberUtilTest.testParseNonAscii (full-width digits)")
+    add(
+        "unicode_separators",
+        "＋49 89 5432170",
+        e("49", "895432170"),
+        "libphonenumber PhoneNumberUtilTest.testParseNonAscii (full-width plus)",
+    )
+    add(
+        "unicode_separators",
+        "０８９ ５４３２１７０",
+        e("49", "895432170"),
+        "libphonenumber PhoneNumberUtilTest.testParseNonAscii (full-width digits)",
+    )
 
 
 def issue_examples() -> None:
@@ -429,9 +552,23 @@ def issue_examples() -> None:
 
 
 def main() -> None:
-    for f in (german_plain, german_did, extension_words, rfc_and_vcard, e123_did_space, mobiles,
-              services, local_alone, labels, several, foreign, not_numbers, invalid_or_ambiguous,
-              unicode_separators, issue_examples):
+    for f in (
+        german_plain,
+        german_did,
+        extension_words,
+        rfc_and_vcard,
+        e123_did_space,
+        mobiles,
+        services,
+        local_alone,
+        labels,
+        several,
+        foreign,
+        not_numbers,
+        invalid_or_ambiguous,
+        unicode_separators,
+        issue_examples,
+    ):
         f()
     seen: dict[str, str] = {}
     kept = []
