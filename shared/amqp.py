@@ -26,7 +26,7 @@ import pika.spec
 from pika.adapters.select_connection import IOLoop, SelectConnection
 
 from cti_journal.shared.config import BrokerSettings
-from cti_journal.shared.errors import ConfigError, CtiJournalError
+from cti_journal.shared.errors import ConfigError, CtiJournalError, describe
 from cti_journal.shared.metrics import Metrics
 from cti_journal.shared.topology import Topology
 
@@ -186,7 +186,7 @@ class AmqpLink:
     def _on_connection_open_error(self, _conn: SelectConnection, error: BaseException) -> None:
         url = redact(self.broker.urls[self._url_index])
         if self._failures == 0:
-            log.warning("broker %s unreachable (%s); retrying with backoff", url, error)
+            log.warning("broker %s unreachable (%s); retrying with backoff", url, describe(error))
         if isinstance(error, pika.exceptions.ProbableAuthenticationError):
             log.error("broker %s refused the credentials in broker.urls", url)
         self._connection = None
@@ -441,7 +441,8 @@ def declare_topology_blocking(broker: BrokerSettings) -> Topology:
             if connection.is_open:
                 connection.close()
         return topology
-    raise TopologyError(f"no broker reachable at {', '.join(map(redact, broker.urls))}: {last}")
+    reason = describe(last) if last is not None else "no URL"
+    raise TopologyError(f"no broker reachable at {', '.join(map(redact, broker.urls))}: {reason}")
 
 
 def run_in_thread(link: AmqpLink) -> threading.Thread:

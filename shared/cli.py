@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from cti_journal.shared.errors import ConfigError, CtiJournalError
+from cti_journal.shared.logs import log_level, setup_logging
+from cti_journal.shared.masking import mask_numbers_in
 
 GROUP = "cti_journal.commands"
 EXIT_CONFIG = 2
@@ -32,8 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cti-journal",
         description="CTI server journal → RabbitMQ → contact look-up → ODBC journal table.",
     )
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    parser.add_argument(
+        "--log-level", default="INFO", type=log_level, help="DEBUG, INFO, WARNING, ERROR (INFO)"
+    )
     parser.add_argument("--log-json", action="store_true", help="log one JSON object per line")
+    parser.add_argument(
+        "--log-numbers",
+        action="store_true",
+        help="show phone numbers in full in log lines (default: masked to the last 3 digits)",
+    )
     subs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
         try:
@@ -57,23 +66,31 @@ def _unavailable(name: str, error: Exception) -> Command:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from cti_journal.shared.logs import setup_logging
-
     args = build_parser().parse_args(argv)
-    setup_logging(args.log_level, json_lines=args.log_json)
+    setup_logging(args.log_level, json_lines=args.log_json, log_numbers=args.log_numbers)
     try:
         code: int = args._run(args)
     except ConfigError as exc:
-        logging.getLogger("cti_journal").error("%s", exc)
-        print(f"cti-journal: {exc}", file=sys.stderr)
+        _report(args, exc)
         return EXIT_CONFIG
     except CtiJournalError as exc:
-        logging.getLogger("cti_journal").error("%s", exc)
-        print(f"cti-journal: {exc}", file=sys.stderr)
+        _report(args, exc)
         return 1
     except KeyboardInterrupt:
         return 130
     return code
+
+
+def _report(args: argparse.Namespace, error: CtiJournalError) -> None:
+    """An error the user must act on, said once: a log record under --log-json (one JSON line
+    for the shipper), else one plain line without a timestamp or traceback."""
+    if args.log_json:
+        logging.getLogger("cti_journal").error("%s", error, extra={"error": type(error).__name__})
+    else:
+        # A config error quotes the admin's own settings; others may quote a caller's number.
+        plain = args.log_numbers or isinstance(error, ConfigError)
+        text = str(error) if plain else mask_numbers_in(str(error))
+        print(f"cti-journal: {text}", file=sys.stderr)
 
 
 if __name__ == "__main__":

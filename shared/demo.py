@@ -26,6 +26,7 @@ import pika
 import pyodbc
 
 from cti_journal.shared.cli import Command
+from cti_journal.shared.errors import ConfigError
 from cti_journal.shared.topology import Topology
 
 SQLITE_DRIVER = "SQLite3"
@@ -229,12 +230,36 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--timeout", type=float, default=120, help="give up after (120 s)")
     parser.add_argument("--keep", action="store_true", help="keep the demo's queues")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="empty --workdir even if it is a non-empty folder the demo did not create",
+    )
+
+
+MARKER = ".cti-journal-demo"  # a folder holding this file was made by the demo: safe to empty
+
+
+def prepare_workdir(work: Path, *, force: bool) -> None:
+    """Empties the work folder for a new run — but only a folder the demo made (it holds the
+    marker) or an empty one, unless --force: `--workdir ~` must never wipe a home folder."""
+    if work.exists():
+        if not work.is_dir():
+            raise ConfigError("demo --workdir", f"{work} exists and is not a folder")
+        if any(work.iterdir()) and not (work / MARKER).is_file() and not force:
+            raise ConfigError(
+                "demo --workdir",
+                f"{work} is not empty and was not made by the demo; choose another folder"
+                " or add --force to empty it",
+            )
+        shutil.rmtree(work)
+    work.mkdir(parents=True, mode=0o700)
+    (work / MARKER).write_text("made by cti-journal demo; emptied by the next run\n")
 
 
 def _run(args: argparse.Namespace) -> int:
     work: Path = args.workdir.resolve()
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    prepare_workdir(work, force=args.force)
     numbers = make_contacts(work / "contacts.db", args.contacts, args.seed)
     (work / "contacts.txt").write_text("\n".join(numbers) + "\n", encoding="utf-8")
     cti_port = _free_port()

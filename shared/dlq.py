@@ -33,7 +33,7 @@ import pika.exceptions
 from cti_journal.shared.amqp import connection_parameters, declare_topology_blocking
 from cti_journal.shared.cli import Command
 from cti_journal.shared.config import Settings
-from cti_journal.shared.errors import BadInputError, ConfigError
+from cti_journal.shared.errors import BadInputError, ConfigError, describe
 from cti_journal.shared.process import add_config_argument, load_settings
 from cti_journal.shared.topology import DEAD, LOOKUP, STAGES, WRITE, Topology
 
@@ -93,7 +93,7 @@ def _channel(settings: Settings) -> Iterator[tuple[Channel, Topology]]:
             if conn.is_open:
                 conn.close()
         return
-    raise ConfigError("broker.urls", f"no broker reachable: {last!r}")
+    raise ConfigError("broker.urls", f"no broker reachable: {describe(last) if last else 'no URL'}")
 
 
 def _take_all(channel: Channel, topology: Topology, limit: int) -> list[DeadLetter]:

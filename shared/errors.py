@@ -38,3 +38,25 @@ class TransientError(CtiJournalError):
 
 class ConnectionLostError(TransientError):
     """The database or broker cannot be reached: wait and reconnect; the entry is innocent."""
+
+
+def describe(error: BaseException) -> str:
+    """A one-line reason for a log or an error message, never empty: pika's connection errors
+    have an empty str() and hide the cause (refused, timed out, TLS, credentials) in their args."""
+    inner = error
+    for _ in range(5):  # pika wraps: AMQPConnectionError(AMQPConnectorSocketConnectError(OSError))
+        wrapped = getattr(inner, "exception", None)  # pika's connector phase errors
+        if wrapped is None and getattr(inner, "exceptions", None):
+            wrapped = inner.exceptions[-1]  # type: ignore[attr-defined]  # a failed workflow
+        if wrapped is None and inner.args and isinstance(inner.args[0], BaseException):
+            wrapped = inner.args[0]
+        if not isinstance(wrapped, BaseException):
+            break
+        inner = wrapped
+    cause = inner.args[-1] if isinstance(inner, OSError) and inner.args else None
+    if isinstance(inner, OSError) and isinstance(cause, str):
+        return cause.lower()  # "connection refused", "no route to host"
+    text = str(inner).strip()
+    if text.startswith("(") and text.endswith(",)"):
+        text = text[1:-2].strip("'\"")
+    return text or type(inner).__name__

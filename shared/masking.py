@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 
 KEEP_DIGITS = 3
-_NUMBERISH = re.compile(r"\+?\d[\d \-/().]{4,}\d")
+# 6+ digits with the separators people type; never part of a word (an event id's hex digits)
+_NUMBERISH = re.compile(r"(?<![0-9A-Za-z])\+?\d[\d \-/().]{4,}\d(?![0-9A-Za-z])")
 _DATE = re.compile(r"\d{4}-\d\d-\d\d( \d\d(?=:))?")
 
 

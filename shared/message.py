@@ -3,6 +3,13 @@
 Derived messages (the enriched entry) are made with `JournalEntry.evolve` (`dataclasses.replace`,
 cheaper); a message is never mutated. `decode` validates everything it returns, so a handler can
 trust a decoded entry.
+
+Versions, for rolling upgrades: `v` is the schema's *major* version. A change that only adds an
+optional field keeps `v`; readers are tolerant across it: a field this version does not know is
+ignored (a newer gateway's entry is read by an older lookup or writer), and a field a newer version
+added that an older sender leaves out takes its default. Only a change that an older reader would
+misread bumps `v`; a message of a major version this worker cannot read is bad input with a reason
+that says which side to upgrade.
 """
 
 from __future__ import annotations
@@ -16,7 +23,8 @@ import orjson
 
 from cti_journal.shared.errors import BadInputError
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 1  # the major version this code writes
+READABLE_VERSIONS: Final = frozenset({1})  # the major versions this code reads
 MAX_MESSAGE_BYTES: Final = 64 * 1024
 MAX_BUNDLE_ENTRIES: Final = 200
 MAX_BUNDLE_BYTES: Final = MAX_BUNDLE_ENTRIES * MAX_MESSAGE_BYTES
@@ -105,8 +113,9 @@ class JournalEntry:
     def _from_dict(cls, data: Any) -> JournalEntry:
         if not isinstance(data, dict):
             raise BadInputError("message is not a JSON object")
-        if type(data.get("v")) is not int or data["v"] != SCHEMA_VERSION:  # True == 1, 1.0 == 1
-            raise BadInputError(f"message schema version {data.get('v')!r}, expected 1")
+        version = data.get("v")
+        if type(version) is not int or version not in READABLE_VERSIONS:  # True == 1, 1.0 == 1
+            raise BadInputError(_version_problem(version))
         return cls.assemble(_checked(data))
 
 
@@ -163,15 +172,27 @@ _REQUIRED: Final = frozenset(
 )
 
 
+def _version_problem(version: object) -> str:
+    readable = ", ".join(str(v) for v in sorted(READABLE_VERSIONS))
+    if type(version) is int and version > max(READABLE_VERSIONS):
+        return (
+            f"message schema version {version} is newer than this worker reads ({readable}):"
+            " upgrade this worker, then replay the dead letter (`cti-journal dlq replay`)"
+        )
+    return f"message schema version {version!r:.20} is not one this worker reads ({readable})"
+
+
 def _checked(data: dict[str, Any]) -> dict[str, Any]:
     # Exact types: orjson makes exactly str, int, float, bool, None; a bool is not a number here.
+    unknown = False
     for name, value in data.items():
         allowed = _KINDS.get(name)
         if allowed is None:
-            unknown = sorted(data.keys() - _KINDS.keys())
-            raise BadInputError(f"message has unknown fields: {unknown}")
-        if type(value) not in allowed:
+            unknown = True  # a field of a newer minor version: ignored (tolerant reader)
+        elif type(value) not in allowed:
             raise BadInputError(f"message field {name!r} has the wrong type: {value!r:.60}")
+    if unknown:
+        data = {name: value for name, value in data.items() if name in _KINDS}
     if not data.keys() >= _REQUIRED:
         raise BadInputError(f"message lacks fields: {sorted(_REQUIRED - data.keys())}")
     if data.get("lookup", Lookup.PENDING) not in Lookup.ALL:

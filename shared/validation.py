@@ -47,6 +47,12 @@ def _broker(b: BrokerSettings) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
             raise ConfigError(f"broker.urls[{i}]", "expected amqp://user:pass@host:port/vhost")
+        try:
+            parts.port  # noqa: B018  # urlsplit checks the port only when it is read
+        except ValueError:
+            raise ConfigError(
+                f"broker.urls[{i}]", "the port after the host must be a number from 1 to 65535"
+            ) from None
     if not b.prefix or any(c in b.prefix for c in " \t/"):
         raise ConfigError("broker.prefix", "must be a non-empty name without spaces or '/'")
     if not b.retry_delays_ms or any(d <= 0 for d in b.retry_delays_ms):

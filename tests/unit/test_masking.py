@@ -10,3 +10,10 @@ def test_numbers_in_free_text_are_masked_but_dates_are_not() -> None:
     line = "i;2026-01-01 10:00:00;CONN;08912345678;Meier"
     assert mask_numbers_in(line) == "i;2026-01-01 10:00:00;CONN;********678;Meier"
     assert "4567" not in mask_numbers_in("call from 089 / 1234567 failed")
+
+
+def test_hex_ids_and_words_are_left_alone() -> None:
+    event_id = "3f2a1234567b9c0d1e2f3a4b5c6d7e8f"
+    assert (
+        mask_numbers_in(f"entry {event_id} from 0891234567") == f"entry {event_id} from *******567"
+    )

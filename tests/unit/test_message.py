@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from cti_journal.shared.errors import BadInputError
-from cti_journal.shared.message import MAX_MESSAGE_BYTES, JournalEntry, Lookup
+from cti_journal.shared.message import MAX_MESSAGE_BYTES, JournalEntry, Lookup, decode_bundle
 
 FULL = JournalEntry(
     event_id="0123456789abcdef0123456789abcdef",
@@ -82,6 +82,21 @@ def test_missing_optional_fields_take_defaults() -> None:
     assert (entry.name, entry.rufdauer_ms, entry.lookup) == ("", None, Lookup.PENDING)
 
 
+def test_a_newer_minor_version_is_read_and_its_unknown_fields_are_ignored() -> None:
+    """Rolling upgrades: a gateway of version N+1 adds optional fields; a lookup or writer of
+    version N reads its entries and re-encodes them in its own shape."""
+    body = _body(caller_region="DE", privacy={"rule": 2, "action": "shorten"}, tags=["a"])
+    entry = JournalEntry.decode(body)
+    assert entry == JournalEntry.decode(_body())
+    assert "caller_region" not in orjson.loads(entry.encode())
+    assert decode_bundle(b"[" + body + b"," + _body(event_id="f") + b"]")[0] == entry
+
+
+def test_an_unknown_field_does_not_excuse_a_known_field_of_the_wrong_type() -> None:
+    with pytest.raises(BadInputError, match="'rufdauer_ms' has the wrong type"):
+        JournalEntry.decode(_body(future=1, rufdauer_ms="5"))
+
+
 def test_has_contact() -> None:
     assert FULL.has_contact
     assert not MINIMAL.has_contact
@@ -99,12 +114,12 @@ def test_has_contact() -> None:
         (b"\xff\xfe", "message is not JSON"),
         (b"[1]", "a bundle of entries where one entry was expected"),
         (b"null", "message is not a JSON object"),
-        (_body(v=2), "message schema version 2, expected 1"),
-        (_body(v="1"), "message schema version '1', expected 1"),
-        (_body(v=_DELETE), "message schema version None, expected 1"),
-        (_body(v=True), "message schema version True, expected 1"),
-        (_body(v=1.0), "message schema version 1.0, expected 1"),
-        (_body(extra="x"), "message has unknown fields: ['extra']"),
+        (_body(v=2), "message schema version 2 is newer than this worker reads (1): upgrade"),
+        (_body(v="1"), "message schema version '1' is not one this worker reads (1)"),
+        (_body(v=_DELETE), "message schema version None is not one this worker reads (1)"),
+        (_body(v=True), "message schema version True is not one this worker reads (1)"),
+        (_body(v=1.0), "message schema version 1.0 is not one this worker reads (1)"),
+        (_body(v=0), "message schema version 0 is not one this worker reads (1)"),
         (_body(event_id=_DELETE), "message lacks fields: ['event_id']"),
         (_body(utc=_DELETE, source=_DELETE), "message lacks fields: ['source', 'utc']"),
         (_body(verb_zustand=_DELETE), "message lacks fields: ['verb_zustand']"),
