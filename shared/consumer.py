@@ -159,10 +159,17 @@ class Consumer:
                 attempt,
                 type(error).__name__,
                 error,
+                extra={"stage": self.stage, "attempt": attempt, "error": type(error).__name__},
             )
             metrics.dead_lettered.labels(self.stage, type(error).__name__).inc()
             return DEAD, dead_letter_headers(self.stage, error, attempt=attempt)
-        log.info("%s: attempt %d failed, retrying later: %s", self.stage, attempt, error)
+        log.info(
+            "%s: attempt %d failed, retrying later: %s",
+            self.stage,
+            attempt,
+            error,
+            extra={"stage": self.stage, "attempt": attempt, "error": type(error).__name__},
+        )
         metrics.retried.labels(self.stage).inc()
         headers = {**delivery.headers, ATTEMPT: attempt, "x-cti-last-error": str(error)[:500]}
         return self.link.topology.retry_key(self.stage, attempt), headers
