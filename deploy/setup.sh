@@ -15,7 +15,8 @@ log() { printf '\n== %s\n' "$*"; }
 die() { printf '\nsetup FAILED: %s\n' "$*" >&2; exit 1; }
 
 DEMO_PACKAGES=(python3 python3-venv python3-pip unixodbc unixodbc-dev libsqliteodbc rabbitmq-server)
-TEST_PACKAGES=(odbc-postgresql odbc-mariadb postgresql mariadb-server mariadb-client iproute2 procps)
+# prometheus: promtool for the alert unit tests and a real Prometheus for tests/integration/test_prometheus_alerts.py
+TEST_PACKAGES=(odbc-postgresql odbc-mariadb postgresql mariadb-server mariadb-client iproute2 procps prometheus)
 
 install_packages() {
     local wanted=("${DEMO_PACKAGES[@]}")
