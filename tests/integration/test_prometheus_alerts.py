@@ -31,7 +31,7 @@ RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 ALERT = "CtiJournalCtiLinkDown"
 FOR_IN_TEST = "3s"
 SIMULATE = (sys.executable, "-m", "cti_journal.shared.cli", "simulate", "--rate", "20")
-WAIT_S = 20  # bound for each state change: scrape 1 s + evaluation 1 s + `for` 3 s + reconnect
+WAIT_S = 30  # bound for each state change: scrape 1 s + evaluation 1 s + `for` 3 s + reconnect
 
 
 def _prometheus() -> str:
