@@ -203,6 +203,7 @@ def test_deployments_probe_drain_and_run_unprivileged(overlay: list[Obj], config
         assert container["args"][1:] == ["--config", CONFIG_PATH], name
         port = ports[_command(deployment)]
         assert container["ports"] == [{"name": "metrics", "containerPort": port}], name
+        assert container["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
         assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
         assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
         assert {"cpu", "memory"} <= set(container["resources"]["requests"]), name
