@@ -243,6 +243,8 @@ def test_the_gateway_is_never_scaled_and_keeps_its_spool(overlay: list[Obj]) -> 
     assert scaled, "no autoscaler"
     assert not set(scaled) & set(gateways), "an autoscaler scales a gateway"
     assert {_command(deployments[n]) for n in scaled} == {"lookup", "writer"}
+    for name in scaled:  # kubectl apply would reset the autoscaler's number to a fixed one
+        assert "replicas" not in deployments[name]["spec"], name
 
 
 def test_pair_runs_two_gateways_on_one_config() -> None:
