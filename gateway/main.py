@@ -15,6 +15,7 @@ from cti_journal.shared.amqp import AmqpLink
 from cti_journal.shared.cli import Command
 from cti_journal.shared.config import GatewaySettings, Settings
 from cti_journal.shared.metrics import Metrics
+from cti_journal.shared.privacy import PrivacyRules
 from cti_journal.shared.process import (
     add_config_argument,
     load_settings,
@@ -54,6 +55,8 @@ class Gateway:
         preparer = getattr(self.source, "preparer", None)
         if take is not None and preparer is not None:
             preparer.restore(take())  # continue the identity counter where it stopped
+        if preparer is not None:
+            preparer.privacy = PrivacyRules.from_settings(settings, metrics.registry) or None
         self.stop_sources = threading.Event()
         self._source_thread = threading.Thread(
             target=self._run_source, name="cti-source", daemon=True

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -23,11 +23,13 @@ from cti_journal.shared.consumer import dead_letter_headers
 from cti_journal.shared.errors import BadInputError
 from cti_journal.shared.message import JournalEntry, Lookup
 from cti_journal.shared.metrics import Metrics
+from cti_journal.shared.privacy import PrivacyRules
 from cti_journal.shared.record import LineFormat
 from cti_journal.shared.topology import DEAD, LOOKUP, WRITE
 
 log = logging.getLogger(__name__)
 _HEAD = struct.Struct(">HI")  # routing-key length, headers length
+SKIP: Final = ""  # routing key of "nothing to publish": a privacy rule dropped the entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +66,12 @@ def line_format(settings: GatewaySettings) -> LineFormat:
 
 
 class Preparer:
-    def __init__(self, settings: GatewaySettings, metrics: Metrics) -> None:
+    def __init__(
+        self, settings: GatewaySettings, metrics: Metrics, privacy: PrivacyRules | None = None
+    ) -> None:
         self.settings = settings
         self.metrics = metrics
+        self.privacy = privacy  # [[privacy.rules]]: set by the Gateway
         self.format = line_format(settings)
         self.identifier = EventIdentifier(settings.source_id)
         self._lock = threading.Lock()  # a listener's clients share one identity counter
@@ -110,6 +115,11 @@ class Preparer:
         key = LOOKUP
         if entry.has_contact and self.settings.preenriched == "write":
             entry, key = entry.evolve(lookup=Lookup.PRESET), WRITE
+        if self.privacy:  # rules of stage "before" (shared/privacy.py)
+            kept, to_lookup = self.privacy.at_gateway(entry, key == LOOKUP)
+            if kept is None:
+                return Outgoing(SKIP, b"", identity=identity)
+            entry, key = kept, LOOKUP if to_lookup else WRITE
         return Outgoing(key, entry.encode(), identity=identity)
 
     def _dead(
@@ -138,7 +148,8 @@ def reparser(settings: Any) -> Any:
     Raises BadInputError if the line still does not parse with the current settings."""
     from cti_journal.shared.metrics import make_metrics
 
-    preparer = Preparer(settings.gateway, make_metrics())
+    rules = PrivacyRules.from_settings(settings) if hasattr(settings, "privacy") else None
+    preparer = Preparer(settings.gateway, make_metrics(), rules or None)
 
     def reparse(raw: bytes, headers: Any) -> tuple[str, bytes]:
         if headers.get("x-cti-raw-bytes", len(raw)) > len(raw):
@@ -147,6 +158,8 @@ def reparser(settings: Any) -> Any:
         out = preparer.prepare(line, "dlq replay", time.time())
         if out.routing_key == DEAD:
             raise BadInputError(f"still does not parse: {(out.headers or {}).get('x-cti-reason')}")
+        if out.routing_key == SKIP:
+            raise BadInputError("a privacy rule drops this entry now: nothing to replay")
         return out.routing_key, out.body
 
     return reparse

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 
 from cti_journal.gateway.intake import Buffer, Item
+from cti_journal.gateway.prepare import SKIP
 from cti_journal.shared.amqp import AmqpLink
 from cti_journal.shared.message import encode_bundle
 from cti_journal.shared.metrics import Metrics
@@ -90,6 +91,9 @@ class GatewayPublisher:
                 self.link.call_later(0, self._scheduled_drain)
 
         first = bundle[0].out
+        if first.routing_key == SKIP:  # dropped by a privacy rule: done without publishing
+            self.link.call_later(0, lambda: confirmed(True))
+            return True
         body = encode_bundle([item.out.body for item in bundle]) if len(bundle) > 1 else first.body
         return self.link.publish(
             first.routing_key, body, confirmed, headers=first.headers,

@@ -9,6 +9,7 @@ from cti_journal.lookup.sources import IndexHolder
 from cti_journal.lookup.worker import LookupWorker
 from cti_journal.shared.cli import Command
 from cti_journal.shared.metrics import Metrics
+from cti_journal.shared.privacy import PrivacyRules
 from cti_journal.shared.process import (
     add_config_argument,
     load_settings,
@@ -41,7 +42,10 @@ def _run(args: argparse.Namespace) -> int:
         log.warning("no [[lookup.sources]] configured: every entry passes on un-enriched")
     holder = IndexHolder(settings.lookup, on_refresh=refresh_reporter(metrics))
     holder.start()
-    worker = LookupWorker(settings.broker, settings.lookup, lambda: holder.current, metrics)
+    privacy = PrivacyRules.from_settings(settings, metrics.registry) or None
+    worker = LookupWorker(
+        settings.broker, settings.lookup, lambda: holder.current, metrics, privacy
+    )
     on_termination(worker.stop)
     try:
         worker.run()

@@ -15,6 +15,7 @@ from cti_journal.shared.consumer import Consumer, Delivery
 from cti_journal.shared.errors import BadInputError
 from cti_journal.shared.message import Lookup, decode_bundle, encode_bundle
 from cti_journal.shared.metrics import Metrics
+from cti_journal.shared.privacy import PrivacyRules
 from cti_journal.shared.topology import LOOKUP, WRITE
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,10 @@ class LookupWorker:
         settings: LookupSettings,
         index: Callable[[], Finder],
         metrics: Metrics,
+        privacy: PrivacyRules | None = None,
     ) -> None:
         self.settings = settings
+        self.privacy = privacy  # [[privacy.rules]] of stage "after"
         self.index = index
         self.metrics = metrics
         self.link = AmqpLink(
@@ -69,5 +72,11 @@ class LookupWorker:
             self._by_result[enriched.lookup].inc()
             if ambiguous:
                 self.metrics.lookup_ambiguous.inc()
-            bodies.append(enriched.encode())
+            kept = self.privacy.after_lookup(enriched) if self.privacy else enriched
+            if kept is None:
+                continue  # dropped by a privacy rule: not journalled
+            bodies.append(kept.encode())
+        if not bodies:
+            self.consumer.complete(delivery)
+            return
         self.consumer.forward(delivery, WRITE, encode_bundle(bodies))

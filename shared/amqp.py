@@ -92,7 +92,12 @@ class AmqpLink:
         declare: bool = True,
     ) -> None:
         self.broker = broker
-        self.topology = Topology(broker.prefix, broker.retry_delays_ms, broker.delivery_limit)
+        self.topology = Topology(
+            broker.prefix,
+            broker.retry_delays_ms,
+            broker.delivery_limit,
+            broker.dead_letter_days * 86_400_000,
+        )
         self.name = name
         self.metrics = metrics
         self._on_ready = on_ready
@@ -304,6 +309,7 @@ class AmqpLink:
             message_id=message_id,
             headers=dict(headers) if headers else None,
             app_id="cti-journal",
+            expiration=self.topology.expiration(routing_key),  # dead letters: retention
         )
         # mandatory: an unroutable message comes back instead of vanishing with an ack
         try:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from cti_journal.shared.errors import ConfigError
+from cti_journal.shared.privacy import PrivacyRule
 from cti_journal.shared.record import FIELDS
 
 ENV_PREFIX = "CTI_JOURNAL_"
@@ -41,6 +42,7 @@ class BrokerSettings:
     retry_delays_ms: tuple[int, ...] = (1000, 5000, 30000)
     max_attempts: int = 5  # handler attempts (through the retry queues) before dead-lettering
     delivery_limit: int = 20  # broker-side limit for entries that crash their worker repeatedly
+    dead_letter_days: int = 30  # dead letters expire after this (per-message TTL); 0 = never
     tls: TlsSettings = field(default_factory=TlsSettings)
 
 
@@ -121,9 +123,17 @@ class WriterSettings:
     strategy: Literal["auto", "values", "executemany", "fast_executemany"] = "auto"
     ledger_table: str = ""  # "" = "<table>_ledger": one ledger per journal table
     ledger_retention_days: int = 30
+    retention_days: int = 0  # delete journal rows older than this (by the time column); 0 = never
+    retention_every_s: float = 3600.0  # how often a writer looks for rows past retention_days
     create_table: bool = False  # create the journal table (all 16 columns) when missing
     db_retry_max_s: float = 30.0
     metrics_port: int = 9312
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    pseudonym_key: str = ""  # secret for action "pseudonymise": give pseudonym_key_file
+    rules: tuple[PrivacyRule, ...] = ()  # [[privacy.rules]], first match wins (shared/privacy.py)
 
 
 @dataclass(frozen=True)
@@ -132,6 +142,7 @@ class Settings:
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     lookup: LookupSettings = field(default_factory=LookupSettings)
     writer: WriterSettings = field(default_factory=WriterSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     metrics_address: str = "0.0.0.0"
 
     @classmethod
@@ -248,6 +259,8 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
 
 def validate(s: Settings) -> None:
     """Cross-field checks the types alone cannot express."""
+    from cti_journal.shared.privacy import validate_privacy
     from cti_journal.shared.validation import validate_settings
 
     validate_settings(s)
+    validate_privacy(s)

@@ -3,13 +3,23 @@
     exchange <prefix> (direct, durable)
       "lookup"          -> <prefix>.lookup          quorum; dead-letters to "dead"
       "write"           -> <prefix>.write           quorum; dead-letters to "dead"
-      "dead"            -> <prefix>.dead            quorum; kept until an admin acts
+      "dead"            -> <prefix>.dead            quorum; each letter expires after
+                                                     broker.dead_letter_days (0 = never)
       "retry.<stage>.N" -> <prefix>.retry.<stage>.N quorum, TTL = retry_delays_ms[N];
                                                      expired messages dead-letter back to <stage>
 
 Work queues carry `x-delivery-limit`: an entry that crashes its worker again and again (so that no
 handler ever sees it fail) is dead-lettered by the broker instead of looping forever. Every
 dead-letter hop is `at-least-once`, which RabbitMQ allows only with `x-overflow: reject-publish`.
+
+Dead letters keep the whole entry (the raw line, for replay) and so are personal data with a
+retention limit: each dead letter we publish carries a per-message TTL (`expiration`), not the
+queue a `x-message-ttl`. A queue's arguments cannot change once it exists (declaring it with
+other arguments fails with PRECONDITION_FAILED and would stop every process of an existing
+deployment), while a per-message TTL works on the queue as it is and follows a changed setting
+from the next letter on. Not covered: letters the broker dead-letters itself (an entry past
+`x-delivery-limit`) keep the properties they had; an admin who wants those to expire too sets a
+policy on the queue (README, "Privacy").
 """
 
 from __future__ import annotations
@@ -35,6 +45,13 @@ class Topology:
     prefix: str
     retry_delays_ms: tuple[int, ...]
     delivery_limit: int
+    dead_letter_ttl_ms: int = 0  # 0 = dead letters never expire
+
+    def expiration(self, routing_key: str) -> str | None:
+        """The per-message TTL (AMQP `expiration`, ms as text) of a message to `routing_key`."""
+        if routing_key == DEAD and self.dead_letter_ttl_ms > 0:
+            return str(self.dead_letter_ttl_ms)
+        return None
 
     @property
     def exchange(self) -> str:

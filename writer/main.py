@@ -12,6 +12,7 @@ from cti_journal.shared.process import (
     on_termination,
     start_metrics,
 )
+from cti_journal.writer.retention import start_retention
 from cti_journal.writer.sink import OdbcJournalSink
 from cti_journal.writer.worker import WriterWorker
 
@@ -26,10 +27,15 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("writer.dsn", "the ODBC connection string of the journal database")
     metrics = start_metrics(settings, settings.writer.metrics_port)
     sink = OdbcJournalSink(settings.writer, metrics)
-    sink.open()
+    plan = sink.open()
+    retention = start_retention(settings, plan, metrics.registry)  # writer.retention_days
     worker = WriterWorker(settings.broker, settings.writer, sink, metrics)
     on_termination(worker.shutdown)
-    worker.run()
+    try:
+        worker.run()
+    finally:
+        if retention is not None:
+            retention.close()
     return 0
 
 
