@@ -256,9 +256,9 @@ class PrivacyRules:
         cls, settings: Settings, registry: CollectorRegistry | None = None
     ) -> PrivacyRules:
         compiled = compile_rules(settings)
-        needs_numbers = any(r.number for r in compiled) or any(
-            r.rule.action == "pseudonymise" for r in compiled
-        )
+        # A pseudonym is of the number as the look-up reads it, wherever it is computed (a rule,
+        # a subject request): with a key, the normaliser is always there.
+        needs_numbers = any(r.number for r in compiled) or bool(settings.privacy.pseudonym_key)
         normalizer = load_normalizer(settings.lookup) if needs_numbers else None
         key = settings.privacy.pseudonym_key.encode()
         return cls(compiled, normalizer, key, registry)
