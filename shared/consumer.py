@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from cti_journal.shared.amqp import AmqpLink
 from cti_journal.shared.errors import BadInputError, PermanentError
+from cti_journal.shared.masking import mask_numbers_in
 from cti_journal.shared.topology import DEAD
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,8 @@ def dead_letter_headers(
     headers: dict[str, Any] = {
         "x-cti-stage": stage,
         "x-cti-error": type(error).__name__,
-        "x-cti-reason": str(error)[:REASON_LIMIT],
+        # the entry itself is in the letter; its reason, shown by `dlq list`, shows numbers masked
+        "x-cti-reason": mask_numbers_in(str(error))[:REASON_LIMIT],
         "x-cti-host": _HOST,
         "x-cti-failed-at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         ATTEMPT: attempt,
@@ -171,7 +173,8 @@ class Consumer:
             extra={"stage": self.stage, "attempt": attempt, "error": type(error).__name__},
         )
         metrics.retried.labels(self.stage).inc()
-        headers = {**delivery.headers, ATTEMPT: attempt, "x-cti-last-error": str(error)[:500]}
+        last_error = mask_numbers_in(str(error))[:500]
+        headers = {**delivery.headers, ATTEMPT: attempt, "x-cti-last-error": last_error}
         return self.link.topology.retry_key(self.stage, attempt), headers
 
     # -- settling -----------------------------------------------------------------------------
