@@ -37,8 +37,12 @@ TABLE_SQL = (
 
 
 def _line(clock: str, **values: Any) -> bytes:
-    base = {"in_out": "i", "zeitpunkt": f"2026-11-25 {clock}", "verb_zustand": "CONN",
-            "lokale_rufnummer": "200"}  # fmt: skip
+    base = {
+        "in_out": "i",
+        "zeitpunkt": f"2026-11-25 {clock}",
+        "verb_zustand": "CONN",
+        "lokale_rufnummer": "200",
+    }
     return LineFormat().format({**base, **values})
 
 
@@ -58,7 +62,7 @@ def test_no_full_number_in_logs_dead_letter_listings_or_metrics(
             "listen_port": listen,
             "timezone": "Europe/Berlin",
             "metrics_port": ports["gateway"],
-        },  # fmt: skip
+        },
         "lookup": {
             "area_code": "89",
             "metrics_port": ports["lookup"],
@@ -71,19 +75,19 @@ def test_no_full_number_in_logs_dead_letter_listings_or_metrics(
                     "phone_columns": ["phone"],
                 }
             ],
-        },  # fmt: skip
+        },
         "writer": {
             "dsn": sqlite_dsn,
             "table": "journal",
             "batch_ms": 50,
             "metrics_port": ports["writer"],
-        },  # fmt: skip
+        },
         "privacy": {
             "rules": [
                 {"name": "line 089 7654321 busy", "states": ["BUSY"], "action": "drop"},
                 {"name": "outgoing", "direction": "out", "action": "shorten"},
             ]
-        },  # fmt: skip
+        },
     }
     lines = [
         _line("08:00:01", rufnummer="0897654321"),  # a hit: journalled in full
