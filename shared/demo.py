@@ -3,6 +3,11 @@
 simulate (a fake CTI server) → gateway → lookup ×N → writer ×M → an SQLite journal file through
 the SQLite ODBC driver, with a small generated contacts table. Shows progress, ends with a
 summary, and exits 0 only if every entry the simulator sent is exactly one row.
+
+It runs with one privacy rule, the most common one of works-council agreements: outgoing numbers
+are stored shortened by their last three digits (after the look-up found the contact from the
+full number). The work folder holds personal data (journal, logs) and is readable by its owner
+only, as is every file the demo's processes create in it.
 """
 
 from __future__ import annotations
@@ -27,9 +32,11 @@ import pyodbc
 
 from cti_journal.shared.cli import Command
 from cti_journal.shared.errors import ConfigError
+from cti_journal.shared.privacy import shorten
 from cti_journal.shared.topology import Topology
 
 SQLITE_DRIVER = "SQLite3"
+SHORTENED_DIGITS = 3  # the demo's privacy rule: outgoing numbers shortened by 3 digits
 _FIRST = ("Anna", "Bernd", "Claudia", "Dieter", "Eva", "Frank", "Gisela", "Hans", "Ines", "Jörg")
 _LAST = ("Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker")
 _COMPANY = (
@@ -127,6 +134,13 @@ create_table = true
 batch_size = 500
 batch_ms = 100
 metrics_port = 0
+
+# The demo's privacy rule (README, "Privacy"): outgoing numbers are stored shortened.
+[[privacy.rules]]
+name = "outgoing shortened"
+direction = "out"
+action = "shorten"
+digits = {SHORTENED_DIGITS}
 """,
         encoding="utf-8",
     )
@@ -167,6 +181,10 @@ def _count(journal: Path) -> tuple[int, int]:
 
 
 def _key(values: dict[str, Any]) -> tuple[Any, ...]:
+    """What the journal must hold for a sent entry: its values, the number shortened when the
+    call was outgoing (the demo's privacy rule)."""
+    if values.get("in_out") == "o":
+        values = {**values, "rufnummer": shorten(values.get("rufnummer") or "", SHORTENED_DIGITS)}
     return tuple(
         None if values.get(k) == "" else values.get(k)
         for k in ("in_out", "zeitpunkt", "verb_zustand", "rufnummer", "lokale_rufnummer",
@@ -193,6 +211,24 @@ def compare(expected_path: Path, journal: Path) -> tuple[int, int, int]:
     missing = sum((expected - got).values())
     extra = sum((got - expected).values())
     return sum(expected.values()), missing, extra
+
+
+def _shortened(journal: Path) -> tuple[int, int, str]:
+    """(outgoing rows, of them with a shortened number, one such number) for the summary."""
+    conn = pyodbc.connect(f"Driver={SQLITE_DRIVER};Database={journal};", autocommit=True)
+    try:
+        cursor = conn.cursor()
+        outgoing, cut = cursor.execute(
+            """SELECT COUNT(*), SUM(CASE WHEN "Journal_Rufnummer" LIKE '%x' THEN 1 ELSE 0 END)
+               FROM journal WHERE "Journal_In_Out" = 'o'"""
+        ).fetchone()
+        row = cursor.execute(
+            """SELECT "Journal_Rufnummer" FROM journal WHERE "Journal_Rufnummer" LIKE '%xxx'
+               AND "Journal_Name" IS NOT NULL LIMIT 1"""
+        ).fetchone()
+    finally:
+        conn.close()
+    return int(outgoing or 0), int(cut or 0), str(row[0]) if row else ""
 
 
 def _dead_count(url: str, prefix: str) -> int:
@@ -259,6 +295,9 @@ def prepare_workdir(work: Path, *, force: bool) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     work: Path = args.workdir.resolve()
+    # The journal, the logs and the config are personal data or secrets: every file the demo
+    # and its processes (which inherit the umask) make in the 0700 folder is owner-only, too.
+    os.umask(0o077)
     prepare_workdir(work, force=args.force)
     numbers = make_contacts(work / "contacts.db", args.contacts, args.seed)
     (work / "contacts.txt").write_text("\n".join(numbers) + "\n", encoding="utf-8")
@@ -332,6 +371,9 @@ def _watch(
     print(f"  enriched (contact hit)  {enriched}")
     print(f"  dead-lettered           {dead_letters}")
     print(f"  missing / duplicated    {missing} / {extra}")
+    outgoing, cut, example = _shortened(journal)
+    print(f"  privacy rule            outgoing numbers stored shortened: {cut} of {outgoing}"
+          + (f" (e.g. {example}, its contact still found)" if example else ""))  # fmt: skip
     print(f"  wall time               {elapsed:.1f} s ({rate:.0f} entries/s incl. start-up)")
     ok = expected == args.count and missing == 0 and extra == 0 and dead_letters == 0
     print("demo: OK, every entry arrived exactly once" if ok else "demo: FAILED")
