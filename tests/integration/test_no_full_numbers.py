@@ -109,6 +109,11 @@ def test_no_full_number_in_logs_dead_letter_listings_or_metrics(
         "2 rows and 3 dead letters",
     )
     time.sleep(0.5)
+    # Dead letters hold the whole entry: each carries the retention limit as its TTL.
+    with pipeline.channel() as channel:
+        method, props, _body = channel.basic_get(pipeline.topology.queue("dead"), auto_ack=False)
+        assert props.expiration == str(30 * 86_400_000)  # broker.dead_letter_days = 30
+        channel.basic_nack(method.delivery_tag, requeue=True)
     # The number went through: in full where no rule applies, shortened where one did.
     assert sorted(r[0] for r in _rows(sqlite_dsn)) == ["00897654xxx", "0897654321"]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -434,3 +435,39 @@ def _cli(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
         env={**os.environ},
         check=False,
     )
+
+
+# -- the demo -----------------------------------------------------------------------------------
+
+
+def test_the_demo_shows_its_privacy_rule_and_keeps_its_folder_private(
+    amqp_url: str, tmp_path: Path
+) -> None:
+    work = tmp_path / "demo"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cti_journal.shared.cli",
+            "demo",
+            "--count",
+            "300",
+            "--lookups",
+            "1",
+            "--workdir",
+            str(work),
+            "--amqp",
+            amqp_url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    summary = next(s for s in done.stdout.splitlines() if "privacy rule" in s)
+    shortened, outgoing = re.search(r"shortened: (\d+) of (\d+)", summary).groups()  # type: ignore[union-attr]
+    assert int(outgoing) > 50 and shortened == outgoing
+    assert work.stat().st_mode & 0o777 == 0o700
+    for path in work.iterdir():
+        assert path.stat().st_mode & 0o077 == 0, f"{path.name} is readable by others"
