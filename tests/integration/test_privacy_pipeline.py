@@ -219,6 +219,7 @@ def test_each_action_on_real_rows(db: Db, pipeline_factory: Any) -> None:
     applied = "cti_journal_privacy_applied_total"
     assert metric(gateway_port, applied, 'action="drop",rule="helpline"') == 1
     assert metric(gateway_port, applied, 'action="anonymise",rule="council"') == 1
+    assert metric(gateway_port, "cti_journal_publish_failed_total") == 0  # a drop is not sent
 
     pipeline.start("lookup", "lookup")
     wait_for(lambda: db.count() >= 6 and pipeline.entry_count("lookup") == 0, 60, "all rows")
