@@ -21,6 +21,7 @@ from cti_journal.gateway.lines import Line
 from cti_journal.shared.config import GatewaySettings
 from cti_journal.shared.consumer import dead_letter_headers
 from cti_journal.shared.errors import BadInputError
+from cti_journal.shared.masking import mask_numbers_in
 from cti_journal.shared.message import JournalEntry, Lookup
 from cti_journal.shared.metrics import Metrics
 from cti_journal.shared.privacy import PrivacyRules
@@ -127,7 +128,8 @@ class Preparer:
     ) -> Outgoing:
         self.metrics.rejected.labels(reason).inc()
         raw = line.raw[: self.settings.max_dead_letter_bytes]
-        log.warning("rejected a line from %s: %s: %r", origin, error, raw[:120])
+        shown = mask_numbers_in(raw[:120].decode("utf-8", "backslashreplace"))
+        log.warning("rejected a line from %s: %s: %r", origin, mask_numbers_in(str(error)), shown)
         headers = dead_letter_headers(
             "gateway",
             error,

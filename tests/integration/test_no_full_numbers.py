@@ -96,7 +96,7 @@ def test_no_full_number_in_logs_dead_letter_listings_or_metrics(
         b"i;2026-11-25 08:00:04;CONN;0897654321;too few fields\n",  # the gateway rejects it
         b"i;2026-11-25 08:00:05;TALK;089 765-4321;;;200;;;;;;;;\n",  # a bad state
         # pre-enriched, with a record id the integer column refuses: a write-stage dead letter
-        _line("08:00:06", rufnummer="0897654321", name="X", datensatz_id="0049897654321x"),
+        _line("08:00:06", rufnummer="0897654321", name="X", datensatz_id="+49 89 7654321"),
     ]
     pipeline: Pipeline = pipeline_factory(settings)
     pipeline.start("writer", "writer")
