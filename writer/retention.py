@@ -169,9 +169,17 @@ def _batch_delete(dialect: Dialect, table: str, where: str) -> tuple[str, bool]:
     return f"DELETE FROM {table} WHERE {where}", False  # Access and others: one statement
 
 
+def ledger_name(settings: Settings) -> str:
+    return settings.writer.ledger_table or f"{settings.writer.table}_ledger"
+
+
 def prune_ledger(conn: pyodbc.Connection, table: str, dialect: Dialect, cutoff: datetime) -> int:
-    """Ledger ids committed before `cutoff` (naive UTC). One small function, to be replaced by
-    the ledger's own `prune_older_than(cutoff)` where that exists."""
+    """Ledger ids committed before `cutoff` (UTC), committed: the ledger follows the rows.
+
+    The one place retention touches the ledger, written for the ledger as it is on main
+    (`committed_at`). With the ledger's own `prune_older_than(cursor, cutoff)` (branch `pair`),
+    the body becomes: `ledger = Ledger(table, dialect); ledger.detect(conn);
+    n = ledger.prune_older_than(conn.cursor(), cutoff); conn.commit(); return n`."""
     cursor = conn.cursor()
     cursor.execute(
         f"DELETE FROM {quote_identifier(table, dialect)} WHERE committed_at < ?",
@@ -221,6 +229,7 @@ class RetentionThread:
             return 0
         try:
             deleted = self.purger.run(conn, cutoff, self.stop, self.metrics.deleted.inc)
+            prune_ledger(conn, ledger_name(self.settings), self.purger.plan.dialect, cutoff)
         except pyodbc.Error as exc:
             log.warning("retention: stopped this run: %s; next run later", classify(exc))
             return 0
@@ -292,8 +301,7 @@ def _run(args: argparse.Namespace) -> int:
                   "(dry run: nothing deleted)")  # fmt: skip
             return 0
         deleted = purger.run(conn, cutoff)
-        ledger = w.ledger_table or f"{w.table}_ledger"
-        pruned = prune_ledger(conn, ledger, plan.dialect, cutoff)
+        pruned = prune_ledger(conn, ledger_name(settings), plan.dialect, cutoff)
     except pyodbc.Error as exc:
         print(f"cti-journal: purge stopped: {classify(exc)}")
         return 1
