@@ -246,6 +246,8 @@ class PrivacyRules:
             ["rule", "action"],
             registry=registry,
         )
+        # Bound once: .labels() per entry costs more than the rule itself.
+        self._counted = {r.index: self.applied.labels(r.label, r.rule.action) for r in self.rules}
         self._warned_late: set[int] = set()
 
     def __bool__(self) -> bool:
@@ -334,7 +336,7 @@ class PrivacyRules:
         return PSEUDONYM_PREFIX + digest[:16]
 
     def _count(self, rule: CompiledRule) -> None:
-        self.applied.labels(rule.label, rule.rule.action).inc()
+        self._counted[rule.index].inc()
 
 
 _NO_CONTACT: Final = {"name": "", "firma": "", "datensatz_id": "", "datensatz_tabelle": ""}
