@@ -9,6 +9,9 @@ KEEP_DIGITS = 3
 # 6+ digits with the separators people type; never part of a word (an event id's hex digits)
 _NUMBERISH = re.compile(r"(?<![0-9A-Za-z])\+?\d[\d \-/().]{4,}\d(?![0-9A-Za-z])")
 _DATE = re.compile(r"\d{4}-\d\d-\d\d( \d\d(?=:))?")
+# An IPv4 address or a version (dots between groups of 1-3 digits) is not a phone number.
+_DOTTED = re.compile(r"\d{1,3}(\.\d{1,3}){2,3}")
+MIN_DIGITS = 6
 
 
 def mask_number(number: str, keep: int = KEEP_DIGITS) -> str:
@@ -33,6 +36,8 @@ def mask_numbers_in(text: str, keep: int = KEEP_DIGITS) -> str:
 
 
 def _mask_unless_date(run: str, keep: int) -> str:
+    if _DOTTED.fullmatch(run.strip()) or sum(c.isdigit() for c in run) < MIN_DIGITS:
+        return run
     date = _DATE.match(run)
     if date is None:
         return mask_number(run, keep)

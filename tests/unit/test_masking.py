@@ -17,3 +17,9 @@ def test_hex_ids_and_words_are_left_alone() -> None:
     assert (
         mask_numbers_in(f"entry {event_id} from 0891234567") == f"entry {event_id} from *******567"
     )
+
+
+def test_addresses_versions_and_short_runs_are_not_numbers() -> None:
+    text = "broker 127.0.0.1:34109 down; python 3.11.7; 10.1.2.3 ok; took 12.5 s"
+    assert mask_numbers_in(text) == text
+    assert mask_numbers_in("call 089.123.4567") == "call ***.***.*567"
