@@ -17,6 +17,7 @@ from importlib.metadata import entry_points
 from cti_journal.shared.errors import ConfigError, CtiJournalError
 from cti_journal.shared.logs import log_level, setup_logging
 from cti_journal.shared.masking import mask_numbers_in
+from cti_journal.shared.version import python_version, version
 
 GROUP = "cti_journal.commands"
 EXIT_CONFIG = 2
@@ -27,6 +28,7 @@ class Command:
     help: str
     configure: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
+    service: bool = False  # a long-running process: its first log line names the version
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="show phone numbers in full in log lines (default: masked to the last 3 digits)",
     )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"cti-journal {version()} (Python {python_version()})",
+    )
     subs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
         try:
@@ -51,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
             command = _unavailable(ep.name, exc)
         sub = subs.add_parser(ep.name, help=command.help, description=command.help)
         command.configure(sub)
-        sub.set_defaults(_run=command.run)
+        sub.set_defaults(_run=command.run, _service=command.service)
     return parser
 
 
@@ -68,6 +75,10 @@ def _unavailable(name: str, error: Exception) -> Command:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, json_lines=args.log_json, log_numbers=args.log_numbers)
+    if args._service:
+        logging.getLogger("cti_journal").info(
+            "cti-journal %s (Python %s): %s starting", version(), python_version(), args.command
+        )
     try:
         code: int = args._run(args)
     except ConfigError as exc:
@@ -75,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except CtiJournalError as exc:
         _report(args, exc)
-        return 1
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
     return code
