@@ -290,3 +290,29 @@ def test_each_process_logs_its_version_first(tmp_path: Path) -> None:
     first = result.stderr.splitlines()[0]
     assert f"cti-journal {version('cti-journal')} (Python 3." in first
     assert first.endswith(": writer starting")
+
+
+def test_probe_finds_the_port_from_the_config_and_its_environment(clock: Clock) -> None:
+    """The image's HEALTHCHECK: `cti-journal probe` asks the metrics port the config gives (with
+    its CTI_JOURNAL_* overrides), so one command fits every container of the image."""
+    metrics = make_metrics(process="writer")
+    object.__setattr__(metrics, "health", Health(CollectorRegistry(), clock=clock))
+    db = [False]
+    metrics.health.needs("database", lambda: db[0])
+    metrics.health.check()
+    port = free_port()
+    server = serve_metrics(metrics, "127.0.0.1", port)
+    assert server is not None
+    env = {"CTI_JOURNAL_GATEWAY__METRICS_PORT": "0", "CTI_JOURNAL_LOOKUP__METRICS_PORT": "0",
+           "CTI_JOURNAL_WRITER__METRICS_PORT": str(port)}  # fmt: skip
+    try:
+        alive = _cli("probe", env=env)
+        assert (alive.returncode, alive.stdout) == (0, f"http://127.0.0.1:{port}/healthz: ok\n")
+        ready = _cli("probe", "--ready", env=env)
+        assert ready.returncode == 1
+        assert ready.stdout.endswith("/readyz: not ready: database not connected\n")
+    finally:
+        server.shutdown()
+        server.server_close()
+    gone = _cli("probe", env=env)
+    assert gone.returncode == 1 and gone.stdout.startswith("no cti-journal process answers on")
