@@ -433,16 +433,15 @@ def test_the_image_environment_runs_the_cli() -> None:
     assert entrypoint == ["cti-journal"]
     closed = f"amqp://cti-journal:pw@127.0.0.1:{_closed_port()}/cti-journal"
     extra = {"CTI_JOURNAL_BROKER__URLS": closed}  # compose's host "rabbitmq" does not exist here
+    check = _run_image_command([*entrypoint, "check", "--only", "broker"], extra)
+    assert check.stdout.startswith("config: valid\n"), check.stdout + check.stderr
+    assert "broker: FAILED: " in check.stdout
+    assert "amqp://cti-journal:***@127.0.0.1:" in check.stdout
+    assert check.returncode == 2
     default = _run_image_command(entrypoint + cmd, extra)
     assert default.returncode == 0 and "usage: cti-journal" in default.stdout
     version = _run_image_command([*entrypoint, "--version"], extra)
     assert version.returncode == 0 and version.stdout.startswith("cti-journal ")
-    check = _run_image_command([*entrypoint, "check", "--only", "broker"], extra)
-    assert check.stdout.startswith("config: valid\n"), check.stdout + check.stderr
-    assert (
-        "broker: FAILED: " in check.stdout and "amqp://cti-journal:***@127.0.0.1:" in check.stdout
-    )
-    assert check.returncode == 2
 
 
 def _closed_port() -> int:
