@@ -147,5 +147,4 @@ COMMAND = Command(
     help="read CTI journal entries (tcp, listen or file) and publish them to RabbitMQ",
     configure=_configure,
     run=_run,
-    service=True,
 )

@@ -99,5 +99,4 @@ COMMAND = Command(
     help="enrich entries with the contact record behind the number (any number of workers)",
     configure=_configure,
     run=_run,
-    service=True,
 )

@@ -28,7 +28,6 @@ class Command:
     help: str
     configure: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
-    service: bool = False  # a long-running process: its first log line names the version
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
             command = _unavailable(ep.name, exc)
         sub = subs.add_parser(ep.name, help=command.help, description=command.help)
         command.configure(sub)
-        sub.set_defaults(_run=command.run, _service=command.service)
+        sub.set_defaults(_run=command.run)
     return parser
 
 
@@ -75,10 +74,6 @@ def _unavailable(name: str, error: Exception) -> Command:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, json_lines=args.log_json, log_numbers=args.log_numbers)
-    if args._service:
-        logging.getLogger("cti_journal").info(
-            "cti-journal %s (Python %s): %s starting", version(), python_version(), args.command
-        )
     try:
         code: int = args._run(args)
     except ConfigError as exc:
