@@ -97,3 +97,12 @@ def test_unreachable_database_is_waited_for_not_ready(pipeline_factory: Any) -> 
     assert log.count("retrying with backoff") == 1, log  # one line, not one per attempt
     pipeline.procs["writer"].send_signal(signal.SIGTERM)
     assert pipeline.procs["writer"].wait(timeout=20) == 0
+
+
+def test_missing_journal_table_exits_2(pipeline_factory: Any, tmp_path: Path) -> None:
+    dsn = f"Driver=SQLite3;Database={tmp_path / 'j.db'};"
+    pipeline = pipeline_factory({"writer": {"dsn": dsn, "table": "journal_nope"}})
+    pipeline.start("writer", "writer")
+    code, log = _exit(pipeline, "writer", timeout=60)
+    assert code == 2, log
+    assert "config: writer.table: table 'journal_nope' does not exist" in log
