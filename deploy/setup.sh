@@ -16,7 +16,8 @@ die() { printf '\nsetup FAILED: %s\n' "$*" >&2; exit 1; }
 
 DEMO_PACKAGES=(python3 python3-venv python3-pip unixodbc unixodbc-dev libsqliteodbc rabbitmq-server)
 # prometheus: promtool for the alert unit tests and a real Prometheus for tests/integration/test_prometheus_alerts.py
-TEST_PACKAGES=(odbc-postgresql odbc-mariadb postgresql mariadb-server mariadb-client iproute2 procps prometheus)
+# systemd: systemd-analyze verify for the units (tests/unit/test_deploy_files.py)
+TEST_PACKAGES=(odbc-postgresql odbc-mariadb postgresql mariadb-server mariadb-client iproute2 procps prometheus systemd)
 
 install_packages() {
     local wanted=("${DEMO_PACKAGES[@]}")

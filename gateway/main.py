@@ -124,10 +124,22 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
-    metrics = start_metrics(settings, settings.gateway.metrics_port)
+    metrics = start_metrics(settings, settings.gateway.metrics_port, "gateway")
     gateway = Gateway(settings, metrics)
+    health = metrics.health
+    health.loop("amqp", gateway.link.call_threadsafe)
+    health.needs("broker", lambda: gateway.link.ready)
+    health.progress(
+        "publish",
+        pending=lambda: 0 if gateway.publisher.idle else max(1, len(gateway.buffer)),
+        done=lambda: gateway.publisher.confirmed,
+    )
     on_termination(gateway.shutdown)
-    gateway.run()
+    health.start(settings.health.stall_s)
+    try:
+        gateway.run()
+    finally:
+        health.stop()
     return 0
 
 

@@ -24,7 +24,6 @@ import argparse
 import codecs
 import contextlib
 import logging
-import random
 import select
 import signal
 import socket
@@ -40,6 +39,7 @@ from typing import IO, Any, Final
 import orjson
 
 from cti_journal.gateway.sim_calls import TIME_FORMAT, generate_calls
+from cti_journal.shared.backoff import Backoff
 from cti_journal.shared.cli import Command
 from cti_journal.shared.errors import ConfigError
 from cti_journal.shared.record import FIELDS, LineFormat, canonical_field
@@ -173,21 +173,16 @@ class Simulator:
     def push(self, host: str, port: int) -> int:
         """Connect to a listening gateway and send, reconnecting with backoff; returns `sent`."""
         self._ready.set()
-        delay = _BACKOFF_START_S
-        refused_logged = False
+        backoff = Backoff(first_s=_BACKOFF_START_S, max_s=_BACKOFF_MAX_S)
         while not self._stop.is_set() and not self.done:
             try:
                 conn = socket.create_connection((host, port), timeout=5)
             except OSError as exc:
-                if not refused_logged:
-                    log.warning("cannot connect to %s:%d (%s); retrying", host, port, exc)
-                    refused_logged = True
-                # Jitter keeps several simulators from reconnecting in lock-step.
-                self._stop.wait(delay * random.uniform(0.8, 1.2))
-                delay = min(delay * 2, _BACKOFF_MAX_S)
+                backoff.failed(log, f"cannot connect to {host}:{port}", exc)
+                backoff.wait(self._stop)
                 continue
+            backoff.succeeded(log, f"{host}:{port}")
             log.info("connected to %s:%d", host, port)
-            delay, refused_logged = _BACKOFF_START_S, False
             conn.settimeout(None)
             with conn:
                 self._feed(conn)

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import threading
 
-from cti_journal.lookup.sources import IndexHolder
+from cti_journal.lookup.sources import IndexHolder, SourceUnavailableError
 from cti_journal.lookup.worker import LookupWorker
+from cti_journal.shared.backoff import Backoff
 from cti_journal.shared.cli import Command
+from cti_journal.shared.errors import ConfigError
+from cti_journal.shared.health import Health
 from cti_journal.shared.metrics import Metrics
+from cti_journal.shared.odbc import refused_for_good
 from cti_journal.shared.privacy import PrivacyRules
 from cti_journal.shared.process import (
     add_config_argument,
@@ -18,6 +23,7 @@ from cti_journal.shared.process import (
 )
 
 log = logging.getLogger(__name__)
+SOURCES_RETRY_MAX_S = 60.0
 
 
 def refresh_reporter(metrics: Metrics):  # type: ignore[no-untyped-def]
@@ -35,22 +41,57 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
 
 
+def load_contacts(holder: IndexHolder, stop: threading.Event) -> bool:
+    """Read every contact source before serving, waiting with backoff while one is unreachable.
+    A source that refuses us for good - login, unknown database, a table, column or query that
+    does not exist - raises ConfigError (exit 2: restarting cannot fix it). False if stopped."""
+    backoff = Backoff(max_s=SOURCES_RETRY_MAX_S)
+    while True:
+        try:
+            holder.start()
+        except SourceUnavailableError as exc:
+            if refused_for_good(exc.__cause__):
+                raise ConfigError("lookup.sources", str(exc)) from exc
+            backoff.failed(log, "contact sources", exc)
+            if backoff.wait(stop):
+                return False
+            continue
+        backoff.succeeded(log, "contact sources")
+        return True
+
+
+def _watch(health: Health, worker: LookupWorker) -> None:
+    health.loop("amqp", worker.link.call_threadsafe)
+    health.needs("broker", lambda: worker.link.ready)
+    consumer = worker.consumer
+    health.progress("deliveries", pending=lambda: consumer.unsettled, done=lambda: consumer.settled)
+
+
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
-    metrics = start_metrics(settings, settings.lookup.metrics_port)
+    metrics = start_metrics(settings, settings.lookup.metrics_port, "lookup")
     if not settings.lookup.sources:
         log.warning("no [[lookup.sources]] configured: every entry passes on un-enriched")
+    stop, loaded = threading.Event(), threading.Event()
+    on_termination(stop.set)
+    metrics.health.needs("contacts", loaded.is_set)
+    metrics.health.start(settings.health.stall_s)
     holder = IndexHolder(settings.lookup, on_refresh=refresh_reporter(metrics))
-    holder.start()
-    privacy = PrivacyRules.from_settings(settings, metrics.registry) or None
-    worker = LookupWorker(
-        settings.broker, settings.lookup, lambda: holder.current, metrics, privacy
-    )
-    on_termination(worker.stop)
     try:
-        worker.run()
+        if not load_contacts(holder, stop):
+            return 0
+        loaded.set()
+        privacy = PrivacyRules.from_settings(settings, metrics.registry) or None
+        worker = LookupWorker(
+            settings.broker, settings.lookup, lambda: holder.current, metrics, privacy
+        )
+        _watch(metrics.health, worker)
+        on_termination(worker.stop)
+        if not stop.is_set():
+            worker.run()
     finally:
         holder.stop()
+        metrics.health.stop()
     return 0
 
 

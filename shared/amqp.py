@@ -41,6 +41,23 @@ class TopologyError(CtiJournalError):
     """The broker refused our declarations (e.g. a queue exists with other arguments)."""
 
 
+class BrokerRefusedError(TopologyError):
+    """The broker will keep refusing until its or our configuration changes: a queue with other
+    arguments, a user without permission. Exit 2: restarting cannot fix it."""
+
+    exit_code = 2
+
+
+# A broker may refuse a login for a moment while its users are being set up (a definitions
+# import, a new cluster node): a few rounds of backoff, then it is a wrong password (exit 2).
+AUTH_REFUSALS = 5
+_REFUSALS = (
+    pika.exceptions.ProbableAuthenticationError,
+    pika.exceptions.ProbableAccessDeniedError,
+    pika.exceptions.AuthenticationError,
+)
+
+
 def redact(url: str) -> str:
     """The URL without its password, for logs and errors."""
     parts = urlsplit(url)
@@ -113,6 +130,7 @@ class AmqpLink:
         self._fatal: Exception | None = None
         self._url_index = 0
         self._failures = 0
+        self._refusals = 0  # logins refused in a row
         self._seq = 0
         self._pending: dict[int, _Pending] = {}
         self._returned: set[str] = set()
@@ -192,9 +210,20 @@ class AmqpLink:
         url = redact(self.broker.urls[self._url_index])
         if self._failures == 0:
             log.warning("broker %s unreachable (%s); retrying with backoff", url, describe(error))
-        if isinstance(error, pika.exceptions.ProbableAuthenticationError):
-            log.error("broker %s refused the credentials in broker.urls", url)
         self._connection = None
+        if isinstance(error, _REFUSALS):
+            self._refusals += 1
+            if self._refusals >= AUTH_REFUSALS:
+                self._fail_fatally(
+                    ConfigError(
+                        "broker.urls",
+                        f"{url} refused the login {self._refusals} times in a row: "
+                        "check the user, password and vhost (and its permissions)",
+                    )
+                )
+                return
+        else:
+            self._refusals = 0
         self._reconnect_later()
 
     def _on_connection_open(self, connection: SelectConnection) -> None:
@@ -238,6 +267,7 @@ class AmqpLink:
         self._ready = True
         self._session_up = True
         self._failures = 0
+        self._refusals = 0
         self._blocked = False
         self.metrics.broker_connected.set(1)
         log.info("connected to broker %s", redact(self.broker.urls[self._url_index]))
@@ -248,7 +278,7 @@ class AmqpLink:
         text = getattr(reason, "reply_text", str(reason))
         if code == 406 and not self._ready:
             self._fail_fatally(
-                TopologyError(
+                BrokerRefusedError(
                     f"the broker refused a declaration: {text}. A queue under the prefix "
                     f"{self.broker.prefix!r} exists with other arguments: delete it or choose "
                     "another broker.prefix"
@@ -257,7 +287,9 @@ class AmqpLink:
             return
         if code == 403:
             self._fail_fatally(
-                TopologyError(f"the broker user has no permission: {text} (see deploy/rabbitmq)")
+                BrokerRefusedError(
+                    f"the broker user has no permission: {text} (see deploy/rabbitmq)"
+                )
             )
             return
         self._channel_gone()

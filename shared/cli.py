@@ -17,6 +17,7 @@ from importlib.metadata import entry_points
 from cti_journal.shared.errors import ConfigError, CtiJournalError
 from cti_journal.shared.logs import log_level, setup_logging
 from cti_journal.shared.masking import mask_numbers_in
+from cti_journal.shared.version import python_version, version
 
 GROUP = "cti_journal.commands"
 EXIT_CONFIG = 2
@@ -42,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-numbers",
         action="store_true",
         help="show phone numbers in full in log lines (default: masked to the last 3 digits)",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"cti-journal {version()} (Python {python_version()})",
     )
     subs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
@@ -75,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except CtiJournalError as exc:
         _report(args, exc)
-        return 1
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
     return code

@@ -4,16 +4,20 @@ connects.
 Every string setting `x` may instead be given as `x_file = "/path"`: the file's content (stripped)
 is used, so that passwords in DSNs and AMQP URLs can live in a file readable only by the service.
 An environment variable `CTI_JOURNAL_<SECTION>__<KEY>` overrides `[section] key` (lists:
-comma-separated). A bad setting raises `ConfigError` naming it; the CLI exits 2.
+comma-separated); only declared settings are read from the environment, so other variables with
+the prefix (`CTI_JOURNAL_CONFIG`, a platform's own) never stop the process. A bad setting
+raises `ConfigError` naming it; the CLI exits 2.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import logging
 import os
 import tomllib
 import types
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -23,6 +27,7 @@ from cti_journal.shared.privacy import PrivacyRule
 from cti_journal.shared.record import FIELDS
 
 ENV_PREFIX = "CTI_JOURNAL_"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -137,12 +142,20 @@ class PrivacySettings:
 
 
 @dataclass(frozen=True)
+class HealthSettings:
+    # Work pending (entries not yet confirmed, deliveries not yet acknowledged) with no progress
+    # for this long makes a process not ready (/readyz 503, cti_journal_ready 0).
+    stall_s: float = 60.0
+
+
+@dataclass(frozen=True)
 class Settings:
     broker: BrokerSettings = field(default_factory=BrokerSettings)
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     lookup: LookupSettings = field(default_factory=LookupSettings)
     writer: WriterSettings = field(default_factory=WriterSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
     metrics_address: str = "0.0.0.0"
 
     @classmethod
@@ -244,17 +257,69 @@ def _read_secret_file(where: str, value: Any) -> str:
 
 
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Only declared settings are read: `CTI_JOURNAL_<SECTION>__<KEY>` (and `…_FILE`) for each
+    field of the settings classes. Anything else under the prefix is not ours to judge —
+    `CTI_JOURNAL_CONFIG` names the file, Kubernetes adds `<SERVICE>_SERVICE_HOST`-style variables
+    for a Service named cti-journal-… — so it is ignored; a name inside a known section that
+    matches no setting is probably a typo and gets one warning line."""
+    variables = list(_declared_env(Settings, ()))
+    # A field's own name wins over another field's `_FILE` form (`x_file` next to `x`).
+    declared = {var.names[1]: var for var in variables} | {var.names[0]: var for var in variables}
     for key, value in env.items():
         if not key.startswith(ENV_PREFIX):
             continue
-        parts = key[len(ENV_PREFIX) :].lower().split("__")
+        var = declared.get(ENV_PREFIX + key[len(ENV_PREFIX) :].upper())
+        if var is None:
+            if "__" in key:
+                _warn_undeclared(key, declared)
+            continue
+        if var.table_only:
+            raise ConfigError(key, f"{'.'.join(var.path)} can only be set in the TOML file")
+        var.set(data, value, from_file=key.endswith("_FILE") and key != var.names[0])
+
+
+@dataclass(frozen=True)
+class _EnvVar:
+    path: tuple[str, ...]  # TOML keys, e.g. ("broker", "urls")
+    table_only: bool  # a table or an array of tables: a variable cannot spell it
+
+    @property
+    def names(self) -> tuple[str, str]:
+        name = ENV_PREFIX + "__".join(self.path).upper()
+        return name, f"{name}_FILE"
+
+    def set(self, data: dict[str, Any], value: str, *, from_file: bool) -> None:
         target = data
-        for part in parts[:-1]:
+        for part in self.path[:-1]:
             nested = target.setdefault(part, {})
             if not isinstance(nested, dict):
-                raise ConfigError(key, f"cannot set inside {part}, which is not a table")
+                raise ConfigError(part, "must be a table")
             target = nested
-        target[parts[-1]] = value
+        name = self.path[-1]
+        # The environment wins over the file, whichever of `x` / `x_file` either one uses.
+        target.pop(name, None)
+        target.pop(f"{name}_file", None)
+        target[f"{name}_file" if from_file else name] = value
+
+
+def _declared_env(cls: type, path: tuple[str, ...]) -> Iterator[_EnvVar]:
+    hints = get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint, where = hints[f.name], (*path, f.name)
+        if dataclasses.is_dataclass(hint):
+            yield from _declared_env(hint, where)  # type: ignore[arg-type]
+            continue
+        origin, args = get_origin(hint), get_args(hint)
+        nested = origin is tuple and bool(args) and dataclasses.is_dataclass(args[0])
+        yield _EnvVar(where, table_only=nested or origin in (Mapping, dict))
+
+
+def _warn_undeclared(key: str, declared: Mapping[str, _EnvVar]) -> None:
+    section = key[len(ENV_PREFIX) :].split("__", 1)[0]
+    if not any(name.startswith(f"{ENV_PREFIX}{section}__") for name in declared):
+        return
+    close = difflib.get_close_matches(key, list(declared), n=1)
+    log.warning("ignoring %s: not a setting%s", key, f"; did you mean {close[0]}?" if close else "")
 
 
 def validate(s: Settings) -> None:

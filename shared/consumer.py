@@ -87,6 +87,7 @@ class Consumer:
         self._settled: set[int] = set()
         self._requeued: set[int] = set()  # settled by a nack: the broker no longer holds them
         self._flush_scheduled = False
+        self.settled = 0  # deliveries done with (acked or given back): progress, for health
 
     def start(self) -> None:
         """Call from the link's on_ready: (re)subscribe on the new channel."""
@@ -212,6 +213,7 @@ class Consumer:
         self._mark(delivery._tag)
 
     def _mark(self, tag: int) -> None:
+        self.settled += 1
         self._settled.add(tag)
         if not self._flush_scheduled:
             self._flush_scheduled = True

@@ -10,9 +10,15 @@ from __future__ import annotations
 class CtiJournalError(Exception):
     """Base of every error this project raises on purpose."""
 
+    # What the process exits with when this ends it: 1 = worth a restart (a supervisor restarts
+    # it with a delay), 2 = a configuration problem that a restart cannot fix (not restarted).
+    exit_code = 1
+
 
 class ConfigError(CtiJournalError):
     """A setting is missing or wrong. The message names the setting; the process exits 2."""
+
+    exit_code = 2
 
     def __init__(self, setting: str, problem: str) -> None:
         super().__init__(f"config: {setting}: {problem}")

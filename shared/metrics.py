@@ -1,19 +1,44 @@
 """Prometheus metrics of all three processes. Every metric takes the registry it is given, so that
-tests build a fresh `CollectorRegistry` and read it with `get_sample_value`."""
+tests build a fresh `CollectorRegistry` and read it with `get_sample_value`.
+
+Each process exports only its own metrics: `make_metrics(process="gateway")` registers the
+lookup's and the writer's in a private registry nobody serves, so the code can keep calling
+`metrics.db_connected.set(...)` anywhere while a gateway's /metrics shows no `db_connected 0`.
+"""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Literal
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from cti_journal.shared.health import Health
+from cti_journal.shared.version import python_version, version
 
 NS = "cti_journal"
+Process = Literal["gateway", "lookup", "writer"]
+GATEWAY: Process = "gateway"
+LOOKUP: Process = "lookup"
+WRITER: Process = "writer"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 
 @dataclass(frozen=True)
 class Metrics:
-    registry: CollectorRegistry
+    registry: CollectorRegistry  # what the process serves
+    health: Health
+    build_info: Gauge
     received: Counter
     rejected: Counter
     published: Counter
@@ -39,18 +64,35 @@ class Metrics:
     buffered: Gauge
 
 
-def make_metrics(registry: CollectorRegistry | None = None) -> Metrics:
+def make_metrics(
+    registry: CollectorRegistry | None = None, process: Process | None = None
+) -> Metrics:
+    """Every metric, registered in `registry` if `process` (None: every process) exports it."""
     r = registry if registry is not None else CollectorRegistry()
+    unserved = CollectorRegistry()
+
+    def of(*owners: Process) -> CollectorRegistry:
+        return r if process is None or process in owners else unserved
+
+    build_info = Gauge(
+        f"{NS}_build_info", "Always 1; the labels say what runs", ["version", "python"], registry=r
+    )
+    build_info.labels(version(), python_version()).set(1)
     return Metrics(
         registry=r,
+        health=Health(r),
+        build_info=build_info,
         received=Counter(
-            f"{NS}_entries_received", "Lines read from a CTI source", ["source"], registry=r
+            f"{NS}_entries_received",
+            "Lines read from a CTI source",
+            ["source"],
+            registry=of(GATEWAY),
         ),
         rejected=Counter(
             f"{NS}_entries_rejected",
             "Lines the gateway could not parse (dead-lettered)",
             ["reason"],
-            registry=r,
+            registry=of(GATEWAY),
         ),
         published=Counter(f"{NS}_published", "Messages published", ["routing_key"], registry=r),
         confirmed=Counter(
@@ -61,71 +103,117 @@ def make_metrics(registry: CollectorRegistry | None = None) -> Metrics:
             "Publishes nacked, returned or lost with the connection",
             registry=r,
         ),
-        lookups=Counter(f"{NS}_lookups", "Look-ups by result", ["result"], registry=r),
+        lookups=Counter(f"{NS}_lookups", "Look-ups by result", ["result"], registry=of(LOOKUP)),
         lookup_ambiguous=Counter(
-            f"{NS}_lookup_ambiguous", "Look-ups where several records shared the number", registry=r
+            f"{NS}_lookup_ambiguous",
+            "Look-ups where several records shared the number",
+            registry=of(LOOKUP),
         ),
-        written=Counter(f"{NS}_rows_written", "Journal rows committed", registry=r),
+        written=Counter(f"{NS}_rows_written", "Journal rows committed", registry=of(WRITER)),
         duplicates_skipped=Counter(
             f"{NS}_duplicates_skipped",
             "Redelivered entries whose row was already committed",
-            registry=r,
+            registry=of(WRITER),
         ),
-        retried=Counter(f"{NS}_retried", "Entries sent to a retry queue", ["stage"], registry=r),
+        retried=Counter(
+            f"{NS}_retried", "Entries sent to a retry queue", ["stage"], registry=of(LOOKUP, WRITER)
+        ),
         dead_lettered=Counter(
             f"{NS}_dead_lettered",
             "Entries sent to the dead-letter queue",
             ["stage", "error"],
-            registry=r,
+            registry=of(LOOKUP, WRITER),
         ),
         truncated=Counter(
-            f"{NS}_truncated", "Text values cut to fit their column", ["column"], registry=r
+            f"{NS}_truncated",
+            "Text values cut to fit their column",
+            ["column"],
+            registry=of(WRITER),
         ),
         batch_size=Histogram(
             f"{NS}_batch_size",
             "Entries per committed batch",
             buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 2000),
-            registry=r,
+            registry=of(WRITER),
         ),
         insert_seconds=Histogram(
-            f"{NS}_insert_seconds", "Insert + commit time of one batch", registry=r
+            f"{NS}_insert_seconds", "Insert + commit time of one batch", registry=of(WRITER)
         ),
         end_to_end_seconds=Histogram(
             f"{NS}_end_to_end_seconds",
             "Entry received by the gateway → row committed",
             buckets=_LATENCY_BUCKETS,
-            registry=r,
+            registry=of(WRITER),
         ),
-        contacts=Gauge(f"{NS}_contacts", "Contact records indexed", ["source"], registry=r),
+        contacts=Gauge(
+            f"{NS}_contacts", "Contact records indexed", ["source"], registry=of(LOOKUP)
+        ),
         contact_refresh_failures=Counter(
             f"{NS}_contact_refresh_failures",
             "Contact source refreshes that failed",
             ["source"],
-            registry=r,
+            registry=of(LOOKUP),
         ),
         contact_refresh_seconds=Histogram(
             f"{NS}_contact_refresh_seconds",
             "Time to read one contact source",
             ["source"],
-            registry=r,
+            registry=of(LOOKUP),
         ),
         broker_connected=Gauge(
             f"{NS}_broker_connected", "1 while connected to RabbitMQ", registry=r
         ),
         db_connected=Gauge(
-            f"{NS}_db_connected", "1 while the journal database is connected", registry=r
+            f"{NS}_db_connected", "1 while the journal database is connected", registry=of(WRITER)
         ),
         source_connected=Gauge(
             f"{NS}_source_connected",
             "Connected CTI sources (servers or pushing clients)",
-            registry=r,
+            registry=of(GATEWAY),
         ),
         in_flight=Gauge(f"{NS}_in_flight", "Published, not yet confirmed", registry=r),
-        buffered=Gauge(f"{NS}_buffered", "Entries read, waiting to be published", registry=r),
+        buffered=Gauge(
+            f"{NS}_buffered", "Entries read, waiting to be published", registry=of(GATEWAY)
+        ),
     )
 
 
-def serve_metrics(metrics: Metrics, address: str, port: int) -> None:
-    """Serve /metrics on address:port in a daemon thread; port 0 turns it off."""
-    if port:
-        start_http_server(port, addr=address, registry=metrics.registry)
+def serve_metrics(metrics: Metrics, address: str, port: int) -> ThreadingHTTPServer | None:
+    """Serve /metrics, /healthz and /readyz on address:port in a daemon thread (anything else is
+    404); port 0 turns it off. /healthz and /readyz answer 200 or 503 with the reasons."""
+    if not port:
+        return None
+
+    class Handler(_Handler):
+        served = metrics
+
+    server = ThreadingHTTPServer((address, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
+    return server
+
+
+class _Handler(BaseHTTPRequestHandler):
+    served: Metrics
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            self._reply(HTTPStatus.OK, generate_latest(self.served.registry), CONTENT_TYPE_LATEST)
+        elif path in ("/healthz", "/readyz"):
+            status = self.served.health.status
+            ok = status.healthy if path == "/healthz" else status.ready
+            text = ("ok" if ok else status.describe()) + "\n"
+            self._reply(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE, text.encode())
+        else:
+            self._reply(HTTPStatus.NOT_FOUND, b"not found: /metrics, /healthz, /readyz\n")
+
+    def _reply(self, code: HTTPStatus, body: bytes, content_type: str = "text/plain") -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Probes every few seconds would flood the log."""

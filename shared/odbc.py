@@ -39,6 +39,20 @@ _ROW_TEXT: Final = re.compile(
 )
 
 
+# At start-up: the database answered and will keep refusing until someone changes the config or
+# the database - credentials, an unknown database, driver or DSN, a table, column or query that
+# does not exist. PostgreSQL reports all of these as 08001 with a FATAL text, MariaDB as 28000 or
+# 42xxx, unixODBC as IM002 or 01000 "Can't open lib".
+_REFUSED_STATES: Final = ("28", "3D", "42", "IM")
+_REFUSED_TEXT: Final = re.compile(
+    r"password authentication failed|authentication failed|access denied|login failed"
+    r"|role \S+ does not exist|database \S+ does not exist|unknown database|no pg_hba\.conf entry"
+    r"|permission denied|no such (?:table|column)|doesn't exist|can't open lib"
+    r"|data source name not found",
+    re.IGNORECASE,
+)
+
+
 def sqlstate(exc: pyodbc.Error) -> str:
     first = exc.args[0] if exc.args else ""
     return first if isinstance(first, str) and len(first) == 5 else ""
@@ -88,6 +102,14 @@ def classify(exc: pyodbc.Error) -> TransientError | PermanentError:
     ):
         return RowError(message)
     return UnknownDatabaseError(message)
+
+
+def refused_for_good(exc: BaseException | None) -> bool:
+    """True for a driver error that restarting cannot fix (see _REFUSED_TEXT): the process
+    should exit 2 (a configuration problem) instead of retrying."""
+    if not isinstance(exc, pyodbc.Error):
+        return False
+    return sqlstate(exc)[:2] in _REFUSED_STATES or bool(_REFUSED_TEXT.search(describe(exc)))
 
 
 def connect(dsn: str, *, login_timeout_s: int = 10, query_timeout_s: int = 60) -> pyodbc.Connection:

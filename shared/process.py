@@ -10,7 +10,8 @@ from collections.abc import Callable
 from types import FrameType
 
 from cti_journal.shared.config import Settings
-from cti_journal.shared.metrics import Metrics, make_metrics, serve_metrics
+from cti_journal.shared.metrics import Metrics, Process, make_metrics, serve_metrics
+from cti_journal.shared.version import python_version, version
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,14 @@ def load_settings(args: argparse.Namespace) -> Settings:
     return Settings.load(getattr(args, "config", None))
 
 
-def start_metrics(settings: Settings, port: int) -> Metrics:
-    metrics = make_metrics()
+def start_metrics(settings: Settings, port: int, process: Process | None = None) -> Metrics:
+    """The process's metrics (only its own when `process` is given), served with /healthz and
+    /readyz on metrics_address:port. Feed `metrics.health`, then `metrics.health.start(...)`."""
+    if process is not None:
+        # The first line of a process that got past its config. Versions are put into the
+        # message itself: as arguments the log filter would mask "3.11.7" like a phone number.
+        log.info(f"cti-journal {version()} (Python {python_version()}): %s starting", process)
+    metrics = make_metrics(process=process)
     try:
         serve_metrics(metrics, settings.metrics_address, port)
     except OSError as exc:
@@ -40,7 +47,11 @@ def start_metrics(settings: Settings, port: int) -> Metrics:
             "metrics_port", f"cannot serve metrics on {settings.metrics_address}:{port}: {exc}"
         ) from exc
     if port:
-        log.info("metrics on http://%s:%d/metrics", settings.metrics_address, port)
+        log.info(
+            "metrics on http://%s:%d/metrics, health on /healthz and /readyz",
+            settings.metrics_address,
+            port,
+        )
     return metrics
 
 

@@ -38,6 +38,7 @@ def validate_settings(s: Settings) -> None:
     _gateway(s.gateway)
     _lookup(s.lookup)
     _writer(s.writer)
+    _positive("health.stall_s", s.health.stall_s)
 
 
 def _broker(b: BrokerSettings) -> None:

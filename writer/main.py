@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import threading
 
+from cti_journal.shared.backoff import Backoff
 from cti_journal.shared.cli import Command
-from cti_journal.shared.errors import ConfigError
+from cti_journal.shared.errors import ConfigError, ConnectionLostError
+from cti_journal.shared.health import Health
 from cti_journal.shared.process import (
     add_config_argument,
     load_settings,
@@ -14,28 +18,65 @@ from cti_journal.shared.process import (
 )
 from cti_journal.writer.retention import start_retention
 from cti_journal.writer.sink import OdbcJournalSink
+from cti_journal.writer.table import TablePlan
 from cti_journal.writer.worker import WriterWorker
+
+log = logging.getLogger(__name__)
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
 
 
+def open_sink(sink: OdbcJournalSink, stop: threading.Event, max_s: float) -> TablePlan | None:
+    """Open the journal table, waiting with backoff while the database is unreachable (a
+    database that starts after us is no reason to exit). A database that refuses us - login,
+    unknown database, missing table - raises ConfigError at once. None if stopped meanwhile."""
+    backoff = Backoff(max_s=max_s)
+    while True:
+        try:
+            plan = sink.open()
+        except ConnectionLostError as exc:
+            backoff.failed(log, "journal database", exc)
+            if backoff.wait(stop):
+                return None
+            continue
+        backoff.succeeded(log, "journal database")
+        return plan
+
+
+def _watch(health: Health, worker: WriterWorker) -> None:
+    health.loop("amqp", worker.link.call_threadsafe)
+    health.needs("broker", lambda: worker.link.ready)
+    consumer = worker.consumer
+    health.progress("deliveries", pending=lambda: consumer.unsettled, done=lambda: consumer.settled)
+
+
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     if not settings.writer.dsn:
         raise ConfigError("writer.dsn", "the ODBC connection string of the journal database")
-    metrics = start_metrics(settings, settings.writer.metrics_port)
+    metrics = start_metrics(settings, settings.writer.metrics_port, "writer")
+    stop = threading.Event()
+    on_termination(stop.set)
     sink = OdbcJournalSink(settings.writer, metrics)
-    plan = sink.open()
-    retention = start_retention(settings, plan, metrics.registry)  # writer.retention_days
-    worker = WriterWorker(settings.broker, settings.writer, sink, metrics)
-    on_termination(worker.shutdown)
+    metrics.health.needs("database", lambda: sink.connected)
+    metrics.health.start(settings.health.stall_s)
+    retention = None
     try:
-        worker.run()
+        plan = open_sink(sink, stop, settings.writer.db_retry_max_s)
+        if plan is None:
+            return 0
+        retention = start_retention(settings, plan, metrics.registry)  # writer.retention_days
+        worker = WriterWorker(settings.broker, settings.writer, sink, metrics)
+        _watch(metrics.health, worker)
+        on_termination(worker.shutdown)
+        if not stop.is_set():
+            worker.run()
     finally:
         if retention is not None:
             retention.close()
+        metrics.health.stop()
     return 0
 
 

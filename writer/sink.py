@@ -39,6 +39,7 @@ from cti_journal.shared.odbc import (
     classify,
     connect,
     redact_dsn,
+    refused_for_good,
 )
 from cti_journal.writer.dialect import Dialect, detect_dialect, multi_row_values
 from cti_journal.writer.ledger import Ledger
@@ -84,7 +85,9 @@ class OdbcJournalSink:
         try:
             conn = self._connection()
         except ConnectionLostError as exc:
-            raise ConfigError("writer.dsn", f"{redact_dsn(self.settings.dsn)}: {exc}") from exc
+            if refused_for_good(exc.__cause__):
+                raise ConfigError("writer.dsn", f"{redact_dsn(self.settings.dsn)}: {exc}") from exc
+            raise  # unreachable for now: the caller waits and tries again
         dialect = detect_dialect(conn)
         if self.settings.create_table:
             self._create_table_if_missing(conn, dialect)
@@ -166,6 +169,10 @@ class OdbcJournalSink:
 
     def close(self) -> None:
         self._drop_connection()
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None
 
     # -- writing ------------------------------------------------------------------------------
     def write(self, entries: Sequence[JournalEntry]) -> list[Outcome]:

@@ -143,8 +143,16 @@ def test_env_booleans(text: str, value: bool) -> None:
         ({"CTI_JOURNAL_WRITER__BATCH_SIZE": "many"}, "writer.batch_size", "expected a number"),
         ({"CTI_JOURNAL_WRITER__BATCH_SIZE": "2.5"}, "writer.batch_size", "expected a number"),
         ({"CTI_JOURNAL_WRITER__CREATE_TABLE": "maybe"}, "writer.create_table", "expected true"),
-        ({"CTI_JOURNAL_WRITER__NOPE": "1"}, "writer.nope", "unknown setting; known: batch_ms,"),
-        ({"CTI_JOURNAL_LOOKUP__SOURCES": "x"}, "lookup.sources[0]", "must be a table"),
+        (
+            {"CTI_JOURNAL_LOOKUP__SOURCES": "x"},
+            "CTI_JOURNAL_LOOKUP__SOURCES",
+            "lookup.sources can only be set in the TOML file",
+        ),
+        (
+            {"CTI_JOURNAL_WRITER__COLUMNS": "a=ID"},
+            "CTI_JOURNAL_WRITER__COLUMNS",
+            "writer.columns can only be set in the TOML file",
+        ),
     ],
 )
 def test_env_errors(env: dict[str, str], setting: str, problem: str) -> None:
@@ -154,11 +162,37 @@ def test_env_errors(env: dict[str, str], setting: str, problem: str) -> None:
     assert info.value.problem.startswith(problem)
 
 
-def test_env_cannot_set_inside_a_value(tmp_path: Path) -> None:
-    env = {"CTI_JOURNAL_METRICS_ADDRESS__X": "1"}
-    error = _error(tmp_path, 'metrics_address = "0.0.0.0"\n', env)
-    assert error.setting == "CTI_JOURNAL_METRICS_ADDRESS__X"
-    assert error.problem == "cannot set inside metrics_address, which is not a table"
+def test_env_reads_only_declared_settings(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """CTI_JOURNAL_CONFIG names the file (the image sets it), Kubernetes adds
+    CTI_JOURNAL_WRITER_SERVICE_HOST & co. for a Service named cti-journal-writer: neither is a
+    setting, neither may stop the process. A typo inside a section is ignored with a warning."""
+    path = _toml(tmp_path, "[writer]\nbatch_size = 50\n")
+    env = {
+        "CTI_JOURNAL_CONFIG": str(path),
+        "CTI_JOURNAL_WRITER_SERVICE_HOST": "10.0.0.7",
+        "CTI_JOURNAL_WRITER_PORT_9312_TCP": "tcp://10.0.0.7:9312",
+        "CTI_JOURNAL_METRICS_ADDRESS__X": "1",
+        "CTI_JOURNAL_WRITER__BATCH_SISE": "7",
+        "CTI_JOURNAL_WRITER__BATCH_MS": "70",
+    }
+    with caplog.at_level(logging.WARNING, logger="cti_journal.shared.config"):
+        s = Settings.load(path, env)
+    assert (s.writer.batch_size, s.writer.batch_ms) == (50, 70)
+    assert [r.getMessage() for r in caplog.records] == [
+        "ignoring CTI_JOURNAL_WRITER__BATCH_SISE: not a setting; "
+        "did you mean CTI_JOURNAL_WRITER__BATCH_SIZE?"
+    ]
+
+
+def test_env_wins_over_the_file_in_either_form(tmp_path: Path) -> None:
+    urls = tmp_path / "urls"
+    urls.write_text("amqp://from-file/%2F\n")
+    path = _toml(tmp_path, '[broker]\nurls = ["amqp://from-toml/%2F"]\n')
+    s = Settings.load(path, {"CTI_JOURNAL_BROKER__URLS_FILE": str(urls)})
+    assert s.broker.urls == ("amqp://from-file/%2F",)
+    path = _toml(tmp_path, f'[broker]\nurls_file = "{urls}"\n')
+    s = Settings.load(path, {"CTI_JOURNAL_BROKER__URLS": "amqp://from-env/%2F"})
+    assert s.broker.urls == ("amqp://from-env/%2F",)
 
 
 # -- secrets from files ------------------------------------------------------------------------
@@ -218,7 +252,11 @@ def test_errors_never_contain_the_secret(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("toml", "setting", "problem"),
     [
-        ("nope = 1", "nope", "unknown setting; known: broker, gateway, lookup, metrics_address,"),
+        (
+            "nope = 1",
+            "nope",
+            "unknown setting; known: broker, gateway, health, lookup, metrics_address",
+        ),
         (
             "[writer]\nbatch_sise = 1",
             "writer.batch_sise",

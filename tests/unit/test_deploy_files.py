@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
+import shlex
+import shutil
+import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -294,6 +299,46 @@ def test_systemd_units_are_hardened_and_drain_gracefully(name: str, command: str
         assert port_env and port_env[0].endswith("%i"), "each instance needs its own metrics port"
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["cti-journal-gateway.service", "cti-journal-lookup@.service", "cti-journal-writer@.service"],
+)
+def test_systemd_units_notify_watchdog_and_restart_on_debian_12(name: str) -> None:
+    """Type=notify + WatchdogSec (the process sends READY=1 / WATCHDOG=1, shared/health.py);
+    restarts that systemd 252 understands: no RestartSteps/RestartMaxDelaySec, which it ignores
+    (the old 2 s restart loop hit the CRM database every 2 s), exit 2 never restarted."""
+    unit = _unit(name)
+    assert unit["Type"] == ["notify"]
+    watchdog_s = int(unit["WatchdogSec"][0].removesuffix("s"))
+    assert watchdog_s >= 10  # the process beats once a second; slack for a busy machine
+    assert "RestartSteps" not in unit and "RestartMaxDelaySec" not in unit
+    assert int(unit["RestartSec"][0].removesuffix("s")) >= 10
+    assert unit["RestartPreventExitStatus"] == ["2"]
+
+
+def test_systemd_analyze_verify_accepts_the_units_without_a_warning(tmp_path: Path) -> None:
+    """The installed systemd (Debian 12: 252) reads every line of every unit."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        if os.environ.get("CI"):
+            pytest.fail("systemd-analyze is missing (deploy/setup.sh installs systemd)")
+        pytest.skip("systemd-analyze is not installed")
+    executable = Path(sys.executable).with_name("cti-journal")
+    for unit in UNITS.glob("*.service"):
+        text = unit.read_text(encoding="utf-8").replace(
+            "/opt/cti-journal/bin/cti-journal", str(executable)
+        )
+        (tmp_path / unit.name).write_text(text, encoding="utf-8")
+    names = sorted(str(p) for p in tmp_path.glob("*.service"))
+    result = subprocess.run(
+        [analyze, "verify", "--man=no", *names],
+        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0 and not result.stdout.strip() and not result.stderr.strip(), (
+        result.stdout + result.stderr
+    )
+
+
 def test_gateway_unit_has_a_state_directory_for_its_checkpoint() -> None:
     assert _unit("cti-journal-gateway.service")["StateDirectory"] == ["cti-journal"]
 
@@ -313,3 +358,118 @@ def test_gateway_unit_has_a_state_directory_for_its_checkpoint() -> None:
 def test_yaml_files_parse(path: str) -> None:
     yaml = pytest.importorskip("yaml")
     assert yaml.safe_load((DEPLOY / path).read_text(encoding="utf-8"))
+
+
+# -- the container image ---------------------------------------------------------------------
+DOCKERFILE = DEPLOY / "Dockerfile"
+
+
+def _dockerfile() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of deploy/Dockerfile, continuation lines joined."""
+    out: list[tuple[str, str]] = []
+    pending = ""
+    for raw in DOCKERFILE.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        instruction, _, rest = (pending + line).partition(" ")
+        out.append((instruction.upper(), rest.strip()))
+        pending = ""
+    return out
+
+
+def _image_env() -> dict[str, str]:
+    env: dict[str, str] = {}
+    for instruction, rest in _dockerfile():
+        if instruction == "ENV":
+            parts = shlex.split(rest)
+            if "=" not in parts[0]:  # the legacy form ENV KEY value
+                env[parts[0]] = " ".join(parts[1:])
+                continue
+            env.update(part.split("=", 1) for part in parts)  # type: ignore[misc]
+    return env
+
+
+def _exec_form(instruction: str) -> list[str]:
+    (rest,) = [r for i, r in _dockerfile() if i == instruction]
+    if instruction == "HEALTHCHECK":
+        rest = rest[rest.index("CMD ") + 4 :]
+    value = json.loads(rest)
+    assert isinstance(value, list), f"{instruction} must use the exec form (JSON)"
+    return value
+
+
+def _compose_env(service: str) -> dict[str, str]:
+    """The environment compose.yaml gives a service, `${VAR:-default}` taken as the default."""
+    yaml = pytest.importorskip("yaml")
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    env = compose["services"][service].get("environment", {})
+    return {k: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(v)) for k, v in env.items()}
+
+
+def _run_image_command(argv: list[str], extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """argv (the image's ENTRYPOINT + a command) with the image's ENV, compose's environment and
+    `extra`, and nothing else of ours; the config path the image names is the file compose
+    mounts there."""
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": "/nonexistent"}
+    env |= _image_env() | _compose_env("lookup") | extra
+    mounted = env["CTI_JOURNAL_CONFIG"]
+    assert mounted == "/etc/cti-journal/cti-journal.toml"
+    compose = (DEPLOY / "compose.yaml").read_text(encoding="utf-8")
+    assert f"./compose/cti-journal.toml:{mounted}:ro" in compose
+    env["CTI_JOURNAL_CONFIG"] = str(DEPLOY / "compose" / "cti-journal.toml")
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_the_image_environment_runs_the_cli() -> None:
+    """What `docker run cti-journal …` does: the image sets CTI_JOURNAL_CONFIG, which the loader
+    used to take for a setting ("config: unknown setting", exit 2, even with -c)."""
+    entrypoint, cmd = _exec_form("ENTRYPOINT"), _exec_form("CMD")
+    assert entrypoint == ["cti-journal"]
+    closed = f"amqp://cti-journal:pw@127.0.0.1:{_closed_port()}/cti-journal"
+    extra = {"CTI_JOURNAL_BROKER__URLS": closed}  # compose's host "rabbitmq" does not exist here
+    check = _run_image_command([*entrypoint, "check", "--only", "broker"], extra)
+    assert check.stdout.startswith("config: valid\n"), check.stdout + check.stderr
+    assert "broker: FAILED: " in check.stdout
+    assert "amqp://cti-journal:***@127.0.0.1:" in check.stdout
+    assert check.returncode == 2
+    default = _run_image_command(entrypoint + cmd, extra)
+    assert default.returncode == 0 and "usage: cti-journal" in default.stdout
+    version = _run_image_command([*entrypoint, "--version"], extra)
+    assert version.returncode == 0 and version.stdout.startswith("cti-journal ")
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def test_the_image_has_a_healthcheck_without_curl() -> None:
+    assert _exec_form("HEALTHCHECK") == ["cti-journal", "probe"]
+    from importlib.metadata import entry_points
+
+    assert "probe" in {ep.name for ep in entry_points(group="cti_journal.commands")}
+    yaml = pytest.importorskip("yaml")
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    for service in ("gateway", "lookup", "writer"):
+        assert compose["services"][service]["healthcheck"]["test"] == [
+            "CMD", "cti-journal", "probe"
+        ]  # fmt: skip
+    assert compose["services"]["simulator"]["healthcheck"] == {"disable": True}
+
+
+def test_dockerignore_keeps_the_build_context_small() -> None:
+    ignored = (DEPLOY.parent / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    for entry in (".git", ".venv", "var", "bench", "**/__pycache__"):
+        assert entry in ignored
+    copied = [rest.split()[0] for i, rest in _dockerfile() if i == "COPY"]
+    assert not set(copied) & set(ignored), "the Dockerfile copies something .dockerignore drops"
