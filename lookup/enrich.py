@@ -9,7 +9,9 @@ from cti_journal.shared.message import JournalEntry, Lookup
 
 
 class Finder(Protocol):
-    def find(self, rufnummer: str, amtsholung: str = "") -> Match | None: ...
+    def find(
+        self, rufnummer: str, amtsholung: str = "", *, incoming: bool = False
+    ) -> Match | None: ...
 
 
 def enrich(entry: JournalEntry, index: Finder, *, relookup: bool) -> tuple[JournalEntry, bool]:
@@ -19,7 +21,7 @@ def enrich(entry: JournalEntry, index: Finder, *, relookup: bool) -> tuple[Journ
         return entry.evolve(lookup=Lookup.PRESET), False
     if not entry.rufnummer:
         return entry.evolve(lookup=Lookup.SKIPPED), False
-    match = index.find(entry.rufnummer, entry.amtsholung)
+    match = index.find(entry.rufnummer, entry.amtsholung, incoming=entry.in_out == "i")
     if match is None:
         result = Lookup.PRESET if entry.has_contact else Lookup.MISS
         return entry.evolve(lookup=result), False

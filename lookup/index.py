@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Final, Literal
 
 from cti_journal.lookup.contacts import Contact, ContactRow, Match, source_label
+from cti_journal.lookup.fields import ContactNumber
 from cti_journal.lookup.normalize import NumberNormalizer
 from cti_journal.shared.config import ContactSourceSettings
 
@@ -200,20 +201,37 @@ class _Builder:
         return index
 
     def add_row(self, row: ContactRow, source: _Source) -> None:
+        """A record's numbers, each owned on purpose (README, "Who owns a number"):
+        a plain number or a direct dial is its record's own; a number marked as switchboard
+        (`-0`) is the company's: on a company record (a company and no name) it is an exact key
+        (as written and with the `0` dialled), on a person only the company's base, so that the
+        person never takes the company's calls. Bases (for direct dials nobody lists) come
+        from company records' fixed-line numbers and from every written switchboard or direct
+        dial of a record with a company."""
         rec = self.add_record(row.record_id, row.name, row.company, source)
         company_record = bool(row.company) and not row.name
         for field in row.phones:
             for number in self.normalizer.contact_numbers(field):
-                self._add(self.exact, number.key, rec)
-                if not row.company:
-                    continue
-                if number.switchboard:
-                    self._add_base(number.key // 10, rec)
-                elif company_record and not self.normalizer.is_mobile(number.key):
-                    self._add_base(number.key, rec)
+                self._add_number(number, rec, row.company, company_record)
             if source.internal:
                 for extension in self.normalizer.extensions(field):
                     self.extensions.setdefault(extension, []).append(rec)
+
+    def _add_number(
+        self, number: ContactNumber, rec: int, company: str, company_record: bool
+    ) -> None:
+        if number.switchboard:
+            if company_record:
+                self._add(self.exact, number.key, rec)
+                self._add(self.exact, number.key * 10, rec)
+        elif number.key:
+            self._add(self.exact, number.key, rec)
+        if not company:
+            return
+        if number.switchboard:
+            self._add_base(number.base, rec)
+        elif company_record and number.key and not self.normalizer.is_mobile(number.key):
+            self._add_base(number.key, rec)
 
     @staticmethod
     def _add(target: tuple[array[int], array[int]], key: int, rec: int) -> None:
@@ -243,24 +261,33 @@ class _Builder:
 
     def finish(self, tie_break: str) -> ContactIndex:
         def rank_exact(recs: list[int]) -> tuple[int, ...]:
+            return self._rank(recs, tie_break, company_first=True)
+
+        def rank_extension(recs: list[int]) -> tuple[int, ...]:
             return self._rank(recs, tie_break, company_first=False)
 
         def rank_base(recs: list[int]) -> tuple[int, ...]:
-            return self._rank(recs, tie_break, company_first=True)
+            # Persons only tell a base when no company record does: beside one they are no
+            # competitor (and no ambiguity), as the company record always wins.
+            companies = [r for r in recs if not self.names[r]]
+            return self._rank(companies or recs, tie_break, company_first=True)
 
         exact = _KeyMap(*self.exact, rank_exact)
         self.exact = (array("q"), array("I"))  # free the pairs before the next map
         bases = _KeyMap(*self.bases, rank_base)
         self.bases = (array("q"), array("I"))
-        extensions = {ext: rank_exact(sorted(set(recs))) for ext, recs in self.extensions.items()}
+        extensions = {
+            ext: rank_extension(sorted(set(recs))) for ext, recs in self.extensions.items()
+        }
         return ContactIndex(self, exact, bases, extensions, tie_break)
 
     def _rank(self, recs: list[int], tie_break: str, company_first: bool) -> tuple[int, ...]:
         # Stable sorts from the least to the most significant criterion.
         ordered = sorted(recs, key=lambda r: self.sources[self.src[r]].name)
         ordered.sort(key=lambda r: _id_key(self.ids[r]), reverse=tie_break == "highest_id")
-        # For a switchboard the company's own record is the answer; a person who happens to list
-        # the switchboard number comes second, whatever the sources' priorities.
+        # A number a company record lists is the company's main number: the company's record is
+        # the answer, and a person who lists it too (her only number is the switchboard) comes
+        # second, whatever the sources' priorities. Then source priority, then the tie-break.
         ordered.sort(
             key=lambda r: (
                 company_first and bool(self.names[r]),
@@ -332,8 +359,8 @@ class ContactIndex:
 
     # -- look-up --------------------------------------------------------------------------------
 
-    def find(self, rufnummer: str, amtsholung: str = "") -> Match | None:
-        number = self._normalizer.journal(rufnummer, amtsholung)
+    def find(self, rufnummer: str, amtsholung: str = "", *, incoming: bool = False) -> Match | None:
+        number = self._normalizer.journal(rufnummer, amtsholung, incoming=incoming)
         if number is None:
             return None
         if number.extension:
@@ -348,6 +375,30 @@ class ContactIndex:
             if val is not None:
                 return self._match(self._bases.records(val), "company")
         return None
+
+    def exact(self, key: int) -> list[Contact]:
+        """Every record with `key` as its own number, the winner first (for `lookup explain`)."""
+        val = self._exact.get(key)
+        return [] if val is None else [self.contact(r) for r in self._exact.records(val)]
+
+    def bases_of(self, key: int) -> tuple[int, list[Contact]] | None:
+        """The switchboard base `key` falls under (itself or without 1–5 last digits) and its
+        records, the winner first (for `lookup explain`)."""
+        for _ in range(MAX_DIRECT_DIAL_DIGITS + 1):
+            if key < _MIN_BASE:
+                return None
+            val = self._bases.get(key)
+            if val is not None:
+                return key, [self.contact(r) for r in self._bases.records(val)]
+            key //= 10
+        return None
+
+    def extension(self, extension: str) -> list[Contact]:
+        return [self.contact(r) for r in self._extensions.get(extension, ())]
+
+    @property
+    def normalizer(self) -> NumberNormalizer:
+        return self._normalizer
 
     def _match(self, recs: tuple[int, ...], kind: Literal["hit", "company"]) -> Match:
         return Match(self.contact(recs[0]), kind, len(recs) > 1)

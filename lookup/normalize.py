@@ -11,20 +11,14 @@ easy case (a home-country number of 6–13 significant digits) is converted arit
 fast path is only taken in regions whose trunk prefix is "0" and international prefix "00", and a
 unit test checks that both paths agree on the whole generated test set.
 
-Rules (quoted in the README):
+Contact fields are read by `lookup/fields.py` (the conventions people type). Journal numbers:
 
-1. Contact fields are split into numbers at `,` `;` `|` newlines, ` oder `/` or `/` und `, ` / `,
-   and at a `/` that follows a complete number (6+ digits) and precedes `0`, `+` or `(`.
-2. Inside a piece, every run of digits, spaces and `/ ( ) . -` is a number; words around it
-   (`Tel.`, `(Zentrale)`, `privat:`) are ignored. `(0)` after a country code is dropped.
-3. A number ending in `-0` (`089 123456-0`) is a switchboard: key 49891234560, and the part before
-   the dash (4989123456) is the company's base for direct-dial numbers.
-4. Numbers without trunk prefix (`1234567`) get the configured area code; without one they are
-   not used. In internal sources, a piece of at most `max_extension_digits` digits is an extension,
-   and so is the tail of a full number inside the company's block (`lookup.own_number`).
-5. Journal numbers: empty, `anonym`, `unknown`, ... or anything with letters, `*` or `#` → no
-   look-up. `+…` is international. At most `max_extension_digits` digits → internal extension.
-6. Otherwise the candidates are tried in this order, keeping the valid ones: (a) with the outside
+1. Empty, `anonym`, `unknown`, ... or anything with letters, `*` or `#` → no look-up. `+…` is
+   international. At most `max_extension_digits` digits → internal extension.
+2. The outside prefix is the entry's `Amtsholung`; when that is empty, `lookup.outside_prefix` for
+   an outgoing call (the user dialled it) and none for an incoming call (the network's caller
+   number carries none: stripping a `0` there turns `0043…` Vienna into `043…` Kiel).
+3. The candidates are tried in this order, keeping the valid ones: (a) with the outside
    prefix stripped, when what remains starts with `0` (`0089…` → `089…`, `00049…` → `0049…`);
    (b) as delivered, when it starts with `0`; (c) prefix stripped, as a local number;
    (d) as delivered, as a local number. The first candidate with an exact record wins, then the
@@ -40,6 +34,7 @@ from typing import Final
 
 import phonenumbers
 
+from cti_journal.lookup.fields import ContactNumber, FieldReader, Reading
 from cti_journal.shared.config import LookupSettings
 from cti_journal.shared.errors import ConfigError
 
@@ -64,20 +59,7 @@ ANONYMOUS: Final = frozenset(
     }
 )
 
-_SPLIT = re.compile(r"[,;|\n\r]+|\s+(?:oder|or|und|and|bzw\.?)\s+|\s/\s", re.IGNORECASE)
-_RUN = re.compile(r"[+(]?\d(?:[\d \t/().\-–]*\d)?", re.ASCII)
-_NEEDS_SPLIT = re.compile(r"[,;|\n\r/]|\s(?:oder|or|und|and|bzw)", re.IGNORECASE)
-_RUN_PUNCTUATION = str.maketrans("", "", "+ \t/().-–")
-_TRUNK_ZERO = re.compile(r"\(\s*0\s*\)")
-_SWITCHBOARD = re.compile(r"\d\s*[-–]\s*0\Z")
-_DATE = re.compile(r"\d{1,2}\.\d{1,2}\.\d{2,4}")
 _JOURNAL_SEPARATORS = str.maketrans("", "", " -/().\t")
-
-
-@dataclass(frozen=True, slots=True)
-class ContactNumber:
-    key: int
-    switchboard: bool  # written as "…-0": key // 10 is the company's base number
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +94,7 @@ class NumberNormalizer:
         self._mobile = re.compile(mobile) if mobile else None
         # Cached per instance: foreign numbers recur in a journal and cost ~40 µs each to parse.
         self.to_key_slow = functools.lru_cache(maxsize=65536)(self._to_key_slow)
+        self._reader = FieldReader(self.region, self.area_code, self.to_key, self._possible)
         self.own_base = self._own_base(own_number)
 
     def _own_base(self, own_number: str) -> str:
@@ -123,7 +106,7 @@ class NumberNormalizer:
         if len(numbers) != 1:
             raise ValueError(f"{own_number!r} is not one phone number (e.g. 089 1234-0)")
         number = numbers[0]
-        return str(number.key // 10 if number.switchboard else number.key)
+        return str(number.base if number.switchboard else number.key)
 
     @classmethod
     def from_settings(cls, settings: LookupSettings) -> NumberNormalizer:
@@ -201,6 +184,9 @@ class NumberNormalizer:
             return None
         return int(f"{number.country_code}{nsn}")
 
+    def _possible(self, dial: str) -> bool:
+        return self.to_key(dial) is not None
+
     def is_mobile(self, key: int) -> bool:
         """A home-country mobile number: never a company's switchboard base."""
         text = str(key)
@@ -211,40 +197,35 @@ class NumberNormalizer:
 
     # -- contact fields -------------------------------------------------------------------------
 
+    def read(self, field: str | None) -> Reading:
+        """Every number in a field as a person typed it, and what was ignored and why."""
+        return self._reader.read(field, self.max_extension_digits)
+
     def contact_numbers(self, field: str | None) -> list[ContactNumber]:
-        """Every number in a field as a person typed it."""
-        found: list[ContactNumber] = []
-        if not field:
-            return found
-        for dial, switchboard in _dial_strings(field):
-            if dial[0] != "0" and len(dial) <= self.max_extension_digits:
-                continue  # an extension or a room number, not a phone number
-            key = self.to_key(dial)
-            if key is not None:
-                found.append(ContactNumber(key, switchboard))
-        return found
+        return self._reader.read(field, self.max_extension_digits).numbers if field else []
 
     def extensions(self, field: str | None) -> list[str]:
         """Internal extensions in a field of an internal directory: short numbers (`123`,
         `App. 123`), and full numbers inside the company's own block (`own_number` 089 1234-0:
         `089 1234-123` and `+49 89 1234123` are extension 123)."""
-        found: list[str] = []
         if not field:
-            return found
+            return []
+        reading = self.read(field)
+        found = list(reading.extensions)
         base, most = self.own_base, self.max_extension_digits
-        for dial, switchboard in _dial_strings(field):
-            if dial.isdigit() and len(dial) <= most:
-                found.append(dial)
-            elif base and not switchboard and (key := self.to_key(dial)) is not None:
-                # (the switchboard 089 1234-0 itself is nobody's extension "0")
-                digits = str(key)
-                if digits.startswith(base) and 0 < len(digits) - len(base) <= most:
-                    found.append(digits[len(base) :])
+        for number in reading.numbers if base else ():
+            # (the switchboard 089 1234-0 itself is nobody's extension "0")
+            digits = str(number.key)
+            inside = digits.startswith(base) and 0 < len(digits) - len(base) <= most
+            if number.key and not number.switchboard and inside:
+                found.append(digits[len(base) :])
         return found
 
     # -- journal numbers ------------------------------------------------------------------------
 
-    def journal(self, rufnummer: str, amtsholung: str = "") -> JournalNumber | None:
+    def journal(
+        self, rufnummer: str, amtsholung: str = "", *, incoming: bool = False
+    ) -> JournalNumber | None:
         """What to look up for a journal number; None for suppressed or unusable numbers."""
         dial = rufnummer
         if not dial.isdigit():
@@ -259,11 +240,12 @@ class NumberNormalizer:
                 return None  # letters, * or #: a feature code or a name, not a number
         if len(dial) <= self.max_extension_digits:
             return JournalNumber(extension=dial)
-        keys = self._candidates(dial, amtsholung or self.outside_prefix)
+        prefix = amtsholung or ("" if incoming else self.outside_prefix)
+        keys = self._candidates(dial, prefix)
         return JournalNumber(keys=keys) if keys else None
 
     def _candidates(self, dial: str, prefix: str) -> tuple[int, ...]:
-        # Rule 6: (a) prefix stripped, national/international; (b) as delivered, national/
+        # Rule 3: (a) prefix stripped, national/international; (b) as delivered, national/
         # international; (c) prefix stripped, local; (d) as delivered, local.
         order: tuple[str, ...] = (dial,)
         if prefix and dial.startswith(prefix):
@@ -278,55 +260,6 @@ class NumberNormalizer:
                 if key is not None and key not in keys:
                     keys.append(key)
         return tuple(keys)
-
-
-def split_field(field: str) -> list[str]:
-    """A contact field cut into pieces holding one number each (rule 1)."""
-    if _NEEDS_SPLIT.search(field) is None:
-        return [field]
-    pieces: list[str] = []
-    for part in _SPLIT.split(field):
-        pieces.extend(_split_slashes(part))
-    return [p for p in pieces if p.strip()]
-
-
-def _split_slashes(part: str) -> list[str]:
-    # "089/123456" is one number, "089/123456/0171 2345678" two: a slash separates only after a
-    # complete number (6+ digits since the last cut) and before something that starts a new one.
-    if "/" not in part:
-        return [part]
-    pieces: list[str] = []
-    start = 0
-    for i, char in enumerate(part):
-        if char != "/":
-            continue
-        after = part[i + 1 :].lstrip()
-        digits_before = sum(c.isdigit() for c in part[start:i])
-        if digits_before >= 6 and after[:1] in ("0", "+", "("):
-            pieces.append(part[start:i])
-            start = i + 1
-    pieces.append(part[start:])
-    return pieces
-
-
-def _dial_strings(field: str) -> list[tuple[str, bool]]:
-    """The dial strings in a field, each with whether it is a `-0` switchboard."""
-    found: list[tuple[str, bool]] = []
-    for piece in split_field(field):
-        for run in _RUN.findall(piece):
-            if "." in run and _DATE.fullmatch(run):
-                continue  # "Rückruf 12.03.2024" in a notes-laden field
-            found.append(_dial_string(run))
-    return found
-
-
-def _dial_string(run: str) -> tuple[str, bool]:
-    plus = run[0] == "+"
-    if "(" in run and (plus or run.startswith("00")):
-        run = _TRUNK_ZERO.sub("", run)  # "+49 (0)89": the trunk zero is not dialled from abroad
-    switchboard = run[-1] == "0" and _SWITCHBOARD.search(run) is not None
-    digits = run.translate(_RUN_PUNCTUATION)
-    return ("+" + digits if plus else digits), switchboard
 
 
 @functools.lru_cache(maxsize=1024)

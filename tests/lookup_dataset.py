@@ -372,6 +372,7 @@ class _World:
         self.companies: list[_Company] = []
         self.next_id = {s.name: 1000 for s in SOURCES}
         self.persons: list[tuple[str, list[Number]]] = []  # crm id → its numbers
+        self.company_records: set[tuple[str, str]] = set()
 
     def fixed(self, area: str | None = None) -> Number:
         area = area or self.rnd.choice(list(AREAS))
@@ -395,11 +396,18 @@ class _World:
         settings = next(s for s in SOURCES if s.name == source)
         rid = self.new_id(source)
         self.rows.append(ContactRow(rid, name, company, tuple(f for f, _ in fields), settings))
+        company_record = bool(company) and not name
+        if company_record:
+            self.company_records.add((source, rid))
         for _, numbers in fields:
             for n in numbers:
-                owners = self.owners.setdefault(n.e164, [])
-                if (source, rid) not in owners:
-                    owners.append((source, rid))
+                # A switchboard (`-0`) is its company's: a person listing it owns no key, a
+                # company record owns it as written and without the 0.
+                if n.ext != "0" or company_record:
+                    for e164 in (n.e164, n.base) if n.ext == "0" else (n.e164,):
+                        owners = self.owners.setdefault(e164, [])
+                        if (source, rid) not in owners:
+                            owners.append((source, rid))
                 if company:
                     self._register_base(n, source, rid, company_record=not name)
         return rid
@@ -516,15 +524,19 @@ def _id_order(rid: str) -> int:
     return int(rid)
 
 
-def _winner(owners: list[tuple[str, str]]) -> tuple[str, str]:
+def _winner(w: _World, owners: list[tuple[str, str]]) -> tuple[str, str]:
+    # A number a company record lists is the company's: its record wins over persons.
     priority = {s.name: s.priority for s in SOURCES}
-    return min(owners, key=lambda o: (priority[o[0]], _id_order(o[1]), o[0]))
+    return min(
+        owners,
+        key=lambda o: (o not in w.company_records, priority[o[0]], _id_order(o[1]), o[0]),
+    )
 
 
 def expected(w: _World, n: Number) -> tuple[Literal["hit", "company", "miss"], str, str, bool]:
     owners = w.owners.get(n.e164)
     if owners:
-        source, rid = _winner(owners)
+        source, rid = _winner(w, owners)
         return "hit", source, rid, len(owners) > 1
     base = n.base if n.ext else n.e164  # a PBX's base number itself belongs to the PBX, too
     if base in w.bases:
@@ -533,6 +545,8 @@ def expected(w: _World, n: Number) -> tuple[Literal["hit", "company", "miss"], s
         source, rid, _ = min(
             candidates, key=lambda c: (not c[2], priority[c[0]], _id_order(c[1]), c[0])
         )
+        if any(c[2] for c in candidates):  # beside a company record, persons are no competitors
+            candidates = [c for c in candidates if c[2]]
         return "company", source, rid, len(candidates) > 1
     return "miss", "", "", False
 

@@ -26,10 +26,10 @@ PERSON = Contact("17", "Erika Müller", "ACME GmbH", "Kontakte", "crm", 100)
 @dataclass
 class FakeIndex:
     match: Match | None
-    calls: list[tuple[str, str]] = field(default_factory=list)
+    calls: list[tuple[str, str, bool]] = field(default_factory=list)
 
-    def find(self, rufnummer: str, amtsholung: str = "") -> Match | None:
-        self.calls.append((rufnummer, amtsholung))
+    def find(self, rufnummer: str, amtsholung: str = "", *, incoming: bool = False) -> Match | None:
+        self.calls.append((rufnummer, amtsholung, incoming))
         return self.match
 
 
@@ -45,7 +45,7 @@ def test_hit_fills_all_four_fields() -> None:
         lookup=Lookup.HIT,
     )
     assert ambiguous is False
-    assert index.calls == [("0891234567", "0")]
+    assert index.calls == [("0891234567", "0", True)]
 
 
 def test_ambiguous_hit_is_reported() -> None:
@@ -90,7 +90,7 @@ def test_relookup_miss_keeps_the_preset_data() -> None:
     index = FakeIndex(None)
     entry, _ = enrich(preset, index, relookup=True)
     assert entry == replace(preset, lookup=Lookup.PRESET)
-    assert index.calls == [("0891234567", "0")]
+    assert index.calls == [("0891234567", "0", True)]
 
 
 def test_anonymous_caller_is_skipped() -> None:
@@ -105,3 +105,20 @@ def test_the_input_entry_is_not_mutated() -> None:
     before = replace(ENTRY)
     enrich(ENTRY, FakeIndex(Match(PERSON, "hit", False)), relookup=False)
     assert before == ENTRY
+
+
+def test_an_incoming_call_without_amtsholung_keeps_its_leading_zero() -> None:
+    """Vienna calling (0043 1 2345678, no Amtsholung) is not Kiel (0431 2345678) with the
+    outside prefix 0 stripped; an outgoing call dialled the same way is."""
+    from cti_journal.lookup.contacts import ContactRow
+    from cti_journal.lookup.index import ContactIndex
+    from cti_journal.lookup.normalize import NumberNormalizer
+    from cti_journal.shared.config import ContactSourceSettings
+
+    crm = ContactSourceSettings(name="crm", dsn="", table="kontakte", phone_columns=("tel",))
+    kiel = ContactRow("1", "Kiel GmbH Empfang", "", ("0431 2345678",), crm)
+    index = ContactIndex.build([kiel], NumberNormalizer("DE", "89", "0"))
+    incoming = replace(ENTRY, in_out="i", rufnummer="004312345678", amtsholung="")
+    outgoing = replace(incoming, in_out="o")
+    assert enrich(incoming, index, relookup=False)[0].lookup == Lookup.MISS
+    assert enrich(outgoing, index, relookup=False)[0].name == "Kiel GmbH Empfang"

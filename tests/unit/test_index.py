@@ -69,7 +69,8 @@ def test_direct_dial_matches_the_company_record() -> None:
     assert found(index, "08912345677") == ("hit", "crm", "2", False)
     assert found(index, "08912345612") == ("company", "erp", "1", False)
     assert found(index, "0891234560") == ("hit", "erp", "1", False)
-    assert found(index, "089123456") == ("company", "erp", "1", False)  # the base itself
+    # The base itself is the switchboard the record marks: the company's own number.
+    assert found(index, "089123456") == ("hit", "erp", "1", False)
 
 
 def test_plain_number_of_a_company_record_is_a_switchboard() -> None:
@@ -97,10 +98,25 @@ def test_direct_dial_beyond_five_digits_is_no_company_match() -> None:
 
 def test_priority_decides_and_flags_ambiguity() -> None:
     index = build(
+        row(ERP, "1", "Hans Huber", "", "089 123456"),
+        row(CRM, "9", "Hans", "", "089/123456"),
+    )
+    assert found(index, "089123456") == ("hit", "crm", "9", True)
+
+
+def test_a_company_records_number_is_the_companys_whatever_the_priorities() -> None:
+    """A person whose only number is the switchboard does not take the company's calls."""
+    index = build(
         row(ERP, "1", "", "ACME GmbH", "089 123456"),
         row(CRM, "9", "Hans", "ACME GmbH", "089/123456"),
     )
-    assert found(index, "089123456") == ("hit", "crm", "9", True)
+    assert found(index, "089123456") == ("hit", "erp", "1", True)
+
+
+def test_a_person_listing_a_marked_switchboard_does_not_own_it() -> None:
+    index = build(row(CRM, "9", "Hans", "ACME GmbH", "089 123456-0"))
+    assert found(index, "089123456") == ("company", "crm", "9", False)
+    assert found(index, "0891234560") == ("company", "crm", "9", False)
 
 
 @pytest.mark.parametrize(("tie_break", "winner"), [("lowest_id", "9"), ("highest_id", "10")])
@@ -123,8 +139,10 @@ def test_company_record_wins_a_switchboard_over_a_person_listing_it() -> None:
         row(ERP, "1", "", "ACME GmbH", "089 123456-0"),
         row(CRM, "2", "Eva Maier", "ACME GmbH", "089 123456-77, 089 123456-0"),
     )
-    assert found(index, "08912345612") == ("company", "erp", "1", True)
-    assert found(index, "0891234560") == ("hit", "crm", "2", True)  # exact: priority
+    # The person's `-0` makes her no owner and no competitor of the company's number.
+    assert found(index, "08912345612") == ("company", "erp", "1", False)
+    assert found(index, "0891234560") == ("hit", "erp", "1", False)
+    assert found(index, "08912345677") == ("hit", "crm", "2", False)
 
 
 def test_extensions_only_from_internal_sources() -> None:

@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from cti_journal.lookup.normalize import ContactNumber, JournalNumber, NumberNormalizer
+from cti_journal.lookup.fields import ContactNumber, FieldReader
+from cti_journal.lookup.normalize import JournalNumber, NumberNormalizer
 from tests.lookup_dataset import generate
 
 MUNICH = NumberNormalizer(region="DE", area_code="89", outside_prefix="0", max_extension_digits=4)
@@ -15,7 +16,6 @@ MUNICH = NumberNormalizer(region="DE", area_code="89", outside_prefix="0", max_e
 @pytest.mark.parametrize(
     "typed",
     [
-        "+49 (0)89 1234-56",
         "089/123456",
         "0049 89 123456",
         "(089) 12 34 56",
@@ -28,7 +28,7 @@ MUNICH = NumberNormalizer(region="DE", area_code="89", outside_prefix="0", max_e
     ],
 )
 def test_typed_forms_of_one_number(typed: str) -> None:
-    assert MUNICH.contact_numbers(typed) == [ContactNumber(4989123456, False)]
+    assert MUNICH.contact_numbers(typed) == [ContactNumber(4989123456)]
 
 
 @pytest.mark.parametrize(
@@ -51,11 +51,24 @@ def test_several_numbers_in_one_field(typed: str, keys: list[int]) -> None:
 
 
 def test_switchboard_written_with_dash_zero() -> None:
-    assert MUNICH.contact_numbers("089 123456-0") == [ContactNumber(49891234560, True)]
-    assert MUNICH.contact_numbers("+49 89 123456 - 0") == [ContactNumber(49891234560, True)]
-    # A direct dial and digit groups are not switchboards.
-    assert MUNICH.contact_numbers("089 123456-77") == [ContactNumber(498912345677, False)]
-    assert MUNICH.contact_numbers("089 1234-50") == [ContactNumber(4989123450, False)]
+    board = ContactNumber(4989123456, 4989123456, "0")
+    assert MUNICH.contact_numbers("089 123456-0") == [board]
+    assert MUNICH.contact_numbers("+49 89 123456 - 0") == [board]
+    # DIN 5008 direct dials: the base is the company's, the direct line the person's.
+    assert MUNICH.contact_numbers("089 123456-77") == [
+        ContactNumber(498912345677, 4989123456, "77")
+    ]
+    assert MUNICH.contact_numbers("089 1234-50") == [ContactNumber(4989123450, 49891234, "50")]
+    assert MUNICH.contact_numbers("+49 (0)89 1234-56") == [
+        ContactNumber(4989123456, 49891234, "56")
+    ]
+
+
+def test_a_foreign_main_number_with_an_extension_keeps_its_main_number() -> None:
+    # Switzerland's numbers are 9 digits: main + extension is no possible number, so there is
+    # no direct line to index, but the main number stays.
+    assert MUNICH.contact_numbers("+41 31 7901242-22") == [ContactNumber(0, 41317901242, "22")]
+    assert [str(n) for n in MUNICH.contact_numbers("0041 61 4889673 - 0")] == ["+41614889673~0"]
 
 
 @pytest.mark.parametrize("junk", ["", "k.A.", "12.03.2024", "App. 12", "-", "Zentrale"])
@@ -116,10 +129,17 @@ def test_short_numbers_are_extensions() -> None:
 
 
 def _dial_strings_of_dataset() -> list[str]:
-    from cti_journal.lookup.normalize import _dial_strings
+    dials: list[str] = []
 
+    def record(dial: str) -> int | None:
+        dials.append(dial)
+        return MUNICH.to_key(dial)
+
+    reader = FieldReader("DE", "89", record, lambda _dial: True)
     data = generate(calls=2000)
-    dials = [dial for row in data.rows for f in row.phones for dial, _ in _dial_strings(f)]
+    for row in data.rows:
+        for f in row.phones:
+            reader.read(f)
     dials += [c.rufnummer.replace(" ", "") for c in data.calls if c.rufnummer[:1].isdigit()]
     return dials
 
@@ -147,3 +167,22 @@ def test_fast_path_equals_phonenumbers_on_random_numbers() -> None:
         dials.append(rnd.choice(("0", "+49", "0049", "+490", "")) + body)
     differ = [d for d in dials if MUNICH.to_key(d) != MUNICH._to_key_slow(d)]
     assert differ == []
+
+
+@pytest.mark.parametrize(
+    ("delivered", "incoming", "keys"),
+    [
+        # An incoming number without Amtsholung is what the network delivered: no prefix.
+        ("00431234567", True, (431234567,)),
+        ("0431234567", True, (49431234567,)),
+        ("1234567", True, (49891234567,)),
+        # An outgoing one was dialled with the configured outside prefix.
+        ("00431234567", False, (49431234567, 431234567)),
+    ],
+)
+def test_empty_amtsholung_strips_the_outside_prefix_only_when_dialled(
+    delivered: str, incoming: bool, keys: tuple[int, ...]
+) -> None:
+    assert MUNICH.journal(delivered, "", incoming=incoming) == JournalNumber(keys=keys)
+    # With the prefix named in the entry, both directions strip it.
+    assert MUNICH.journal("0" + delivered, "0", incoming=incoming) is not None
