@@ -26,7 +26,9 @@ reported as ignored, with the reason (`cti-journal lookup explain`).
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -34,22 +36,43 @@ from typing import Final
 import phonenumbers
 
 MAX_EXTENSION_DIGITS: Final = 5  # a direct-dial suffix; longer tails are not extensions
+LOCAL_DIGITS: Final = range(5, 9)  # a subscriber number without area code: 5 to 8 digits
 _SPACES = str.maketrans({"\u00a0": " ", "\u2009": " ", "\u202f": " ", "\t": " "})
 _DASHES = str.maketrans({"–": "-", "—": "-", "‐": "-", "‑": "-", "−": "-"})
-_SEGMENTS = re.compile(r"[,;|\n\r]+|\s+(?:oder|or|und|and|bzw\.?|sowie)\s+|\s+&\s+", re.IGNORECASE)
-_DATE = re.compile(r"(?<![\d.])(?:\d{1,2}\.\d{1,2}\.(?:\d{4}|\d{2})|\d{4}-\d\d-\d\d)(?![\d.])")
-_POSTCODE = re.compile(
-    r"(?:\b[A-Z]{1,2}\s?-\s?\d{4,5}\b|(?<![\d+\-/(])\b\d{5}\b(?=\s+[A-ZÄÖÜ][a-zäöüß]))"
-)
-_EXT_WORD = re.compile(
-    r"(?:(?<![^\W\d_])(?:durchwahl|durchw|dw|apparat|app|nebenstelle|nst|extension|ext|"
-    r"tel\.?-?dw)\.?\s*:?\s*-?\s*|(?<=[\d ])x\.?\s*)(?=\d)",
+# RFC 3966: `tel:8765432;phone-context=+49-30` is +49 30 8765432; `;ext=29` an extension, and
+# so is Fastmail's `+15551234567;5678` (a `;` right after a number and before 1–5 digits that end
+# the field or a piece of it). libphonenumber's test forms add `#45`.
+_PHONE_CONTEXT = re.compile(r"tel:([\d().\-]+);phone-context=(\+[\d().\-]+)", re.IGNORECASE)
+_EXT_MARK = re.compile(r";\s*ext=|(?<=\d);(?=\d{1,5}\s*(?:$|[,|\n]))|#\s*(?=\d)", re.IGNORECASE)
+_SEGMENTS = re.compile(
+    r"[,;|\n\r]+|\s+(?:oder|od\.|or|und|u\.|and|bzw\.?|sowie)\s+|\s+&\s+"
+    r"|\s+-\s+(?=[+(0][\d ()/.\-]{5,})",  # ` - ` between two whole numbers
     re.IGNORECASE,
 )
+_DATE = re.compile(r"(?<![\d.])(?:\d{1,2}\.\d{1,2}\.(?:\d{4}|\d{2})|\d{4}-\d\d-\d\d)(?![\d.])")
+_POSTCODE = re.compile(
+    r"(?:\b[A-Z]{1,2}\s?-\s?\d{4,5}\b"
+    r"|(?<![\d+\-/(~])(?<![\d)] )\b\d{5}\b(?=\s+[A-ZÄÖÜ][a-zäöüß]))"
+)
+_EXT_WORD = re.compile(
+    r"(?:(?<![^\W\d_])(?:durchwahl|durchw|dw|apparat|app|nebenstelle|nst|extension|ext|int|"
+    r"tel\.?-?dw)\.?\s*:?\s*-?\s*|(?<=[\d ])x\.?\s*)(?=\d)(?!0[\d ]{4,})",
+    re.IGNORECASE,
+)
+_REMARK = re.compile(r"\([^()]*[^\W\d_][^()]*\)")  # `(nur vormittags)`, `(Zentrale)`
 _WORD = re.compile(r"[^\W\d_]+\.?:?|:")
-_RUN = re.compile(r"[+(]?\d(?:[\d ./()~\-]*\d)?")
-_TRUNK_ZERO = re.compile(r"^((?:\+|00)\s*\d{1,3})\s*\(\s*0\s*\)")
-_SWITCHBOARD = re.compile(r"\d\s*-\s*0\Z")
+# Words that say what a number is; any other word makes a field notes (`Kd.-Nr. 471123`,
+# `Postfach 10 12 34`), where a local number is not read.
+LABELS: Final = frozenset(
+    """tel tel. tel: tel.: telefon telefon: fon fon: phone phone: t t: nr nr. nr: rufnummer
+    telefonnummer handy handy: mobil mobil: mobile mobile: mob mob. cell zentrale zentrale:
+    vermittlung privat privat: private home büro büro: buero office work geschäftl geschäftl.
+    geschäftlich dienstlich direkt direkt: durchwahl fax fax: telefax sekretariat
+    sekretariat: main switchboard festnetz festnetz:""".split()
+)
+_RUN = re.compile(r"[~\-]?[+(]?\d(?:[\d ./()~\-]*\d)?")
+_TRUNK_ZERO = re.compile(r"^((?:\+|00)\s*(\d{1,3}))\s*\(\s*0\s*\)")
+_GROUPS = re.compile(r"[\s()./\-]+")
 _PUNCTUATION = str.maketrans("", "", " ./()-")
 
 
@@ -85,7 +108,10 @@ ToKey = Callable[[str], "int | None"]
 
 
 class FieldReader:
-    """Reads contact fields for one home region and company area code."""
+    """Reads contact fields for one home region and company area code.
+
+    `to_key` gives the key of a dial string that is a valid number (None otherwise), `possible`
+    whether a dial string is a possible number (a direct line: base + extension)."""
 
     def __init__(
         self, region: str, area_code: str, to_key: ToKey, possible: Callable[[str], bool]
@@ -101,7 +127,12 @@ class FieldReader:
         reading = Reading()
         if not text:
             return reading
+        if not text.isascii():
+            text = unicodedata.normalize("NFKC", text)  # full-width digits and plus
         text = text.translate(_SPACES).translate(_DASHES)
+        if ";" in text or "#" in text:
+            text = _PHONE_CONTEXT.sub(r"\2 \1", text)
+            text = _EXT_MARK.sub("~", text)
         for segment in _SEGMENTS.split(text):
             if segment.strip():
                 self._segment(segment, reading, max_extension_digits)
@@ -110,17 +141,24 @@ class FieldReader:
     # -- a segment: one part of a field between separators -------------------------------------
 
     def _segment(self, segment: str, reading: Reading, short: int) -> None:
+        segment = _EXT_WORD.sub("~", segment)
         for pattern, why in ((_DATE, "a date"), (_POSTCODE, "a postcode")):
             for found in pattern.findall(segment):
                 reading.ignored.append((found, why))
             segment = pattern.sub(" | ", segment)
-        segment = _EXT_WORD.sub("~", segment)
-        segment = _WORD.sub(" | ", segment)  # labels and words separate numbers
+        segment = _REMARK.sub(" | ", segment)
+        words = _WORD.findall(segment)
+        notes = any(word.lower() not in LABELS for word in words)
+        if words:
+            segment = _WORD.sub(" | ", segment)  # labels and words separate numbers
         for chunk in segment.split("|"):
             for run in _RUN.findall(chunk):
-                self._run(run.strip(), reading, short)
+                self._run(run.strip(), reading, short, alone=not notes)
 
-    def _run(self, run: str, reading: Reading, short: int) -> None:
+    def _run(self, run: str, reading: Reading, short: int, *, alone: bool) -> None:
+        if run[0] in "~-":
+            self._extension_of_previous(run, reading, short)
+            return
         digits = run.translate(_PUNCTUATION).replace("~", "")
         if digits.isdigit() and len(digits) <= short and run[0] not in "+(0":
             reading.extensions.append(digits)
@@ -129,40 +167,62 @@ class FieldReader:
             )
             return
         if "/" not in run:
-            self._number(run, reading, alone=True)
+            self._number(run, reading, alone=alone)
             return
-        self._slashes(run, reading)
+        self._slashes(run, reading, alone=alone)
 
-    def _slashes(self, run: str, reading: Reading) -> None:
+    def _extension_of_previous(self, run: str, reading: Reading, short: int) -> None:
+        """`089 61382-17 / -18`, `030 12345-67, Zentrale -0`: another extension of the base
+        before. Alone (`-77`, `App. 212`) it is an internal extension."""
+        extension = run[1:].translate(_PUNCTUATION).replace("~", "")
+        previous = reading.numbers[-1] if reading.numbers else None
+        if not extension.isdigit() or len(extension) > MAX_EXTENSION_DIGITS:
+            reading.ignored.append((run, "not a phone number"))
+        elif previous is not None:
+            if not previous.extension:
+                # `0221 94760, Durchwahl 123`: the number before is the base, not a number of
+                # its own
+                reading.numbers.pop()
+            self._add(reading, previous.base or previous.key, extension)
+        else:
+            if len(extension) <= short:
+                reading.extensions.append(extension)
+            reading.ignored.append((run, "an extension without a number before it"))
+
+    def _slashes(self, run: str, reading: Reading, *, alone: bool) -> None:
         """`030/1234567` and `0221 / 8765048`: area code and number; `089 123456 / 0171 …`: two
         numbers; `089 123456 / 123457`: two, the second in the first one's area."""
         parts = [p.strip() for p in run.split("/") if p.strip()]
         current = parts[0]
+        first = True
         for part in parts[1:]:
-            if part[0] in "+(0":
-                # `4783059 / 0171 …`: the first part stands alone, as a local number, too
-                self._number(current, reading, alone=current is parts[0])
-                current = part
-            elif self._is_area_code(current):
+            if part[0] in "-~":
+                self._number(current, reading, alone=alone and first)
+                self._extension_of_previous(part, reading, 0)
+                current, first = "", False
+            elif self._is_area_code(current, part):
                 current = f"{current} {part}"
+            elif part[0] in "+(0":
+                if current:
+                    self._number(current, reading, alone=alone and first)
+                current, first = part, False
             else:
-                self._number(current, reading, alone=False)
-                current = self._same_area(current, part, reading)
+                if current:
+                    self._number(current, reading, alone=alone and first)
+                current, first = self._same_area(reading, part), False
         if current:
-            self._number(current, reading, alone=False)
+            self._number(current, reading, alone=alone and first)
 
-    def _same_area(self, first: str, second: str, reading: Reading) -> str:
+    def _same_area(self, reading: Reading, second: str) -> str:
         """The second number of `089 123456 / 123457` with the first one's area code, when it is
-        as long as the first one's subscriber number (else it could be anything: ignored)."""
-        main = re.split(r"[-~]", first)[0]
-        try:
-            number = phonenumbers.parse(_dial(main), self.region)
-        except phonenumbers.NumberParseException:
-            number = None
-        if number is not None and phonenumbers.is_valid_number(number):
+        as long as the first one's subscriber number (E.123's alternate numbers; a shorter one,
+        `/ 57`, could be an ending or an extension: ignored)."""
+        previous = reading.numbers[-1] if reading.numbers else None
+        if previous is not None:
+            number = phonenumbers.parse(f"+{previous.base or previous.key}")
             nsn = phonenumbers.national_significant_number(number)
             ndc = phonenumbers.length_of_national_destination_code(number)
-            wanted = second.translate(_PUNCTUATION)
+            wanted = re.split(r"[-~]", second)[0].translate(_PUNCTUATION)
             if ndc and wanted.isdigit() and abs(len(nsn) - ndc - len(wanted)) <= 1:
                 return f"+{number.country_code} {nsn[:ndc]} {second}"
         reading.ignored.append(
@@ -170,28 +230,59 @@ class FieldReader:
         )
         return ""
 
-    def _is_area_code(self, text: str) -> bool:
-        """`089`, `(0221)`, `0171`: a trunk prefix and 2–5 digits that are no number alone, so
-        that what follows the slash can only be their subscriber number."""
-        digits = text.translate(_PUNCTUATION)
-        trunk = self.trunk
-        if not trunk or not digits.startswith(trunk) or digits.startswith(trunk * 2):
+    def _is_area_code(self, text: str, following: str) -> bool:
+        """`089`, `(0221)`, `+49 30`, `0171` before a slash: an area code (national destination
+        code), so that what follows is its subscriber number."""
+        if not text:
             return False
-        return 2 <= len(digits) - len(trunk) <= 5 and self._to_key(digits) is None
+        head = _dial(text)
+        whole = _dial(f"{text} {following}")
+        if not head or not whole or len(head) > 9:
+            return False
+        try:
+            number = phonenumbers.parse(whole, self.region)
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is not None and phonenumbers.is_valid_number(number):
+            nsn = phonenumbers.national_significant_number(number)
+            ndc = nsn[: phonenumbers.length_of_national_destination_code(number)]
+            cc = str(number.country_code)
+            prefixes = {self.trunk, "+" + cc, "00" + cc, "+" + cc + self.trunk}
+            if ndc and head.endswith(ndc) and head[: -len(ndc)] in prefixes:
+                return True
+        # An invalid whole: still an area code if the head is no number alone (`0151/1234567`
+        # with a digit too few must not become a local number 1234567).
+        trunk = self.trunk
+        return (
+            bool(trunk)
+            and head.startswith(trunk)
+            and not head.startswith(trunk * 2)
+            and 2 <= len(head) - len(trunk) <= 5
+            and self._to_key(head) is None
+        )
 
     # -- one number -----------------------------------------------------------------------------
 
     def _number(self, text: str, reading: Reading, *, alone: bool) -> None:
-        text = _TRUNK_ZERO.sub(r"\1 ", text.strip())
+        text = text.strip()
+        zero = _TRUNK_ZERO.match(text)
+        if zero is not None:
+            if not _has_trunk_prefix(zero.group(2)):
+                # Italy keeps its 0 (`+39 06 …`): `+39 (0)6 …` can mean either
+                reading.ignored.append((text, "(0) after a country whose numbers keep the 0"))
+                return
+            text = zero.group(1) + " " + text[zero.end() :]
         main, extension = _split_extension(text)
-        if extension and not extension.isdigit():
-            main, extension = text, ""
-        if extension and self._key(main, alone) is None and "~" not in text:
-            main, extension = text, ""  # `089-123456`, `+49-89-123456`: dashes as group marks
         key = self._key(main, alone)
+        if key is None and extension and "~" not in text:
+            main, extension = text, ""  # `+1 (212) 555-0123`: the hyphen groups digits
+            key = self._key(main, alone)
         if key is None:
             reading.ignored.append((text, self._why_not(main, alone)))
             return
+        self._add(reading, key, extension)
+
+    def _add(self, reading: Reading, key: int, extension: str) -> None:
         if not extension:
             reading.numbers.append(ContactNumber(key))
         elif extension == "0":
@@ -204,18 +295,29 @@ class FieldReader:
 
     def _key(self, text: str, alone: bool) -> int | None:
         dial = _dial(text)
-        if not dial or (dial[0] not in "+0" and not alone):
+        if not dial:
             return None
+        if dial[0] not in "+0" and (not alone or len(dial) not in LOCAL_DIGITS or "(" in text):
+            return None  # `(212) 555-0123`: an area code without the trunk 0 is not ours
         return self._to_key(dial)
 
     def _why_not(self, main: str, alone: bool) -> str:
         dial = _dial(main)
         if dial and dial[0] not in "+0":
             if not alone:
-                return "a local number that does not stand alone: its area code is unknown"
+                return "a local number among other words or numbers: its area code is unknown"
+            if len(dial) not in LOCAL_DIGITS:
+                return "a local number must have 5 to 8 digits"
             if not self.area_code:
                 return "a local number, and lookup.area_code is not set"
-        return "not a possible phone number"
+        return "not a valid phone number"
+
+
+@functools.lru_cache(maxsize=256)
+def _has_trunk_prefix(country_code: str) -> bool:
+    region = phonenumbers.region_code_for_country_code(int(country_code))
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    return bool(meta and meta.national_prefix)
 
 
 def _dial(text: str) -> str:
@@ -226,14 +328,23 @@ def _dial(text: str) -> str:
 
 
 def _split_extension(text: str) -> tuple[str, str]:
+    """`… ~29` (a word or mark), `… -29` and `… -0` (DIN 5008) → (main, extension)."""
     if "~" in text:
         main, _, extension = text.partition("~")
-        return main, extension.translate(_PUNCTUATION)
-    if _SWITCHBOARD.search(text):
-        return text[: text.rindex("-")], "0"
-    if "-" in text:
-        main, _, tail = text.rpartition("-")
-        tail = tail.strip()
-        if tail.isdigit() and len(tail) <= MAX_EXTENSION_DIGITS and main.strip():
-            return main, tail
-    return text, ""
+        extension = extension.translate(_PUNCTUATION)
+        return (main, extension) if extension.isdigit() else (text, "")
+    if "-" not in text:
+        return text, ""
+    main, _, tail = text.rpartition("-")
+    tail = tail.strip()
+    if not (tail.isdigit() and len(tail) <= MAX_EXTENSION_DIGITS) or _area_code_only(main):
+        return text, ""  # `089-1234567`, `+49-89-1234567`: the hyphen only ends the area code
+    return main, "0" if tail == "0" else tail
+
+
+def _area_code_only(main: str) -> bool:
+    """`089`, `+49 89`, `0049-33204`: an area code and no subscriber number before a hyphen."""
+    groups = [g for g in _GROUPS.split(main.strip()) if g]
+    if groups and groups[0].startswith(("+", "00")) and len(groups[0].lstrip("+0")) <= 3:
+        return len(groups) <= 2  # the country code, and at most an area code
+    return len(groups) <= 1 and main.strip()[:1] in ("0", "(")
