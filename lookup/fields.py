@@ -46,7 +46,7 @@ _PHONE_CONTEXT = re.compile(r"tel:([\d().\-]+);phone-context=(\+[\d().\-]+)", re
 _EXT_MARK = re.compile(r";\s*ext=|(?<=\d);(?=\d{1,5}\s*(?:$|[,|\n]))|#\s*(?=\d)", re.IGNORECASE)
 _SEGMENTS = re.compile(
     r"[,;|\n\r]+|\s+(?:oder|od\.|or|und|u\.|and|bzw\.?|sowie)\s+|\s+&\s+"
-    r"|\s+-\s+(?=[+(0][\d ()/.\-]{5,})",  # ` - ` between two whole numbers
+    r"|\s+-\s+(?=[+(0][\d ().\-]{5,})",  # ` - ` between two whole numbers
     re.IGNORECASE,
 )
 _DATE = re.compile(r"(?<![\d.])(?:\d{1,2}\.\d{1,2}\.(?:\d{4}|\d{2})|\d{4}-\d\d-\d\d)(?![\d.])")
@@ -64,12 +64,14 @@ _WORD = re.compile(r"[^\W\d_]+\.?:?|:")
 # Words that say what a number is; any other word makes a field notes (`Kd.-Nr. 471123`,
 # `Postfach 10 12 34`), where a local number is not read.
 LABELS: Final = frozenset(
-    """tel tel. tel: tel.: telefon telefon: fon fon: phone phone: t t: nr nr. nr: rufnummer
-    telefonnummer handy handy: mobil mobil: mobile mobile: mob mob. cell zentrale zentrale:
-    vermittlung privat privat: private home büro büro: buero office work geschäftl geschäftl.
-    geschäftlich dienstlich direkt direkt: durchwahl fax fax: telefax sekretariat
-    sekretariat: main switchboard festnetz festnetz:""".split()
-)
+    {
+        "tel", "telefon", "fon", "phone", "t", "nr", "rufnummer", "telefonnummer", "handy",
+        "mobil", "mobile", "mob", "cell", "zentrale", "vermittlung", "privat", "private",
+        "home", "büro", "buero", "office", "work", "geschäftl", "geschäftlich", "dienstlich",
+        "direkt", "durchwahl", "fax", "telefax", "sekretariat", "main", "switchboard",
+        "festnetz",
+    }
+)  # fmt: skip
 _RUN = re.compile(r"[~\-]?[+(]?\d(?:[\d ./()~\-]*\d)?")
 _TRUNK_ZERO = re.compile(r"^((?:\+|00)\s*(\d{1,3}))\s*\(\s*0\s*\)")
 _GROUPS = re.compile(r"[\s()./\-]+")
@@ -148,7 +150,7 @@ class FieldReader:
             segment = pattern.sub(" | ", segment)
         segment = _REMARK.sub(" | ", segment)
         words = _WORD.findall(segment)
-        notes = any(word.lower() not in LABELS for word in words)
+        notes = any(word.lower().rstrip(".:") not in LABELS for word in words)
         if words:
             segment = _WORD.sub(" | ", segment)  # labels and words separate numbers
         for chunk in segment.split("|"):

@@ -36,13 +36,17 @@ from cti_journal.shared.config import ContactSourceSettings
 log = logging.getLogger(__name__)
 
 MIN_BASE_DIGITS: Final = 9  # +49 89 1234567 has 10; +49 3581 123 has 9
+# A base written as a switchboard (`-0`) says itself that it is one: shorter ones are allowed
+# (Vienna: +43 1 22305-0 has 8 digits, the city hall +43 1 4000-0 seven).
+MIN_MARKED_BASE_DIGITS: Final = 7
+_MIN_MARKED_BASE: Final = 10 ** (MIN_MARKED_BASE_DIGITS - 1)
 MAX_DIRECT_DIAL_DIGITS: Final = 5
 _MIN_BASE: Final = 10 ** (MIN_BASE_DIGITS - 1)
 _FIBONACCI: Final = 0x9E3779B97F4A7C15  # 2**64 / golden ratio
 _U64: Final = (1 << 64) - 1
 _CONTACT_CACHE: Final = 50_000
 
-Rank = Callable[[list[int]], tuple[int, ...]]
+Rank = Callable[[int, list[int]], tuple[int, ...]]  # (key, its records) → ranked records
 
 
 class _Strings:
@@ -108,7 +112,7 @@ class _KeyMap:
         self._count = count
         self.groups: list[tuple[int, ...]] = []
         for h, members in several.items():
-            self.groups.append(rank(sorted(set(members))))
+            self.groups.append(rank(table[h], sorted(set(members))))
             values[h] = -len(self.groups)
 
     def get(self, key: int) -> int | None:
@@ -229,7 +233,7 @@ class _Builder:
         if not company:
             return
         if number.switchboard:
-            self._add_base(number.base, rec)
+            self._add_base(number.base, rec, _MIN_MARKED_BASE)
         elif company_record and number.key and not self.normalizer.is_mobile(number.key):
             self._add_base(number.key, rec)
 
@@ -238,8 +242,8 @@ class _Builder:
         target[0].append(key)
         target[1].append(rec)
 
-    def _add_base(self, base: int, rec: int) -> None:
-        if base >= _MIN_BASE:
+    def _add_base(self, base: int, rec: int, minimum: int = _MIN_BASE) -> None:
+        if base >= minimum:
             self._add(self.bases, base, rec)
 
     def copy_from(self, old: ContactIndex, drop: Callable[[str, str], bool]) -> None:
@@ -260,13 +264,16 @@ class _Builder:
                     self.extensions.setdefault(extension, []).append(remap[rec])
 
     def finish(self, tie_break: str) -> ContactIndex:
-        def rank_exact(recs: list[int]) -> tuple[int, ...]:
-            return self._rank(recs, tie_break, company_first=True)
+        def rank_exact(key: int, recs: list[int]) -> tuple[int, ...]:
+            # A mobile is a person's even when a company record lists it too (the owner's
+            # mobile as a small firm's number): priority decides.
+            mobile = self.normalizer.is_mobile(key)
+            return self._rank(recs, tie_break, company_first=not mobile)
 
         def rank_extension(recs: list[int]) -> tuple[int, ...]:
             return self._rank(recs, tie_break, company_first=False)
 
-        def rank_base(recs: list[int]) -> tuple[int, ...]:
+        def rank_base(_key: int, recs: list[int]) -> tuple[int, ...]:
             # Persons only tell a base when no company record does: beside one they are no
             # competitor (and no ambiguity), as the company record always wins.
             companies = [r for r in recs if not self.names[r]]
@@ -371,7 +378,7 @@ class ContactIndex:
             if val is not None:
                 return self._match(self._exact.records(val), "hit")
         for key in number.keys:
-            val = self._bases.first_prefix(key, MAX_DIRECT_DIAL_DIGITS, _MIN_BASE)
+            val = self._bases.first_prefix(key, MAX_DIRECT_DIAL_DIGITS, _MIN_MARKED_BASE)
             if val is not None:
                 return self._match(self._bases.records(val), "company")
         return None
@@ -385,7 +392,7 @@ class ContactIndex:
         """The switchboard base `key` falls under (itself or without 1–5 last digits) and its
         records, the winner first (for `lookup explain`)."""
         for _ in range(MAX_DIRECT_DIAL_DIGITS + 1):
-            if key < _MIN_BASE:
+            if key < _MIN_MARKED_BASE:
                 return None
             val = self._bases.get(key)
             if val is not None:

@@ -48,6 +48,12 @@ AREAS = {
     "8031": 6,
 }
 MOBILE = ("151", "152", "160", "162", "170", "171", "172", "176", "179")
+
+
+def _mobile_digits(prefix: str) -> int:
+    return 8 if prefix.startswith("15") else 7  # 015x numbers have 11 digits, 016x/017x 10–11
+
+
 # country code, area, subscriber length
 FOREIGN = (("43", "1", 7), ("43", "662", 6), ("41", "44", 7), ("31", "20", 7), ("33", "1", 8))
 
@@ -380,7 +386,7 @@ class _World:
 
     def mobile(self) -> Number:
         prefix = self.rnd.choice(MOBILE)
-        return Number("49", prefix, self.alloc.take("49" + prefix, 7))
+        return Number("49", prefix, self.alloc.take("49" + prefix, _mobile_digits(prefix)))
 
     def foreign(self) -> Number:
         cc, area, length = self.rnd.choice(FOREIGN)
@@ -620,7 +626,9 @@ def iter_rows(count: int, seed: int = SEED) -> Iterator[ContactRow]:
             text = type_switchboard(Number("49", area, sub[:-2]), rnd)
             yield ContactRow(str(i), "", f"Firma {i}", (text, type_fixed(board, rnd)), erp)
             continue
-        mobile = Number("49", rnd.choice(MOBILE), str(rnd.randrange(10**7)).zfill(7))
+        prefix = rnd.choice(MOBILE)
+        digits = _mobile_digits(prefix)
+        mobile = Number("49", prefix, str(rnd.randrange(10**digits)).zfill(digits))
         yield ContactRow(
             str(i),
             f"{rnd.choice(FIRST)} {rnd.choice(LAST)}",

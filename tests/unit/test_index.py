@@ -78,12 +78,19 @@ def test_plain_number_of_a_company_record_is_a_switchboard() -> None:
     assert found(index, "0891234567") == ("company", "erp", "1", False)
 
 
+def test_a_marked_switchboard_may_be_short() -> None:
+    # Vienna: +43 1 22305-0 marks a base of 8 digits itself.
+    index = build(row(ERP, "1", "", "Braun AG", "+43 1 22305-0"))
+    assert found(index, "+43122305908") == ("company", "erp", "1", False)
+    assert index.find("+4312230") is None
+
+
 def test_what_never_registers_a_switchboard() -> None:
     index = build(
         row(CRM, "1", "Eva Maier", "ACME GmbH", "089 123456"),  # a person's plain number
         row(ERP, "2", "", "", "089 222222-0"),  # no company
         row(ERP, "3", "", "Mobil GmbH", "0171 2345678"),  # a mobile
-        row(ERP, "4", "", "Kurz KG", "089 1234-0"),  # a base of 8 digits: too short
+        row(ERP, "4", "", "Kurz KG", "089 1234"),  # a plain main number of 8 digits: too short
     )
     assert index.bases == 0
     for number in ("0891234567", "08922222212", "017123456789", "089123412"):
@@ -323,7 +330,7 @@ def test_key_map_groups_do_not_depend_on_the_order_pairs_arrive_in() -> None:
              (4940555666, 2), (4940555666, 2), (4989123456, 2)]  # fmt: skip
     seen: list[list[int]] = []
 
-    def rank(recs: list[int]) -> tuple[int, ...]:
+    def rank(_key: int, recs: list[int]) -> tuple[int, ...]:
         seen.append(list(recs))
         return tuple(sorted(recs, reverse=True))
 
