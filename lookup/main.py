@@ -39,6 +39,18 @@ def refresh_reporter(metrics: Metrics):  # type: ignore[no-untyped-def]
 
 def _configure(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
+    actions = parser.add_subparsers(dest="action", metavar="[explain]")
+    explain = actions.add_parser(
+        "explain",
+        help="show how a contact field is read, or why a call gets its record",
+        description="Show the numbers a contact FIELD reads into (and what is ignored, and "
+        "why), or, with --call, the candidates a journal number is tried as and the record "
+        "that wins. Examples: cti-journal lookup explain '089 123456-21 / 0171 2345678'; "
+        "cti-journal lookup explain -c cti.toml --call 08912345633 --direction in",
+    )
+    from cti_journal.lookup import explain as explaining
+
+    explaining.configure(explain)
 
 
 def load_contacts(holder: IndexHolder, stop: threading.Event) -> bool:
@@ -68,6 +80,10 @@ def _watch(health: Health, worker: LookupWorker) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if getattr(args, "action", None) == "explain":
+        from cti_journal.lookup import explain as explaining
+
+        return explaining.run(args)
     settings = load_settings(args)
     metrics = start_metrics(settings, settings.lookup.metrics_port, "lookup")
     if not settings.lookup.sources:
