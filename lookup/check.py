@@ -1,24 +1,67 @@
-"""The lookup's part of `cti-journal check`: every contact source can be read and indexed."""
+"""The lookup's part of `cti-journal check`: every contact source can be read and indexed, and
+how many phone fields give no number at all (bad data shows before it costs matches)."""
 
 from __future__ import annotations
 
 import time
+from typing import Final
 
-from cti_journal.lookup.sources import IndexHolder
-from cti_journal.shared.config import Settings
+from cti_journal.lookup.contacts import ContactRow
+from cti_journal.lookup.index import ContactIndex
+from cti_journal.lookup.normalize import NumberNormalizer
+from cti_journal.lookup.sources import OdbcContactSource
+from cti_journal.shared.check import CheckFailedError
+from cti_journal.shared.config import ContactSourceSettings, Settings
+from cti_journal.shared.errors import CtiJournalError
+from cti_journal.shared.masking import mask_number
+
+EXAMPLES: Final = 3
+EXAMPLE_CHARS: Final = 40
 
 
 def check(settings: Settings) -> list[str]:
-    if not settings.lookup.sources:
+    lookup = settings.lookup
+    if not lookup.sources:
         return ["no contact sources configured: entries pass on un-enriched"]
+    normalizer = NumberNormalizer.from_settings(lookup)
     lines: list[str] = []
-
-    def report(source: str, ok: bool, records: int, seconds: float) -> None:
-        state = "ok" if ok else "FAILED"
-        lines.append(f"source {source}: {state}, {records} records in {seconds:.2f} s")
-
-    started = time.perf_counter()
-    holder = IndexHolder(settings.lookup, on_refresh=report)
-    holder.refresh_now()
-    lines.append(f"index: {len(holder.current)} numbers in {time.perf_counter() - started:.2f} s")
+    failed: list[str] = []
+    rows: list[ContactRow] = []
+    for source in lookup.sources:
+        started = time.perf_counter()
+        try:
+            read = list(OdbcContactSource(source).load(None))
+        except CtiJournalError as exc:
+            lines.append(f"source {source.name}: FAILED: {exc}")
+            failed.append(source.name)
+            continue
+        seconds = time.perf_counter() - started
+        lines.append(f"source {source.name}: ok, {len(read)} records in {seconds:.2f} s")
+        lines.append(_unreadable(source, read, normalizer))
+        rows += read
+    index = ContactIndex.build(rows, normalizer, lookup.tie_break)
+    lines.append(f"index: {len(index)} numbers, {index.bases} switchboard bases")
+    if failed:
+        names = ", ".join(failed)
+        message = f"contact source(s) {names} cannot be read ([[lookup.sources]])"
+        raise CheckFailedError(lines, message)
     return lines
+
+
+def _unreadable(
+    source: ContactSourceSettings, rows: list[ContactRow], normalizer: NumberNormalizer
+) -> str:
+    """`source crm: 1200 phone fields, 14 gave no number (e.g. 'Kd.-Nr. ***123')`."""
+    fields = empty = 0
+    examples: list[str] = []
+    for row in rows:
+        for field in row.phones:
+            if not field.strip():
+                continue
+            fields += 1
+            if not normalizer.read(field).numbers:
+                empty += 1
+                if len(examples) < EXAMPLES:
+                    examples.append(repr(mask_number(field[:EXAMPLE_CHARS])))
+    line = f"source {source.name}: {fields} phone fields, {empty} gave no number"
+    return line + (f" (e.g. {', '.join(examples)})" if examples else "")

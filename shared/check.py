@@ -20,6 +20,14 @@ from cti_journal.shared.process import add_config_argument, load_settings
 CHECKS = "cti_journal.checks"
 
 
+class CheckFailedError(CtiJournalError):
+    """A check that has a report to show and failed: its lines are printed, then the failure."""
+
+    def __init__(self, lines: list[str], message: str) -> None:
+        super().__init__(message)
+        self.lines = lines
+
+
 def check_broker(settings: Settings) -> list[str]:
     try:
         topology = declare_topology_blocking(settings.broker)
@@ -50,6 +58,12 @@ def _run(args: argparse.Namespace) -> int:
             continue
         try:
             lines = check(settings)
+        except CheckFailedError as exc:
+            for line in exc.lines:
+                print(f"{name}: {line}")
+            print(f"{name}: FAILED: {exc}")
+            failed += 1
+            continue
         except CtiJournalError as exc:
             print(f"{name}: FAILED: {exc}")
             failed += 1

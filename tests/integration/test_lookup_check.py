@@ -1,0 +1,75 @@
+"""`cti-journal check` on contact sources: a source that cannot be read fails the check (exit 2),
+and every source reports how many phone fields gave no number, with masked examples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyodbc
+import pytest
+
+from cti_journal.shared.cli import main
+
+pytestmark = pytest.mark.integration
+
+
+def _config(tmp_path: Path, dsn: str, second_table: str) -> Path:
+    conn = pyodbc.connect(dsn, autocommit=True)
+    try:
+        conn.execute("CREATE TABLE kontakte (id INTEGER, name VARCHAR(50), tel VARCHAR(80))")
+        conn.execute(
+            "INSERT INTO kontakte VALUES (1, 'Eva Maier', '089 123456-21'), "
+            "(2, 'Hans Huber', 'Kd.-Nr. 471123'), (3, 'Max Roth', '0221 / 8765048'), "
+            "(4, 'Ida Ott', '80331 München'), (5, 'Leo Graf', '')"
+        )
+    finally:
+        conn.close()
+    path = tmp_path / "cti.toml"
+    path.write_text(
+        f"""
+[lookup]
+area_code = "89"
+
+[[lookup.sources]]
+name = "crm"
+dsn = "{dsn}"
+table = "kontakte"
+name_column = "name"
+phone_columns = ["tel"]
+
+[[lookup.sources]]
+name = "erp"
+dsn = "{dsn}"
+table = "{second_table}"
+name_column = "name"
+phone_columns = ["tel"]
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_a_failing_source_fails_the_check(
+    tmp_path: Path, sqlite_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(tmp_path, sqlite_dsn, "no_such_table")
+    assert main(["check", "-c", str(config), "--only", "lookup"]) == 2
+    out = capsys.readouterr().out
+    print(out)  # the README quotes this output
+    assert "lookup: source crm: ok, 5 records" in out
+    assert "lookup: source crm: 4 phone fields, 2 gave no number" in out
+    assert "'Kd.-Nr. ***123'" in out and "'*****' " not in out
+    assert "lookup: source erp: FAILED: source erp" in out
+    assert "lookup: FAILED: contact source(s) erp cannot be read ([[lookup.sources]])" in out
+    assert "all checks passed" not in out
+    assert "1 check(s) failed" in out
+
+
+def test_readable_sources_pass(
+    tmp_path: Path, sqlite_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(tmp_path, sqlite_dsn, "kontakte")
+    assert main(["check", "-c", str(config), "--only", "lookup"]) == 0
+    out = capsys.readouterr().out
+    assert "lookup: source erp: ok, 5 records" in out
+    assert "all checks passed" in out
