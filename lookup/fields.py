@@ -76,6 +76,7 @@ _RUN = re.compile(r"[~\-]?[+(]?\d(?:[\d ./()~\-]*\d)?")
 _TRUNK_ZERO = re.compile(r"^((?:\+|00)\s*(\d{1,3}))\s*\(\s*0\s*\)")
 _GROUPS = re.compile(r"[\s()./\-]+")
 _PUNCTUATION = str.maketrans("", "", " ./()-")
+_PLAIN = re.compile(r"[\d +()/\-]+")  # no letters, dots (dates), separators or ` - ` splits
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +133,11 @@ class FieldReader:
         if not text.isascii():
             text = unicodedata.normalize("NFKC", text)  # full-width digits and plus
         text = text.translate(_SPACES).translate(_DASHES)
+        if _PLAIN.fullmatch(text) and " - " not in text and not _DATE.search(text):
+            # most fields: digits and separators only, one segment
+            for run in _RUN.findall(text):
+                self._run(run.strip(), reading, max_extension_digits, alone=True)
+            return reading
         if ";" in text or "#" in text:
             text = _PHONE_CONTEXT.sub(r"\2 \1", text)
             text = _EXT_MARK.sub("~", text)
@@ -235,33 +241,31 @@ class FieldReader:
     def _is_area_code(self, text: str, following: str) -> bool:
         """`089`, `(0221)`, `+49 30`, `0171` before a slash: an area code (national destination
         code), so that what follows is its subscriber number."""
-        if not text:
-            return False
         head = _dial(text)
-        whole = _dial(f"{text} {following}")
-        if not head or not whole or len(head) > 9:
+        if not head or len(head) > 9:
             return False
-        try:
-            number = phonenumbers.parse(whole, self.region)
-        except phonenumbers.NumberParseException:
-            number = None
-        if number is not None and phonenumbers.is_valid_number(number):
-            nsn = phonenumbers.national_significant_number(number)
-            ndc = nsn[: phonenumbers.length_of_national_destination_code(number)]
-            cc = str(number.country_code)
-            prefixes = {self.trunk, "+" + cc, "00" + cc, "+" + cc + self.trunk}
-            if ndc and head.endswith(ndc) and head[: -len(ndc)] in prefixes:
-                return True
-        # An invalid whole: still an area code if the head is no number alone (`0151/1234567`
-        # with a digit too few must not become a local number 1234567).
         trunk = self.trunk
-        return (
-            bool(trunk)
+        if (
+            trunk
             and head.startswith(trunk)
             and not head.startswith(trunk * 2)
             and 2 <= len(head) - len(trunk) <= 5
             and self._to_key(head) is None
-        )
+        ):
+            return True  # a trunk 0 and digits that are no number alone (`089`, `0171`)
+        # `033204/6 12 34`, `+49 30/1234567`: what phonenumbers says the area code is
+        whole = _dial(f"{text} {following}")
+        try:
+            number = phonenumbers.parse(whole, self.region)
+        except phonenumbers.NumberParseException:
+            return False
+        if not phonenumbers.is_valid_number(number):
+            return False
+        nsn = phonenumbers.national_significant_number(number)
+        ndc = nsn[: phonenumbers.length_of_national_destination_code(number)]
+        cc = str(number.country_code)
+        prefixes = {trunk, "+" + cc, "00" + cc, "+" + cc + trunk}
+        return bool(ndc) and head.endswith(ndc) and head[: -len(ndc)] in prefixes
 
     # -- one number -----------------------------------------------------------------------------
 
