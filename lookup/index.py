@@ -9,16 +9,21 @@ smaller but takes ~20 cache misses a probe on 1.7 million keys: 37,000 look-ups/
 An index is immutable. A refresh builds a new one (`updated`) and the holder swaps the reference,
 so a look-up never sees a half-built index and needs no lock.
 
-Matching (see `normalize` for the numbers themselves):
-- exact: the first candidate key that a record has;
+Matching (see `fields` and `normalize` for the numbers themselves):
+- exact: the first candidate key that a record owns. Who owns a number is decided on purpose:
+  a plain number or a direct dial (`089 1234-56`, `Dw. 56`) is its record's own; a switchboard
+  (`089 1234-0`) is the company's: a company record (company, no person name) owns it as the
+  base and as base + 0, a person who lists it owns nothing of it;
 - company: else the first candidate whose number, or the number without its last 1–5 digits, is a
-  registered switchboard base. Only records with a company register bases: a number written with
-  `-0` (base: without the 0) on any such record, and any fixed-line number of a record that has a
-  company but no person name (a company record). A base needs `MIN_BASE_DIGITS` E.164 digits, so
-  that a short number never swallows a range of unrelated numbers;
-- several records for one key: (for bases: company records before persons, then) lower source
-  priority first, then the record id by `tie_break` (numeric ids numerically, before other ids),
-  then the source name; the match is flagged ambiguous.
+  registered switchboard base. Only records with a company register bases: a switchboard written
+  with `-0` on any such record (`MIN_MARKED_BASE_DIGITS` E.164 digits at least), and any
+  fixed-line number of a company record (`MIN_BASE_DIGITS`), so that a short number never
+  swallows a range of unrelated numbers. A person's direct dial registers no base: a base only a
+  person knows would put that person's record on the company's calls;
+- several records for one key: company records first (for a company's number; not for a mobile,
+  which is a person's), then lower source priority, then the record id by `tie_break` (numeric
+  ids numerically, before other ids), then the source name; the match is flagged ambiguous. In a
+  base, persons beside a company record are no competitors (the company always wins).
 """
 
 from __future__ import annotations

@@ -186,3 +186,22 @@ def test_empty_amtsholung_strips_the_outside_prefix_only_when_dialled(
     assert MUNICH.journal(delivered, "", incoming=incoming) == JournalNumber(keys=keys)
     # With the prefix named in the entry, both directions strip it.
     assert MUNICH.journal("0" + delivered, "0", incoming=incoming) is not None
+
+
+def test_contact_validity_by_shape_equals_phonenumbers() -> None:
+    """Contact numbers must be valid; home numbers are checked by their first five significant
+    digits and length, cached. That must give what phonenumbers gives for the whole number."""
+    import phonenumbers
+
+    rnd = random.Random(7)
+    normalizer = NumberNormalizer(region="DE", area_code="89")
+    differ = []
+    shapes = [(str(rnd.randint(10000, 99999)), rnd.randint(6, 13)) for _ in range(250)]
+    for _ in range(5_000):
+        head, length = rnd.choice(shapes)  # many numbers per shape: the cache is used
+        nsn = head + "".join(rnd.choice("0123456789") for _ in range(length - 5))
+        number = phonenumbers.PhoneNumber(country_code=49, national_number=int(nsn))
+        expected = phonenumbers.is_valid_number(number)
+        if (normalizer.contact_key("0" + nsn) is not None) != expected:
+            differ.append(nsn)
+    assert differ == []
