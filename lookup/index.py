@@ -219,37 +219,49 @@ class _Builder:
         dial of a record with a company."""
         rec = self.add_record(row.record_id, row.name, row.company, source)
         company_record = bool(row.company) and not row.name
+        # A record's keys once each (phone = fax, `089 1234-0` and `089 12340`): the key map is
+        # sized by its pairs, and a repeat would cost a slot of its own until the map is built.
+        exact: set[int] = set()
+        bases: set[int] = set()
         for field in row.phones:
             for number in self.normalizer.contact_numbers(field):
-                self._add_number(number, rec, row.company, company_record)
+                self._own(number, row.company, company_record, exact, bases)
             if source.internal:
                 for extension in self.normalizer.extensions(field):
                     self.extensions.setdefault(extension, []).append(rec)
+        for key in exact:
+            self._add(self.exact, key, rec)
+        for key in bases:
+            self._add(self.bases, key, rec)
 
-    def _add_number(
-        self, number: ContactNumber, rec: int, company: str, company_record: bool
+    def _own(
+        self,
+        number: ContactNumber,
+        company: str,
+        company_record: bool,
+        exact: set[int],
+        bases: set[int],
     ) -> None:
         if number.switchboard:
             if company_record:
-                self._add(self.exact, number.key, rec)
-                self._add(self.exact, number.key * 10, rec)
+                exact.add(number.key)
+                exact.add(number.key * 10)
         elif number.key:
-            self._add(self.exact, number.key, rec)
+            exact.add(number.key)
         if not company:
             return
         if number.switchboard:
-            self._add_base(number.base, rec, _MIN_MARKED_BASE)
-        elif company_record and number.key and not self.normalizer.is_mobile(number.key):
-            self._add_base(number.key, rec)
+            if number.base >= _MIN_MARKED_BASE:
+                bases.add(number.base)
+        elif (
+            company_record and number.key >= _MIN_BASE and not self.normalizer.is_mobile(number.key)
+        ):
+            bases.add(number.key)
 
     @staticmethod
     def _add(target: tuple[array[int], array[int]], key: int, rec: int) -> None:
         target[0].append(key)
         target[1].append(rec)
-
-    def _add_base(self, base: int, rec: int, minimum: int = _MIN_BASE) -> None:
-        if base >= minimum:
-            self._add(self.bases, base, rec)
 
     def copy_from(self, old: ContactIndex, drop: Callable[[str, str], bool]) -> None:
         """Every record of `old` except those `drop(source name, id)` rejects, numbers included."""
