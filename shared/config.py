@@ -107,7 +107,7 @@ class LookupSettings:
     prefetch: int = 200
     region: str = "DE"
     area_code: str = ""  # the company's own area code, e.g. "89", for local numbers
-    outside_prefix: str = "0"  # the PBX's outside-line prefix when Amtsholung is empty
+    outside_prefix: str = "0"  # outgoing calls: the outside-line prefix when Amtsholung is empty
     max_extension_digits: int = 4  # internal numbers have at most this many digits
     own_number: str = ""  # the company's main number, e.g. "089 1234-0": its extensions' block
     refresh_s: float = 300.0

@@ -81,7 +81,7 @@ class Normalizer(Protocol):
 
     def to_key(self, dial: str, *, foreign_as_is: bool = False) -> int | None: ...
 
-    def journal(self, rufnummer: str, amtsholung: str = "") -> Any: ...
+    def journal(self, rufnummer: str, amtsholung: str = "", *, incoming: bool = False) -> Any: ...
 
 
 def load_normalizer(lookup: LookupSettings) -> Normalizer:
@@ -215,7 +215,8 @@ class CompiledRule:
 
 
 def _read(entry: JournalEntry, normalizer: Normalizer) -> tuple[tuple[int, ...], str]:
-    found = normalizer.journal(entry.rufnummer, entry.amtsholung)
+    # As the look-up reads it: the outside prefix is stripped from outgoing calls only.
+    found = normalizer.journal(entry.rufnummer, entry.amtsholung, incoming=entry.in_out == "i")
     if found is None:
         return (), ""
     return tuple(found.keys), str(found.extension)
