@@ -3,11 +3,15 @@
 A line longer than the limit is cut: its first bytes are kept, the rest is skipped, and when its
 newline arrives it is reported as one oversized line (so that it can be dead-lettered with its
 beginning, and a checkpoint after it lies past its end).
+
+Nothing is dropped silently: an empty line (only its line break) is reported to `on_empty`
+(the gateway counts it), and a line of only whitespace is yielded like any other, so that the
+preparer dead-letters it with its bytes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 
@@ -19,8 +23,9 @@ class Line:
 
 
 class LineSplitter:
-    def __init__(self, max_line_bytes: int) -> None:
+    def __init__(self, max_line_bytes: int, on_empty: Callable[[], None] | None = None) -> None:
         self.max = max_line_bytes
+        self._on_empty = on_empty
         self._buffer = bytearray()
         self._skipping = False  # inside an oversized line, dropping bytes up to its newline
         self.offset = 0  # bytes consumed so far
@@ -49,8 +54,24 @@ class LineSplitter:
         if complete:
             line = bytes(self._buffer)
             self._buffer.clear()
-            if line.strip():
+            if line not in (b"\n", b"\r\n"):
                 yield Line(line, end_offset=self.offset)
+            elif self._on_empty is not None:
+                self._on_empty()
+
+    @property
+    def at_boundary(self) -> bool:
+        """True when no line is half read (the stream can stop here without cutting one)."""
+        return not self._buffer and not self._skipping
+
+    def finish(self) -> Line | None:
+        """The stream ended: its unfinished last line (to be dead-lettered), if any."""
+        if self.at_boundary:
+            return None
+        line = Line(bytes(self._buffer), oversized=self._skipping, end_offset=self.offset)
+        self._buffer.clear()
+        self._skipping = False
+        return line
 
     @property
     def partial(self) -> bytes:

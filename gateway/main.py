@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from cti_journal.gateway.sources import EntrySource, TcpClientSource, TcpListenS
 from cti_journal.shared.amqp import AmqpLink
 from cti_journal.shared.cli import Command
 from cti_journal.shared.config import GatewaySettings, Settings
+from cti_journal.shared.errors import ConfigError
 from cti_journal.shared.metrics import Metrics
 from cti_journal.shared.privacy import PrivacyRules
 from cti_journal.shared.process import (
@@ -58,18 +60,31 @@ class Gateway:
         if preparer is not None:
             preparer.privacy = PrivacyRules.from_settings(settings, metrics.registry) or None
         self.stop_sources = threading.Event()
+        self.unconfirmed = 0  # entries still held when the gateway stopped (after `run`)
+        self.metrics = metrics
         self._source_thread = threading.Thread(
             target=self._run_source, name="cti-source", daemon=True
         )
 
     def _make_buffer(self, g: GatewaySettings, spool: bool) -> Buffer:
         # The file source re-reads from its checkpoint, so memory suffices; TCP sources cannot
-        # re-read, so with a spool_dir what they read is on disk before it is acknowledged.
-        if spool and g.spool_dir and g.source != "file":
-            from cti_journal.gateway.spool import SpoolBuffer
+        # re-read, so (unless gateway.spool = false) what they read is on disk before it is
+        # acknowledged.
+        if spool and g.spool and g.source != "file":
+            from cti_journal.gateway.spool import SpoolBuffer, SpoolError, default_spool_dir
 
-            return SpoolBuffer(Path(g.spool_dir), g.spool_max_bytes, self._wake)
+            where = Path(g.spool_dir) if g.spool_dir else default_spool_dir(g.source_id)
+            try:
+                buffer = SpoolBuffer(where, g.spool_max_bytes, self._wake)
+            except (SpoolError, OSError) as exc:
+                raise ConfigError("gateway.spool_dir", f"cannot use {where}: {exc}") from exc
+            log.info("spool: %s", where.resolve())
+            return buffer
         return MemoryBuffer(g.buffer, self._wake)
+
+    @property
+    def spooled(self) -> bool:
+        return not isinstance(self.buffer, MemoryBuffer)
 
     def _wake(self) -> None:
         self.link.call_threadsafe(self.publisher.wake)
@@ -105,17 +120,26 @@ class Gateway:
             if threading.current_thread() is not self._source_thread:
                 self._source_thread.join(timeout=drain_timeout_s)
             while not self.publisher.idle and time.monotonic() < deadline:
+                if self.spooled and not self.link.ready:
+                    break  # no broker to confirm them: the spool keeps them for the restart
                 time.sleep(0.05)
-            if not self.publisher.idle:
-                log.error(
-                    "stopping with %d entries not confirmed by the broker%s",
-                    len(self.buffer) + self.link.in_flight,
-                    " (they stay in the spool)" if self.settings.gateway.spool_dir else "",
-                )
             self.buffer.abort.set()
+            if not self.publisher.idle:
+                self._report_unconfirmed()
             self.link.stop()
 
         threading.Thread(target=finish, name="gateway-shutdown", daemon=True).start()
+
+    def _report_unconfirmed(self) -> None:
+        held = len(self.buffer) + self.link.in_flight
+        self.metrics.unconfirmed_at_stop.set(held)
+        if self.spooled:
+            log.warning("stopping with %d entries not confirmed by the broker; they stay in the "
+                        "spool and are published first at the next start", held)  # fmt: skip
+            return
+        self.unconfirmed = held
+        log.error("stopping with %d entries not confirmed by the broker and no spool "
+                  "(gateway.spool = false): they are lost", held)  # fmt: skip
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
@@ -124,6 +148,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
+    os.umask(0o077)  # the spool and the file checkpoint hold personal data: owner only
     metrics = start_metrics(settings, settings.gateway.metrics_port, "gateway")
     gateway = Gateway(settings, metrics)
     health = metrics.health
@@ -140,7 +165,7 @@ def _run(args: argparse.Namespace) -> int:
         gateway.run()
     finally:
         health.stop()
-    return 0
+    return 1 if gateway.unconfirmed else 0
 
 
 COMMAND = Command(

@@ -17,7 +17,7 @@ from typing import Any, Final
 import orjson
 
 from cti_journal.gateway.identity import EventIdentifier
-from cti_journal.gateway.lines import Line
+from cti_journal.gateway.lines import Line, LineSplitter
 from cti_journal.shared.config import GatewaySettings
 from cti_journal.shared.consumer import dead_letter_headers
 from cti_journal.shared.errors import BadInputError
@@ -77,6 +77,13 @@ class Preparer:
         self.identifier = EventIdentifier(settings.source_id)
         self._lock = threading.Lock()  # a listener's clients share one identity counter
 
+    def splitter(self) -> LineSplitter:
+        """A line splitter for one stream of this source; it counts the empty lines."""
+        return LineSplitter(self.settings.max_line_bytes, on_empty=self._count_empty)
+
+    def _count_empty(self) -> None:
+        self.metrics.blank_lines.labels("empty").inc()
+
     def restore(self, states: Iterable[bytes]) -> None:
         with self._lock:
             self.identifier.restore(states)
@@ -98,6 +105,10 @@ class Preparer:
             limit = self.settings.max_line_bytes
             error = BadInputError(f"line longer than gateway.max_line_bytes ({limit} bytes)")
             return self._dead(line, origin, received_at, error, "too_long")
+        if not line.raw.strip():
+            self.metrics.blank_lines.labels("whitespace").inc()
+            error = BadInputError("a line of only whitespace")
+            return self._dead(line, origin, received_at, error, "whitespace")
         try:
             parsed = self.format.parse(line.raw)
         except BadInputError as exc:
@@ -122,6 +133,16 @@ class Preparer:
                 return Outgoing(SKIP, b"", identity=identity)
             entry, key = kept, LOOKUP if to_lookup else WRITE
         return Outgoing(key, entry.encode(), identity=identity)
+
+    def prepare_unfinished(self, line: Line, origin: str, received_at: float) -> Outgoing:
+        """The bytes after the last line break of a stream that ended: a dead letter, never an
+        entry (the line may have been cut anywhere, even inside a number); `dlq replay` sends it
+        on once an admin has checked it."""
+        self.metrics.received.labels(self.settings.source_id).inc()
+        error = BadInputError(
+            f"the connection ended in the middle of a line ({len(line.raw)} bytes, no line break)"
+        )
+        return self._dead(line, origin, received_at, error, "unfinished")
 
     def _dead(
         self, line: Line, origin: str, received_at: float, error: BadInputError, reason: str

@@ -3,70 +3,152 @@
 * `TcpClientSource`: the gateway connects to the CTI server (reconnects with backoff + jitter).
 * `TcpListenSource`: the gateway listens; CTI clients or servers push to it, several at once.
 * `FileTailSource` (gateway/filetail.py): tails the server's Journal/day.log.
+
+A TCP peer has no acknowledgement of its own: what it wrote is gone for it once `send` returned.
+So every byte that reached this host is read and handed over before a connection is closed: at
+end of stream (an unfinished last line becomes a dead letter) and at a stop, where the gateway
+first half-closes (a FIN: a sender that watches for it, as `cti-journal simulate` does, stops at
+its next line and keeps the rest for the next connection), then reads until the peer closes or
+has been quiet for `STOP_QUIET_S` at a line boundary (at most `STOP_DRAIN_S`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
-import random
 import socket
 import ssl
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from cti_journal.gateway.intake import Buffer
-from cti_journal.gateway.lines import LineSplitter
-from cti_journal.gateway.prepare import Preparer
+from cti_journal.gateway.lines import Line, LineSplitter
+from cti_journal.gateway.prepare import Outgoing, Preparer
+from cti_journal.shared.backoff import Backoff
 from cti_journal.shared.config import GatewaySettings
 from cti_journal.shared.metrics import Metrics
 
 log = logging.getLogger(__name__)
 READ_CHUNK = 64 * 1024
+POLL_S = 0.5
+STOP_QUIET_S = 0.3  # at a stop: no byte for this long at a line boundary = the peer is done
+STOP_DRAIN_S = 5.0  # at a stop: read a peer that keeps sending for at most this long
+REFUSAL_LOG_EVERY_S = 60.0
 
 
 class EntrySource(Protocol):
     def run(self, buffer: Buffer, stop: threading.Event) -> None: ...
 
 
+@dataclass(eq=False)  # compared and hashed by identity: one per connection
+class Stream:
+    """One connection's reading state: its splitter, when it began, whether it sent a line."""
+
+    sock: socket.socket
+    origin: str
+    splitter: LineSplitter
+    opened_at: float = field(default_factory=time.monotonic)
+    last_data_at: float = field(default_factory=time.monotonic)
+    established: bool = False  # sent at least one complete line
+    evicted: bool = False  # closed by the listener to make room (it had sent no line)
+
+
 def pump(
-    sock: socket.socket,
-    origin: str,
+    stream: Stream,
     buffer: Buffer,
     stop: threading.Event,
     preparer: Preparer,
+    *,
+    handshake_timeout_s: float = 0.0,
     idle_timeout_s: float = 0.0,
-) -> None:
-    """Read lines from a connected socket until EOF, error, idle timeout or stop.
+) -> str:
+    """Read lines until end of stream, error, timeout or stop; returns why it ended.
 
     Everything read in one `recv` is prepared and handed over in one `put` (one fsync with a
     spool); `put` blocks while the buffer is full, and then nothing more is read."""
-    splitter = LineSplitter(preparer.settings.max_line_bytes)
-    sock.settimeout(0.5)
-    idle = 0.0
+    stream.sock.settimeout(POLL_S)
     while not stop.is_set():
         try:
-            data = sock.recv(READ_CHUNK)
+            data = stream.sock.recv(READ_CHUNK)
         except TimeoutError:
-            idle += 0.5
-            if idle_timeout_s and idle >= idle_timeout_s:
-                log.warning("%s: silent for %.0f s, closing", origin, idle)
-                return
+            why = _timed_out(stream, handshake_timeout_s, idle_timeout_s)
+            if why:
+                return why
             continue
         except OSError as exc:
-            log.warning("%s: connection error: %s", origin, exc)
-            return
+            log.warning("%s: connection error: %s", stream.origin, exc)
+            return "error"
+        if not data:
+            return "end" if _finish(stream, buffer, preparer) else "aborted"
+        if not _hand_over(stream, data, buffer, preparer):
+            return "aborted"
+    return _drain_at_stop(stream, buffer, preparer)
+
+
+def _timed_out(stream: Stream, handshake_timeout_s: float, idle_timeout_s: float) -> str:
+    now = time.monotonic()
+    if (
+        not stream.established
+        and handshake_timeout_s
+        and now - stream.opened_at >= handshake_timeout_s
+    ):
+        log.debug("%s: no complete line within %.0f s", stream.origin, handshake_timeout_s)
+        return "handshake_timeout"
+    if idle_timeout_s and now - stream.last_data_at >= idle_timeout_s:
+        log.warning("%s: silent for %.0f s, closing", stream.origin, now - stream.last_data_at)
+        return "idle_timeout"
+    return ""
+
+
+def _hand_over(stream: Stream, data: bytes, buffer: Buffer, preparer: Preparer) -> bool:
+    stream.last_data_at = time.monotonic()
+    now = time.time()
+    outs = [preparer.prepare(line, stream.origin, now) for line in stream.splitter.feed(data)]
+    if not outs:
+        return True
+    stream.established = True
+    return buffer.put(outs)
+
+
+def _finish(stream: Stream, buffer: Buffer, preparer: Preparer) -> bool:
+    """End of stream: an unfinished last line is dead-lettered, not dropped."""
+    line = stream.splitter.finish()
+    if line is None or stream.evicted:
+        return True
+    log.warning("%s: closed in the middle of a line; %d bytes dead-lettered", stream.origin,
+                len(line.raw))  # fmt: skip
+    return buffer.put([_unfinished(line, stream.origin, preparer)])
+
+
+def _unfinished(line: Line, origin: str, preparer: Preparer) -> Outgoing:
+    if line.oversized:
+        return preparer.prepare(line, origin, time.time())
+    return preparer.prepare_unfinished(line, origin, time.time())
+
+
+def _drain_at_stop(stream: Stream, buffer: Buffer, preparer: Preparer) -> str:
+    """Stopping: half-close so that the peer stops sending, then read what already arrived."""
+    with contextlib.suppress(OSError):  # if already gone, its receive buffer can still be read
+        stream.sock.shutdown(socket.SHUT_WR)
+    deadline = time.monotonic() + STOP_DRAIN_S
+    stream.sock.settimeout(STOP_QUIET_S)
+    while time.monotonic() < deadline:
+        try:
+            data = stream.sock.recv(READ_CHUNK)
+        except TimeoutError:
+            if stream.splitter.at_boundary:
+                break
+            continue
+        except OSError:
+            break
         if not data:
             break
-        idle = 0.0
-        now = time.time()
-        outs = [preparer.prepare(line, origin, now) for line in splitter.feed(data)]
-        if outs and not buffer.put(outs):
-            return
-    if splitter.partial.strip():
-        log.warning("%s: closed in the middle of a line; %d bytes dropped", origin,
-                    len(splitter.partial))  # fmt: skip
+        if not _hand_over(stream, data, buffer, preparer):
+            return "aborted"
+    return "stopped" if _finish(stream, buffer, preparer) else "aborted"
 
 
 class TcpClientSource:
@@ -80,49 +162,53 @@ class TcpClientSource:
     def run(self, buffer: Buffer, stop: threading.Event) -> None:
         address = (self.settings.host, self.settings.port)
         origin = f"tcp {self.settings.host}:{self.settings.port}"
-        delay, failing = 0.5, False
+        backoff = Backoff(first_s=0.5, max_s=self.settings.reconnect_max_s)
         while not stop.is_set():
             try:
                 sock = socket.create_connection(address, timeout=5)
             except OSError as exc:
-                if not failing:
-                    log.warning("CTI server %s unreachable: %s; retrying with backoff", origin, exc)
-                    failing = True
-                stop.wait(delay * random.uniform(0.5, 1.0))
-                delay = min(self.settings.reconnect_max_s, delay * 2)
+                backoff.failed(log, f"CTI server {origin} unreachable", exc)
+                backoff.wait(stop)
                 continue
+            backoff.succeeded(log, f"CTI server {origin}")
             log.info("connected to CTI server %s", origin)
-            delay, failing = 0.5, False
             self.metrics.source_connected.inc()
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-                pump(sock, origin, buffer, stop, self.preparer)
+                pump(Stream(sock, origin, self.preparer.splitter()), buffer, stop, self.preparer)
             finally:
                 sock.close()
                 self.metrics.source_connected.dec()
             if not stop.is_set():
-                log.warning("CTI server %s closed the connection; reconnecting", origin)
-                stop.wait(delay * random.uniform(0.5, 1.0))
+                backoff.failed(log, f"CTI server {origin}", "closed the connection")
+                backoff.wait(stop)
 
 
 class TcpListenSource:
-    """Accepts pushing clients (at most `max_clients` at once, from `allowed_networks`)."""
+    """Accepts pushing clients: from `allowed_networks` only, at most `max_clients` at once and
+    `max_clients_per_address` from one address. A connection that has not sent a complete line
+    (within `handshake_timeout_s`) is only pending: it makes room for a new client when the
+    limits are reached, so idle connections cannot lock the real clients out."""
 
     def __init__(self, settings: GatewaySettings, metrics: Metrics) -> None:
         self.settings = settings
         self.metrics = metrics
         self.preparer = Preparer(settings, metrics)
         self.networks = [ipaddress.ip_network(n, strict=False) for n in settings.allowed_networks]
-        self._clients = threading.BoundedSemaphore(settings.max_clients)
         self.tls = tls_context(settings)
         self.bound = threading.Event()
         self.port = settings.listen_port
+        self._lock = threading.Lock()
+        self._streams: dict[Stream, str] = {}  # open connections -> their client address
+        self._threads: list[threading.Thread] = []
+        # client address -> (when its last refusal was logged, refusals not logged since)
+        self._refusals_logged: dict[str, tuple[float | None, int]] = {}
 
     def run(self, buffer: Buffer, stop: threading.Event) -> None:
         server = socket.create_server(
             (self.settings.listen_address, self.settings.listen_port), reuse_port=False
         )
-        server.settimeout(0.5)
+        server.settimeout(POLL_S)
         self.port = server.getsockname()[1]
         self.bound.set()
         log.info("listening for CTI clients on %s:%d", self.settings.listen_address, self.port)
@@ -134,47 +220,115 @@ class TcpListenSource:
                     continue
                 self._admit(conn, peer, buffer, stop)
         finally:
-            server.close()
+            server.close()  # new connections are refused from here on
+        for thread in self._threads:  # each reads what its client already sent, then closes
+            thread.join(timeout=STOP_DRAIN_S + 5)
 
     def _admit(
         self, conn: socket.socket, peer: tuple[str, int], buffer: Buffer, stop: threading.Event
     ) -> None:
-        origin = f"client {peer[0]}:{peer[1]}"
-        if self.networks and not any(ipaddress.ip_address(peer[0]) in n for n in self.networks):
-            log.warning("%s refused: not in gateway.allowed_networks", origin)
-            conn.close()
+        address = peer[0]
+        if self.networks and not any(ipaddress.ip_address(address) in n for n in self.networks):
+            self._refuse(conn, address, "network", "not in gateway.allowed_networks")
             return
-        if not self._clients.acquire(blocking=False):
-            log.warning("%s refused: gateway.max_clients (%d) reached", origin,
-                        self.settings.max_clients)  # fmt: skip
-            conn.close()
+        stream = Stream(conn, f"client {address}:{peer[1]}", self.preparer.splitter())
+        with self._lock:
+            refusal = self._make_room(address)
+            if not refusal:
+                self._streams[stream] = address
+        if refusal:
+            self._refuse(conn, address, *refusal)
             return
         thread = threading.Thread(
-            target=self._serve, args=(conn, origin, buffer, stop), name=origin, daemon=True
+            target=self._serve, args=(stream, buffer, stop), name=stream.origin, daemon=True
         )
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
 
-    def _serve(
-        self, conn: socket.socket, origin: str, buffer: Buffer, stop: threading.Event
-    ) -> None:
-        if self.tls is not None:
-            try:
-                conn.settimeout(10)
-                conn = self.tls.wrap_socket(conn, server_side=True)
-            except (ssl.SSLError, OSError) as exc:
-                log.warning("%s refused: TLS handshake failed: %s", origin, exc)
-                conn.close()
-                self._clients.release()
-                return
-        log.info("%s connected%s", origin, " (TLS)" if self.tls is not None else "")
-        self.metrics.source_connected.inc()
+    def _make_room(self, address: str) -> tuple[str, str] | None:
+        """None if a new client from `address` may connect (after evicting a pending one if
+        needed); else the refusal's reason and text. Called with the lock held."""
+        same = [s for s, a in self._streams.items() if a == address]
+        if len(same) >= self.settings.max_clients_per_address and not self._evict(same):
+            limit = self.settings.max_clients_per_address
+            return "per_address", f"gateway.max_clients_per_address ({limit}) reached"
+        if len(self._streams) >= self.settings.max_clients and not self._evict(list(self._streams)):
+            return "max_clients", f"gateway.max_clients ({self.settings.max_clients}) reached"
+        return None
+
+    def _evict(self, candidates: list[Stream]) -> bool:
+        """Close the oldest of `candidates` that has sent no line yet; False if all have."""
+        pending = [s for s in candidates if not s.established]
+        if not pending:
+            return False
+        oldest = min(pending, key=lambda s: s.opened_at)
+        oldest.evicted = True
+        del self._streams[oldest]
+        with contextlib.suppress(OSError):  # its thread sees end of stream and closes
+            oldest.sock.shutdown(socket.SHUT_RDWR)
+        self._log_refusal(self._address_of(oldest), "evicted", "had sent no line; made room")
+        return True
+
+    @staticmethod
+    def _address_of(stream: Stream) -> str:
+        return stream.origin.removeprefix("client ").rsplit(":", 1)[0]
+
+    def _refuse(self, conn: socket.socket, address: str, reason: str, text: str) -> None:
+        conn.close()
+        self._count_refusal(address, reason, text)
+
+    def _count_refusal(self, address: str, reason: str, text: str) -> None:
+        with self._lock:
+            self._log_refusal(address, reason, text)
+
+    def _log_refusal(self, address: str, reason: str, text: str) -> None:
+        """Count every refusal; log at most one line per address and minute (a port scan or a
+        client in a reconnect loop must not flood the log). Called with the lock held."""
+        self.metrics.listen_refused.labels(reason).inc()
+        now = time.monotonic()
+        last, suppressed = self._refusals_logged.get(address, (None, 0))
+        if last is not None and now - last < REFUSAL_LOG_EVERY_S:
+            self._refusals_logged[address] = (last, suppressed + 1)
+            return
+        if len(self._refusals_logged) > 10_000:
+            self._refusals_logged.clear()
+        self._refusals_logged[address] = (now, 0)
+        more = f" ({suppressed} more from it in the last minute)" if suppressed else ""
+        log.warning("client %s refused: %s%s", address, text, more)
+
+    def _serve(self, stream: Stream, buffer: Buffer, stop: threading.Event) -> None:
         try:
-            pump(conn, origin, buffer, stop, self.preparer, self.settings.idle_timeout_s)
+            if self.tls is not None and not self._tls_handshake(stream):
+                return
+            log.info("%s connected%s", stream.origin, " (TLS)" if self.tls is not None else "")
+            self.metrics.source_connected.inc()
+            try:
+                why = pump(
+                    stream, buffer, stop, self.preparer,
+                    handshake_timeout_s=self.settings.handshake_timeout_s,
+                    idle_timeout_s=self.settings.idle_timeout_s,
+                )  # fmt: skip
+            finally:
+                self.metrics.source_connected.dec()
+            if why == "handshake_timeout":
+                limit = self.settings.handshake_timeout_s
+                text = f"sent no complete line within gateway.handshake_timeout_s ({limit:g} s)"
+                self._count_refusal(self._address_of(stream), "handshake_timeout", text)
+            log.info("%s disconnected (%s)", stream.origin, why)
         finally:
-            conn.close()
-            self.metrics.source_connected.dec()
-            self._clients.release()
-            log.info("%s disconnected", origin)
+            stream.sock.close()
+            with self._lock:
+                self._streams.pop(stream, None)
+
+    def _tls_handshake(self, stream: Stream) -> bool:
+        assert self.tls is not None
+        try:
+            stream.sock.settimeout(self.settings.handshake_timeout_s or 10)
+            stream.sock = self.tls.wrap_socket(stream.sock, server_side=True)
+        except (ssl.SSLError, OSError) as exc:
+            self._count_refusal(self._address_of(stream), "tls", f"TLS handshake failed: {exc}")
+            return False
+        return True
 
 
 def tls_context(settings: GatewaySettings) -> ssl.SSLContext | None:

@@ -12,19 +12,25 @@ being the identity state after the entry (36 bytes, see gateway/identity.py: a r
 the counter of identical calls from the newest two segments, which are always kept) and the
 packed message; `acked`
 holds the sequence number up to which everything was confirmed. A torn record at the end of
-the last segment (a crash mid-write) is cut off at recovery.
+the last segment (a crash mid-write) is cut off at recovery. The folder is 0700 and its files
+0600 (they hold phone numbers), and a lock file keeps a second gateway out of it.
+
+Where it is (`default_spool_dir`): `gateway.spool_dir` if set; else under the state directory
+systemd gives the unit (`StateDirectory=cti-journal` → `$STATE_DIRECTORY`, /var/lib/cti-journal);
+else `./var` in the working directory; in both cases in `spool-<source_id>`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import struct
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
@@ -39,8 +45,27 @@ _ACK_FILE = "acked"
 _ACK_WRITE_EVERY_S = 0.5
 
 
+_LOCK_FILE = "lock"
+_FILE_MODE = 0o600
+_DIR_MODE = 0o700
+
+
 class SpoolError(Exception):
     pass
+
+
+def default_spool_dir(source_id: str, env: Mapping[str, str] | None = None) -> Path:
+    """The spool folder when `gateway.spool_dir` is empty (see the module's docstring)."""
+    environ = os.environ if env is None else env
+    # systemd may list several state directories, separated by ':'; ours is the first.
+    state = environ.get("STATE_DIRECTORY", "").split(":")[0]
+    base = Path(state) if state else Path("var")
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in source_id)
+    return base / f"spool-{safe}"
+
+
+def _open_private(path: Path, flags: int) -> int:
+    return os.open(path, flags | os.O_CLOEXEC, _FILE_MODE)
 
 
 class SpoolBuffer:
@@ -57,7 +82,9 @@ class SpoolBuffer:
         self.abort = threading.Event()
         self._waker = Waker(wake)
         self._room = threading.Condition()
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+        os.chmod(self.dir, _DIR_MODE)
+        self._lock_fd = self._lock()
         self._acked = self._read_acked()
         self._done: dict[int, int] = {}  # seq confirmed out of order -> record size
         self._sizes: dict[int, int] = {}  # seq handed out or pending -> record size
@@ -74,6 +101,18 @@ class SpoolBuffer:
         if self.pending:
             log.info("spool %s: %d records not yet confirmed, publishing them first", directory,
                      self.pending)  # fmt: skip
+
+    def _lock(self) -> int:
+        fd = _open_private(self.dir / _LOCK_FILE, os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(fd)
+            raise SpoolError(
+                f"spool {self.dir} is in use by another gateway: give each gateway its own "
+                "gateway.spool_dir (or gateway.source_id)"
+            ) from exc
+        return fd
 
     # -- recovery -----------------------------------------------------------------------------
     def _read_acked(self) -> int:
@@ -119,7 +158,7 @@ class SpoolBuffer:
 
     def _new_segment(self) -> None:
         path = self.dir / f"{self._next_seq:016d}.seg"
-        path.touch()
+        os.close(_open_private(path, os.O_WRONLY | os.O_CREAT))
         _fsync_dir(self.dir)
         self._segments.append(path)
         self._committed[path] = 0
@@ -217,9 +256,12 @@ class SpoolBuffer:
         """Persist the acknowledged position and delete segments wholly behind it."""
         self._ack_written_at = time.monotonic()
         tmp = self.dir / (_ACK_FILE + ".tmp")
-        tmp.write_text(str(self._acked))
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
+        fd = _open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            os.write(fd, str(self._acked).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         tmp.replace(self.dir / _ACK_FILE)
         with self._room:
             # The newest two segments stay, acknowledged or not: their identity states are what
@@ -239,6 +281,7 @@ class SpoolBuffer:
         self._writer.close()
         if self._read_fh is not None:
             self._read_fh.close()
+        os.close(self._lock_fd)  # releases the lock
 
     def __len__(self) -> int:
         return max(0, self.pending)

@@ -59,7 +59,11 @@ class GatewaySettings:
     listen_address: str = "127.0.0.1"  # listen: where pushing clients connect
     listen_port: int = 4712
     max_clients: int = 16
-    allowed_networks: tuple[str, ...] = ()  # listen: e.g. ("10.1.0.0/16",); empty = any
+    max_clients_per_address: int = 8  # listen: connections from one client address at once
+    # listen: e.g. ("10.1.0.0/16",); empty = any, allowed only on a loopback listen_address or
+    # with client certificates (tls_client_ca_file)
+    allowed_networks: tuple[str, ...] = ()
+    handshake_timeout_s: float = 10.0  # listen: drop a client with no complete line by then
     path: str = ""  # file: the server's Journal/day.log
     checkpoint: str = ""  # file: where the read position is kept (default: <path>.cti-journal)
     format: Literal["delimited", "json"] = "delimited"
@@ -76,7 +80,10 @@ class GatewaySettings:
     buffer: int = 5000  # entries read but not yet published; full = stop reading the socket
     preenriched: Literal["write", "lookup"] = "write"
     reconnect_max_s: float = 30.0
-    spool_dir: str = ""  # tcp/listen: fsync'd local spool; "" = memory only (lost on a crash)
+    spool: bool = True  # tcp/listen: fsync'd local spool; false = memory only (lost on a crash)
+    # "" = $STATE_DIRECTORY/spool-<source_id> under systemd (StateDirectory=), else
+    # ./var/spool-<source_id> in the working directory
+    spool_dir: str = ""
     spool_max_bytes: int = 256 * 1024 * 1024  # full spool = stop reading (the server buffers)
     tls_cert_file: str = ""  # listen: serve TLS with this certificate chain (PEM)
     tls_key_file: str = ""

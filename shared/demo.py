@@ -158,7 +158,8 @@ def _spawn(name: str, argv: list[str], work: Path) -> _Proc:
     log = work / f"{name}.log"
     cmd = [sys.executable, "-m", "cti_journal.shared.cli", *argv]
     with open(log, "wb") as fh:
-        popen = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT)
+        # In the work folder: the gateway's default spool (./var) belongs to this demo run.
+        popen = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=work)
     return _Proc(name, popen, log)
 
 

@@ -62,6 +62,9 @@ class Metrics:
     source_connected: Gauge
     in_flight: Gauge
     buffered: Gauge
+    blank_lines: Counter
+    listen_refused: Counter
+    unconfirmed_at_stop: Gauge
 
 
 def make_metrics(
@@ -174,6 +177,23 @@ def make_metrics(
         in_flight=Gauge(f"{NS}_in_flight", "Published, not yet confirmed", registry=r),
         buffered=Gauge(
             f"{NS}_buffered", "Entries read, waiting to be published", registry=of(GATEWAY)
+        ),
+        blank_lines=Counter(
+            f"{NS}_blank_lines",
+            "Lines without content: empty (skipped) or whitespace only (dead-lettered)",
+            ["reason"],
+            registry=of(GATEWAY),
+        ),
+        listen_refused=Counter(
+            f"{NS}_listen_refused",
+            "Connections the listen source refused or dropped, by reason",
+            ["reason"],
+            registry=of(GATEWAY),
+        ),
+        unconfirmed_at_stop=Gauge(
+            f"{NS}_unconfirmed_at_stop",
+            "Entries the gateway still held unconfirmed when it stopped",
+            registry=of(GATEWAY),
         ),
     )
 

@@ -64,23 +64,18 @@ ATTR: Final[dict[str, str]] = {
     "Amtsholung": "amtsholung",
 }
 
-# Upper bounds on what the gateway accepts per field. Larger than the seed's column sizes on
-# purpose (the admin may widen columns); the writer truncates to the real column size.
-MAX_CHARS: Final[dict[str, int]] = {
-    "Name": 255,
-    "Firma": 255,
-    "DatensatzID": 100,
-    "DatensatzTabelle": 100,
-    "LCR": 20,
-    "Amtsholung": 8,
-}
-DEFAULT_MAX_CHARS: Final = 64
+# No limit per text field: the gateway limits the line (`gateway.max_line_bytes`) and the writer
+# cuts text to its column's real size (counted per column), so an entry is never lost to a limit
+# that only guessed the customer's column sizes.
 INT_FIELDS: Final = frozenset({"Rufdauer_ms", "VerbDauer_sec", "Gebühren"})
 MAX_LONG: Final = 2**31 - 1  # Access "Number (Long Int)"
 STATES: Final = frozenset({"CONN", "RING", "BUSY"})
 TIME_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
 _TIME_RE: Final = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 _CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1 controls
+# The same without TAB: a tab inside a text field (a name pasted from a spreadsheet) is kept as a
+# space; every other control character makes the line a dead letter.
+_FIELD_CONTROL_RE: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 _FOLDED: Final = {name.casefold(): name for name in FIELDS} | {"gebuehren": "Gebühren"}
 # Per time zone ("" = this machine's): local minute "YYYY-MM-DD HH:MM" -> UTC offset.
 _OFFSETS: Final[dict[str, dict[str, timedelta]]] = {}
@@ -189,16 +184,12 @@ class LineFormat:
         controls = _CONTROL_RE.search("".join(fields.values())) is not None
         for name in FIELDS:
             raw = fields.get(name, "")
-            if controls and _CONTROL_RE.search(raw):
-                raise BadInputError(f"field {name}: control character")
+            if controls:
+                if _FIELD_CONTROL_RE.search(raw):
+                    raise BadInputError(f"field {name}: control character")
+                raw = raw.replace("\t", " ")
             raw = raw.strip(" ")
-            if name in INT_FIELDS:
-                values[ATTR[name]] = _long(name, raw)
-            else:
-                limit = MAX_CHARS.get(name, DEFAULT_MAX_CHARS)
-                if len(raw) > limit:
-                    raise BadInputError(f"field {name}: {len(raw)} characters, at most {limit}")
-                values[ATTR[name]] = raw
+            values[ATTR[name]] = _long(name, raw) if name in INT_FIELDS else raw
         values["in_out"] = _choice("In_Out", values["in_out"].lower(), {"i", "o"})
         values["verb_zustand"] = _choice("VerbZustand", values["verb_zustand"].upper(), STATES)
         values["utc"] = self._utc(values["zeitpunkt"])

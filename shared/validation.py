@@ -80,7 +80,8 @@ def _gateway(g: GatewaySettings) -> None:
             raise ConfigError("gateway.timezone", f"unknown IANA zone {g.timezone!r}") from exc
     if g.source == "file" and not g.path:
         raise ConfigError("gateway.path", "source = 'file' needs the path of day.log")
-    for name in ("max_line_bytes", "window", "buffer", "max_clients", "bundle_max"):
+    for name in ("max_line_bytes", "window", "buffer", "max_clients", "max_clients_per_address",
+                 "bundle_max"):  # fmt: skip
         _positive(f"gateway.{name}", getattr(g, name))
     if g.bundle_max > MAX_BUNDLE_ENTRIES:
         raise ConfigError("gateway.bundle_max", f"at most {MAX_BUNDLE_ENTRIES}")
@@ -92,6 +93,31 @@ def _gateway(g: GatewaySettings) -> None:
             ipaddress.ip_network(net, strict=False)
         except ValueError as exc:
             raise ConfigError(f"gateway.allowed_networks[{i}]", str(exc)) from exc
+    if g.handshake_timeout_s < 0 or g.idle_timeout_s < 0:
+        raise ConfigError("gateway.handshake_timeout_s/idle_timeout_s", "must be >= 0 (0 = off)")
+    _gateway_exposure(g)
+
+
+def _gateway_exposure(g: GatewaySettings) -> None:
+    """A listener reachable from other hosts must say who may push into the journal."""
+    if g.source != "listen" or g.allowed_networks or g.tls_client_ca_file:
+        return
+    if not _is_loopback(g.listen_address):
+        raise ConfigError(
+            "gateway.allowed_networks / gateway.tls_client_ca_file",
+            f"listen_address {g.listen_address!r} is reachable from other hosts: list the "
+            "networks of the CTI clients in allowed_networks, or require client certificates "
+            "with tls_client_ca_file (or listen on 127.0.0.1)",
+        )
+
+
+def _is_loopback(address: str) -> bool:
+    if address.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
 
 
 def _lookup(lk: LookupSettings) -> None:

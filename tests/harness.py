@@ -87,6 +87,8 @@ class Pipeline:
         for section in ("gateway", "lookup", "writer"):
             self.settings.setdefault(section, {}).setdefault("metrics_port", 0)
         self.config = self.workdir / f"{self.prefix}.toml"
+        self.rundir = self.workdir / self.prefix
+        self.rundir.mkdir(exist_ok=True)
         self.config.write_text(to_toml(self.settings), encoding="utf-8")
 
     @property
@@ -114,6 +116,7 @@ class Pipeline:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=full_env,
+                cwd=self.rundir,  # a gateway's default spool (./var) is this pipeline's own
             )
 
     def log(self, name: str) -> str:

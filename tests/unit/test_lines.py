@@ -29,11 +29,24 @@ def test_any_chunking_gives_the_same_lines(size: int) -> None:
     assert [line.end_offset for line in whole] == [11, 19, 35, 66]
 
 
-def test_blank_lines_are_dropped_but_counted_in_offsets() -> None:
-    splitter = LineSplitter(100)
+def test_empty_lines_are_counted_and_whitespace_lines_are_kept() -> None:
+    empty: list[int] = []
+    splitter = LineSplitter(100, on_empty=lambda: empty.append(1))
     lines = _feed(splitter, b"\n\r\n  \t\nx\n\n")
-    assert lines == [Line(b"x\n", end_offset=9)]
+    # whitespace is kept (the preparer dead-letters it); empty lines are only counted
+    assert lines == [Line(b"  \t\n", end_offset=7), Line(b"x\n", end_offset=9)]
+    assert len(empty) == 3
     assert splitter.offset == 10
+
+
+def test_finish_returns_the_unfinished_last_line() -> None:
+    splitter = LineSplitter(5)
+    assert _feed(splitter, b"ok\nab") == [Line(b"ok\n", end_offset=3)]
+    assert not splitter.at_boundary
+    assert splitter.finish() == Line(b"ab", end_offset=5)
+    assert splitter.at_boundary and splitter.finish() is None
+    _feed(splitter, b"1234567")
+    assert splitter.finish() == Line(b"12345", oversized=True, end_offset=12)
 
 
 def test_partial_tail() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import pytest
 from cti_journal.gateway.identity import STATE_BYTES
 from cti_journal.gateway.intake import Item
 from cti_journal.gateway.prepare import Outgoing
-from cti_journal.gateway.spool import SpoolBuffer, SpoolError
+from cti_journal.gateway.spool import SpoolBuffer, SpoolError, default_spool_dir
 
 
 def _out(i: int, size: int = 20) -> Outgoing:
@@ -42,6 +44,7 @@ def _crash(spool: SpoolBuffer) -> None:
     spool._writer.close()
     if spool._read_fh is not None:
         spool._read_fh.close()
+    os.close(spool._lock_fd)  # the kernel releases a dead process's lock
 
 
 def _acked(path: Path) -> int:
@@ -282,3 +285,29 @@ def test_identity_states_survive_a_restart(tmp_path: Path) -> None:
     assert again.take_identities() == states  # even acknowledged records keep their state
     assert again.take_identities() == []
     again.close()
+
+
+def test_files_are_for_the_owner_only_and_one_gateway_at_a_time(tmp_path: Path) -> None:
+    old = os.umask(0o022)  # as a shell would leave it: files would be world-readable
+    try:
+        spool = _spool(tmp_path / "spool")
+        spool.put([_out(1)])
+        (item,) = _drain(spool)
+        _ack(item)
+        spool.flush_acked()
+        with pytest.raises(SpoolError, match="in use by another gateway"):
+            _spool(tmp_path / "spool")
+        spool.close()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "spool").stat().st_mode) == 0o700
+    for path in (tmp_path / "spool").iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
+    _spool(tmp_path / "spool").close()  # free again once the first one closed
+
+
+def test_default_location_is_the_systemd_state_directory_else_var() -> None:
+    assert default_spool_dir("cti") == Path("var/spool-cti") or "STATE_DIRECTORY" in os.environ
+    env = {"STATE_DIRECTORY": "/var/lib/cti-journal:/var/lib/other"}
+    assert default_spool_dir("pbx 1/a", env) == Path("/var/lib/cti-journal/spool-pbx_1_a")
+    assert default_spool_dir("cti", {}) == Path("var/spool-cti")
