@@ -212,17 +212,37 @@ class TcpListenSource:
         self.port = server.getsockname()[1]
         self.bound.set()
         log.info("listening for CTI clients on %s:%d", self.settings.listen_address, self.port)
+        # The clients' connections are told to stop only once the listening socket is closed: a
+        # client that reconnects at once (as it should) is refused then, rather than accepted by
+        # the kernel into the backlog and reset, with whatever it sent meanwhile, at the close.
+        draining = threading.Event()
         try:
             while not stop.is_set():
                 try:
                     conn, peer = server.accept()
                 except TimeoutError:
                     continue
-                self._admit(conn, peer, buffer, stop)
+                self._admit(conn, peer, buffer, draining)
+            self._accept_backlog(server, buffer, draining)
         finally:
             server.close()  # new connections are refused from here on
+            draining.set()
         for thread in self._threads:  # each reads what its client already sent, then closes
             thread.join(timeout=STOP_DRAIN_S + 5)
+
+    def _accept_backlog(
+        self, server: socket.socket, buffer: Buffer, draining: threading.Event
+    ) -> None:
+        """Connections the kernel completed but nobody accepted yet: take them, so that what
+        their clients sent is read, instead of being reset by the close."""
+        server.setblocking(False)
+        while True:
+            try:
+                conn, peer = server.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            conn.setblocking(True)
+            self._admit(conn, peer, buffer, draining)
 
     def _admit(
         self, conn: socket.socket, peer: tuple[str, int], buffer: Buffer, stop: threading.Event
