@@ -113,22 +113,91 @@ def _refused(port: int) -> bool:
 def test_clients_outside_allowed_networks_are_refused(pipeline_factory):
     pipeline, port = start_listener(pipeline_factory, allowed_networks=["10.0.0.0/8"])
     assert _refused(port)
-    assert "not in gateway.allowed_networks" in pipeline.log("gateway")
+    wait_for(lambda: "not in gateway.allowed_networks" in pipeline.log("gateway"), 10, "the log")
     pipeline.assert_running()
+
+
+def _admitted(pipeline: Pipeline) -> int:
+    return len(re.findall(r"client \S+ connected$", pipeline.log("gateway"), re.MULTILINE))
 
 
 def test_clients_beyond_max_clients_are_refused_until_one_leaves(pipeline_factory):
     pipeline, port = start_listener(pipeline_factory, max_clients=2)
     first = socket.create_connection(("127.0.0.1", port))
     second = socket.create_connection(("127.0.0.1", port))
-    admitted = re.compile(r"client \S+ connected$", re.MULTILINE)
-    wait_for(lambda: len(admitted.findall(pipeline.log("gateway"))) >= 2, 10, "two clients")
+    first.sendall(lines(1))  # clients that sent a line keep their place
+    second.sendall(lines(1))
+    wait_for(lambda: pipeline.entry_count("lookup") >= 2, 30, "two clients' lines")
     assert _refused(port)
-    assert "gateway.max_clients (2) reached" in pipeline.log("gateway")
+    wait_for(lambda: "gateway.max_clients (2) reached" in pipeline.log("gateway"), 10, "the log")
     first.close()
     wait_for(lambda: "disconnected" in pipeline.log("gateway"), 10, "the first to leave")
     with socket.create_connection(("127.0.0.1", port)) as third:
         third.sendall(lines(10))
     second.close()
-    wait_for(lambda: pipeline.entry_count("lookup") >= 10, 30, "the third client's lines")
+    wait_for(lambda: pipeline.entry_count("lookup") >= 12, 30, "the third client's lines")
     pipeline.assert_running()
+
+
+def test_sixteen_idle_connections_do_not_lock_out_a_real_client(pipeline_factory):
+    """The defaults (max_clients 16): connections that never send a byte give their place up
+    to a client that sends, at once, not only after the handshake timeout."""
+    pipeline, port = start_listener(pipeline_factory)
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(16)]
+    try:
+        wait_for(lambda: _admitted(pipeline) >= 16, 10, "sixteen idle connections")
+        with socket.create_connection(("127.0.0.1", port)) as real:
+            real.sendall(lines(20))
+        wait_for(lambda: pipeline.entry_count("lookup") >= 20, 10, "the real client's lines")
+    finally:
+        for conn in idle:
+            conn.close()
+    assert "had sent no line; made room" in pipeline.log("gateway")
+    pipeline.assert_running()
+
+
+def test_a_client_address_gets_at_most_its_share(pipeline_factory):
+    pipeline, port = start_listener(pipeline_factory, max_clients_per_address=2)
+    busy = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+    try:
+        for conn in busy:
+            conn.sendall(lines(1))
+        wait_for(lambda: pipeline.entry_count("lookup") >= 2, 10, "two clients' lines")
+        assert _refused(port)
+        assert _refused(port)
+    finally:
+        for conn in busy:
+            conn.close()
+    limit = "gateway.max_clients_per_address (2) reached"
+    wait_for(lambda: limit in pipeline.log("gateway"), 10, "the log")
+    time.sleep(0.5)
+    assert pipeline.log("gateway").count(limit) == 1  # once per address and minute
+    pipeline.assert_running()
+
+
+def test_a_client_that_sends_no_line_is_dropped_after_the_handshake_timeout(pipeline_factory):
+    pipeline, port = start_listener(pipeline_factory, handshake_timeout_s=1)
+    with socket.create_connection(("127.0.0.1", port)) as talker:
+        talker.sendall(lines(1))
+        with socket.create_connection(("127.0.0.1", port)) as silent:
+            silent.settimeout(10)
+            silent.sendall(b"i;2026-11-25 10:00:00;CONN")  # not a complete line
+            assert silent.recv(1) == b""  # dropped by the gateway
+        time.sleep(1.5)
+        talker.sendall(lines(1))  # a client that has sent lines may be idle for longer
+        wait_for(lambda: pipeline.entry_count("lookup") >= 2, 10, "the talker's second line")
+    wait_for(lambda: "handshake_timeout_s (1 s)" in pipeline.log("gateway"), 10, "the log")
+    pipeline.assert_running()
+
+
+def test_listening_on_a_public_address_needs_allowed_networks_or_client_certificates(
+    pipeline_factory,
+):
+    pipeline = pipeline_factory(
+        {"gateway": {"source": "listen", "listen_address": "0.0.0.0", "listen_port": free_port()}}
+    )
+    pipeline.start("gateway", "gateway")
+    assert pipeline.procs["gateway"].wait(timeout=30) == 2
+    log = pipeline.log("gateway")
+    assert "gateway.allowed_networks / gateway.tls_client_ca_file" in log
+    assert "Traceback" not in log
