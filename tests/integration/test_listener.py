@@ -7,6 +7,7 @@ import socket
 import ssl
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -68,8 +69,15 @@ def test_tls_listener_accepts_tls_and_refuses_plain_tcp(pipeline_factory, tmp_pa
     pipeline.assert_running()
 
 
+def _metric(port: int, name: str) -> float:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
 def test_bad_lines_are_dead_lettered_and_the_gateway_keeps_going(pipeline_factory):
-    pipeline, port = start_listener(pipeline_factory, max_line_bytes=512)
+    metrics_port = free_port()
+    pipeline, port = start_listener(pipeline_factory, max_line_bytes=512, metrics_port=metrics_port)
     bad = [
         b"i;2026-11-25 10:00:00;CONN\n",  # wrong field count
         b"i;2026-02-30 10:00:00;CONN;089123;;;;;;;1;1;;;\n",  # no such date
@@ -77,24 +85,39 @@ def test_bad_lines_are_dead_lettered_and_the_gateway_keeps_going(pipeline_factor
         b"i;2026-11-25 10:00:00;CONN;089\xff123;;;;;;;1;1;;;\n",  # invalid UTF-8
         b"i;2026-11-25 10:00:00;CONN;089\x00123;;;;;;;1;1;;;\n",  # NUL byte
         b"x" * 5000 + b"\n",  # longer than max_line_bytes
+        b"  \t \r\n",  # only whitespace: kept as a dead letter
     ]
+    good = [
+        b"i;2026-11-25 10:00:01;CONN;089123;M\xc3\xbcller\tHans;;;;;;1;1;;;\n",  # tab in a field
+        b"i;2026-11-25 10:00:02;CONN;089123;" + b"N" * 400 + b";;;;;;1;1;;;\n",  # long name
+    ]
+    unfinished = b"i;2026-11-25 10:00:03;CONN;0891"  # the client closes mid-line
     with socket.create_connection(("127.0.0.1", port)) as client:
         # The same 100 calls twice: identical lines are different calls, so 200 entries.
-        client.sendall(lines(100) + b"".join(bad) + lines(100))
+        client.sendall(lines(100) + b"".join(bad) + b"\n\r\n" + lines(100) + b"".join(good))
+        client.sendall(unfinished)
     idle = socket.create_connection(("127.0.0.1", port))  # connects and sends nothing
-    wait_for(lambda: pipeline.queue_depth("dead") >= len(bad), 30, "dead letters")
-    wait_for(lambda: pipeline.entry_count("lookup") >= 200, 30, "the good lines")
+    wait_for(lambda: pipeline.queue_depth("dead") >= len(bad) + 1, 30, "dead letters")
+    wait_for(lambda: pipeline.entry_count("lookup") >= 202, 30, "the good lines")
     idle.close()
-    assert len({m["event_id"] for m in lookup_messages(pipeline)}) == 200
+    entries = lookup_messages(pipeline)
+    assert len({m["event_id"] for m in entries}) == 202
+    assert {"Müller Hans", "N" * 400} <= {m["name"] for m in entries}
     dead = pipeline.dead_letters()
-    assert len(dead) == len(bad)
+    assert len(dead) == len(bad) + 1
     reasons = sorted(str(h["x-cti-reason"]) for h, _ in dead)
     assert any("fields" in r for r in reasons)
     assert any("max_line_bytes" in r for r in reasons)
     assert any("not valid utf-8" in r for r in reasons)
     assert any("control character" in r for r in reasons)
+    assert any("only whitespace" in r for r in reasons)
+    assert any("in the middle of a line" in r for r in reasons)
     bodies = {body for _, body in dead}
     assert bad[0] in bodies and b"x" * 512 in bodies  # raw bytes kept, oversized cut
+    assert bad[-1] in bodies and unfinished in bodies
+    assert _metric(metrics_port, 'cti_journal_blank_lines_total{reason="empty"}') == 2
+    assert _metric(metrics_port, 'cti_journal_blank_lines_total{reason="whitespace"}') == 1
+    assert "089123" not in pipeline.log("gateway")  # rejected lines are logged masked
     pipeline.assert_running()
 
 
