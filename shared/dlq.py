@@ -13,11 +13,20 @@ again. A lookup or write dead letter whose event id an earlier one of the same s
 such a copy (event ids are the same only for the same entry): `list` marks it, `replay` sends
 the entry once and drops its copies with it. A gateway dead letter has no event id (the line did
 not parse); two identical bad lines may be two calls, so they are never merged.
+
+A letter is addressed by an id made from its content (stage, headers, body: what the broker
+keeps unchanged when it requeues a letter), not by its position, which changes whenever a
+letter is requeued or another one arrives. Identical letters get `-2`, `-3`, ... after the same
+id; being identical, it does not matter which one of them is which.
+
+Phone numbers are personal data: `list`, `show` and `replay` print them masked to their last
+digits unless `--reveal`; the letter itself keeps the raw line, so that it can be replayed.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -34,11 +43,16 @@ from cti_journal.shared.amqp import connection_parameters, declare_topology_bloc
 from cti_journal.shared.cli import Command
 from cti_journal.shared.config import Settings
 from cti_journal.shared.errors import BadInputError, ConfigError, describe
+from cti_journal.shared.masking import mask_numbers_in
 from cti_journal.shared.process import add_config_argument, load_settings
 from cti_journal.shared.topology import DEAD, LOOKUP, STAGES, WRITE, Topology
 
 Channel = Any  # pika's BlockingChannel; pika ships no type hints
 Reparse = Callable[[bytes, Mapping[str, Any]], tuple[str, bytes]]
+# Headers the broker adds or changes when a letter is requeued; not part of its identity.
+_VOLATILE_HEADERS = frozenset({"x-delivery-count"})
+_ID_HEX = 10
+_UNMASKED_KEYS = frozenset({"event_id", "source", "v", "lookup", "utc", "zeitpunkt"})
 
 
 @dataclass
@@ -47,7 +61,13 @@ class DeadLetter:
     tag: int
     headers: dict[str, Any]
     body: bytes
-    copy_of: int = 0  # the # of the earlier dead letter this one repeats, 0 if none
+    copy_of: str = ""  # the id of the earlier dead letter this one repeats, "" if none
+    id: str = ""  # stable: from the content (see the module's docstring); set by `_take_all`
+
+    def digest(self) -> str:
+        stable = {k: v for k, v in self.headers.items() if k not in _VOLATILE_HEADERS}
+        head = orjson.dumps(stable, default=str, option=orjson.OPT_SORT_KEYS)
+        return hashlib.sha256(head + b"\0" + self.body).hexdigest()[:_ID_HEX]
 
     @property
     def stage(self) -> str:
@@ -104,18 +124,49 @@ def _take_all(channel: Channel, topology: Topology, limit: int) -> list[DeadLett
         if method is None:
             break
         letters.append(DeadLetter(len(letters) + 1, method.delivery_tag, props.headers or {}, body))
+    _name(letters)
     _mark_copies(letters)
     return letters
 
 
+def _name(letters: list[DeadLetter]) -> None:
+    seen: dict[str, int] = {}
+    for letter in letters:
+        digest = letter.digest()
+        seen[digest] = seen.get(digest, 0) + 1
+        letter.id = digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"
+
+
 def _mark_copies(letters: list[DeadLetter]) -> None:
-    first: dict[tuple[str, str], int] = {}
+    first: dict[tuple[str, str], str] = {}
     for letter in letters:
         if letter.stage not in (LOOKUP, WRITE) or not letter.event_id:
             continue
-        earlier = first.setdefault((letter.stage, letter.event_id), letter.index)
-        if earlier != letter.index:
+        earlier = first.setdefault((letter.stage, letter.event_id), letter.id)
+        if earlier != letter.id:
             letter.copy_of = earlier
+
+
+def _masked(value: Any, reveal: bool) -> Any:
+    """Strings with their phone numbers masked (recursively through JSON), unless `reveal`."""
+    if reveal:
+        return value
+    if isinstance(value, str):
+        return mask_numbers_in(value)
+    if isinstance(value, list):
+        return [_masked(v, reveal) for v in value]
+    if isinstance(value, dict):
+        return {k: v if k in _UNMASKED_KEYS else _masked(v, reveal) for k, v in value.items()}
+    return value
+
+
+def _body_text(body: bytes, reveal: bool, indent: bool = False) -> str:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return "raw bytes: " + repr(_masked(body.decode("utf-8", "backslashreplace"), reveal))
+    option = orjson.OPT_INDENT_2 if indent else 0
+    return orjson.dumps(_masked(data, reveal), option=option).decode()
 
 
 def _give_back(channel: Channel, letters: list[DeadLetter]) -> None:
@@ -123,16 +174,17 @@ def _give_back(channel: Channel, letters: list[DeadLetter]) -> None:
         channel.basic_nack(letter.tag, requeue=True)
 
 
-def _print_list(letters: list[DeadLetter]) -> None:
+def _print_list(letters: list[DeadLetter], reveal: bool) -> None:
     if not letters:
         print("the dead-letter queue is empty")
         return
-    print(f"{'#':>4}  {'stage':<8} {'error':<22} {'event id':<32}  reason")
+    print(f"{'id':<13} {'stage':<8} {'error':<22} {'event id':<32}  reason")
     for letter in letters:
         error = str(letter.headers.get("x-cti-error", letter.headers.get("x-first-death-reason")))
-        reason = f"copy of #{letter.copy_of}" if letter.copy_of else letter.reason[:100]
+        reason = f"copy of {letter.copy_of}" if letter.copy_of else letter.reason[:100]
         print(
-            f"{letter.index:>4}  {letter.stage:<8} {error[:22]:<22} {letter.event_id:<32}  {reason}"
+            f"{letter.id:<13} {letter.stage:<8} {error[:22]:<22} {letter.event_id:<32}  "
+            f"{_masked(reason, reveal)}"
         )
     copies = sum(1 for letter in letters if letter.copy_of)
     if copies:
@@ -140,17 +192,16 @@ def _print_list(letters: list[DeadLetter]) -> None:
             f"copies: {copies} of these {len(letters)} letters repeat an earlier one (a worker "
             "died before acknowledging it); replay sends each entry once"
         )
+    if not reveal:
+        print("(phone numbers masked; --reveal shows them)")
 
 
-def _print_one(letter: DeadLetter) -> None:
-    print(f"dead letter #{letter.index}")
+def _print_one(letter: DeadLetter, reveal: bool) -> None:
+    print(f"dead letter {letter.id}")
     for key in sorted(letter.headers):
         if key.startswith("x-cti-") or key.startswith("x-first-death"):
-            print(f"  {key}: {letter.headers[key]}")
-    try:
-        print("body:", orjson.dumps(orjson.loads(letter.body), option=orjson.OPT_INDENT_2).decode())
-    except orjson.JSONDecodeError:
-        print("raw bytes:", repr(letter.body))
+            print(f"  {key}: {_masked(str(letter.headers[key]), reveal)}")
+    print("body:", _body_text(letter.body, reveal, indent=True))
 
 
 def _reparse(settings: Settings) -> Reparse:
@@ -162,7 +213,9 @@ def _reparse(settings: Settings) -> Reparse:
     return factory(settings)
 
 
-def _replay_one(channel: Channel, topology: Topology, letter: DeadLetter, reparse: Reparse) -> str:
+def _replay_one(
+    channel: Channel, topology: Topology, letter: DeadLetter, reparse: Reparse
+) -> tuple[str, bytes]:
     if letter.stage == "gateway":
         key, body = reparse(letter.body, letter.headers)
     elif letter.stage in (LOOKUP, WRITE):
@@ -177,22 +230,25 @@ def _replay_one(channel: Channel, topology: Topology, letter: DeadLetter, repars
         pika.BasicProperties(delivery_mode=2, content_type="application/json", headers=headers),
         mandatory=True,
     )
-    return key
+    return key, body
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
     parser.add_argument("action", choices=("list", "show", "replay", "purge"))
-    parser.add_argument("numbers", nargs="*", type=int, help="dead letters by # (from list)")
+    parser.add_argument("ids", nargs="*", help="dead letters by their id (from list)")
     parser.add_argument("--all", action="store_true", help="replay: every dead letter")
     parser.add_argument("--limit", type=int, default=10_000, help="look at most at N (10000)")
     parser.add_argument("--yes", action="store_true", help="purge: really delete them")
+    parser.add_argument(
+        "--reveal", action="store_true", help="show phone numbers in full (masked by default)"
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     with _channel(settings) as (channel, topology):
-        if args.action == "purge":
+        if args.action == "purge" and not args.ids:
             if not args.yes:
                 print("purge deletes every dead letter for good; add --yes to do it")
                 return 2
@@ -213,43 +269,72 @@ def _act(
     topology: Topology,
     letters: list[DeadLetter],
 ) -> int:
-    chosen = [lt for lt in letters if args.all or lt.index in args.numbers]
     if args.action == "list":
-        _print_list(letters)
+        _print_list(letters, args.reveal)
         return 0
+    by_id = {letter.id: letter for letter in letters}
+    unknown = [i for i in args.ids if i not in by_id]
+    if unknown:
+        print(f"no dead letter with the id {', '.join(unknown)} (see `dlq list`)", file=sys.stderr)
+        return 2
+    chosen = letters if args.all and args.action == "replay" else [by_id[i] for i in args.ids]
     if not chosen:
-        print("name dead letters by their # from `dlq list` (or --all with replay)")
+        print("name dead letters by their id from `dlq list` (or --all with replay)")
         return 2
     if args.action == "show":
         for letter in chosen:
-            _print_one(letter)
+            _print_one(letter, args.reveal)
         return 0
+    if args.action == "purge":
+        return _purge(channel, chosen, args.yes)
+    return _replay(args, settings, channel, topology, letters, chosen)
+
+
+def _purge(channel: Channel, chosen: list[DeadLetter], yes: bool) -> int:
+    if not yes:
+        print(f"purge deletes {len(chosen)} dead letters for good; add --yes to do it")
+        return 2
+    for letter in chosen:
+        channel.basic_ack(letter.tag)
+        letter.tag = 0
+        print(f"{letter.id}: purged")
+    return 0
+
+
+def _replay(
+    args: argparse.Namespace,
+    settings: Settings,
+    channel: Channel,
+    topology: Topology,
+    letters: list[DeadLetter],
+    chosen: list[DeadLetter],
+) -> int:
     reparse = _reparse(settings)
     failed = 0
-    by_index = {letter.index: letter for letter in letters}
-    copies_of: dict[int, list[DeadLetter]] = {}
+    by_id = {letter.id: letter for letter in letters}
+    copies_of: dict[str, list[DeadLetter]] = {}
     for letter in letters:
         if letter.copy_of:
             copies_of.setdefault(letter.copy_of, []).append(letter)
-    tried: set[int] = set()
+    tried: set[str] = set()
     for chosen_letter in chosen:
         # A copy stands for its original: the entry is sent once, and every copy goes with it.
-        letter = by_index[chosen_letter.copy_of] if chosen_letter.copy_of else chosen_letter
-        if letter.index in tried:
+        letter = by_id[chosen_letter.copy_of] if chosen_letter.copy_of else chosen_letter
+        if letter.id in tried:
             continue
-        tried.add(letter.index)
+        tried.add(letter.id)
         try:
-            key = _replay_one(channel, topology, letter, reparse)
+            key, body = _replay_one(channel, topology, letter, reparse)
         except (BadInputError, pika.exceptions.UnroutableError) as exc:
-            print(f"#{letter.index}: not replayed: {exc}", file=sys.stderr)
+            print(f"{letter.id}: not replayed: {_masked(str(exc), args.reveal)}", file=sys.stderr)
             failed += 1
             continue
-        copies = copies_of.get(letter.index, [])
+        copies = copies_of.get(letter.id, [])
         for done in [letter, *copies]:  # the replayed entry is confirmed: drop the letters
             channel.basic_ack(done.tag)
             done.tag = 0
-        also = f" (copies #{', #'.join(str(c.index) for c in copies)} dropped)" if copies else ""
-        print(f"#{letter.index}: replayed to {key}{also}")
+        also = f" (copies {', '.join(c.id for c in copies)} dropped)" if copies else ""
+        print(f"{letter.id}: replayed to {key}{also}: {_body_text(body, args.reveal)}")
     return 1 if failed else 0
 
 
