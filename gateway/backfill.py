@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 from cti_journal.gateway.intake import Buffer, Done
-from cti_journal.gateway.lines import LineSplitter
 from cti_journal.gateway.prepare import Outgoing, Preparer
 from cti_journal.shared.cli import Command
 from cti_journal.shared.config import GatewaySettings
@@ -38,7 +37,7 @@ class FileImportSource:
 
     def run(self, buffer: Buffer, stop: threading.Event) -> None:
         for path in self.paths:
-            splitter = LineSplitter(self.settings.max_line_bytes)
+            splitter = self.preparer.splitter()  # counts empty lines
             origin = f"import {path}"
             with open(path, "rb") as fh:
                 while not stop.is_set() and (data := fh.read(CHUNK)):

@@ -183,7 +183,7 @@ class FileTailSource:
                 self._rescan_from(fh, start, position.offset)
             # Offsets stay relative to the rotated day's start, so that the checkpoint advances
             # through these lines too and a restart does not read them again.
-            splitter = LineSplitter(self.settings.max_line_bytes)
+            splitter = self.preparer.splitter()  # counts empty lines
             splitter.offset = position.offset
             fh.seek(start + position.offset)
             while data := fh.read(CHUNK):
@@ -221,7 +221,7 @@ class FileTailSource:
         self, fh: BinaryIO, offset: int, buffer: Buffer, stop: threading.Event
     ) -> Position | None:
         """Read new lines until the file is rotated; returns where reading stopped."""
-        splitter = LineSplitter(self.settings.max_line_bytes)
+        splitter = self.preparer.splitter()  # counts empty lines
         splitter.offset = offset
         head = _first_line(fh, self.settings.max_line_bytes)
         fh.seek(offset)

@@ -401,3 +401,23 @@ def test_check_exits_2_on_missing_file(
     monkeypatch.setattr(check, "declare_topology_blocking", _no_connect)
     assert main(["check", "-c", str(tmp_path / "missing.toml")]) == 2
     assert "config: --config: file " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "::", "10.1.2.3", "cti-gw.example"])
+def test_a_listener_on_a_public_address_needs_networks_or_client_certificates(
+    tmp_path: Path, address: str
+) -> None:
+    text = f'[gateway]\nsource = "listen"\nlisten_address = "{address}"\n'
+    error = _error(tmp_path, text)
+    assert error.setting == "gateway.allowed_networks / gateway.tls_client_ca_file"
+    assert "reachable from other hosts" in str(error)
+    ok = text + 'allowed_networks = ["10.1.0.0/16"]\n'
+    (tmp_path / "ok.toml").write_text(ok, encoding="utf-8")
+    Settings.load(tmp_path / "ok.toml", env={})
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1", "localhost"])
+def test_a_loopback_listener_needs_no_networks(tmp_path: Path, address: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(f'[gateway]\nsource = "listen"\nlisten_address = "{address}"\n', "utf-8")
+    assert Settings.load(path, env={}).gateway.spool  # and the spool is on by default

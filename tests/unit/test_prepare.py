@@ -181,3 +181,32 @@ def test_reparser_refuses_truncated_lines() -> None:
     reparse = _reparse()
     with pytest.raises(BadInputError, match="only the first bytes of this line were kept"):
         reparse(RAW[:16], {"x-cti-raw-bytes": len(RAW)})
+
+
+def test_whitespace_lines_are_dead_lettered_and_empty_lines_counted() -> None:
+    p = _preparer()
+    splitter = p.splitter()
+    outs = [p.prepare(line, "tcp x", 1.0) for line in splitter.feed(b"\n \t\r\n\r\n" + RAW)]
+    assert [o.routing_key for o in outs] == ["dead", "lookup"]
+    assert outs[0].body == b" \t\r\n"
+    assert (outs[0].headers or {})["x-cti-reason"] == "a line of only whitespace"
+    assert _sample(p, "blank_lines", reason="empty") == 2
+    assert _sample(p, "blank_lines", reason="whitespace") == 1
+    assert _sample(p, "entries_rejected", reason="whitespace") == 1
+
+
+def test_an_unfinished_last_line_is_a_dead_letter_that_replays(caplog) -> None:
+    p = _preparer(max_dead_letter_bytes=4096)
+    cut = RAW.rstrip(b"\n")
+    out = p.prepare_unfinished(Line(cut), "client 10.0.0.9:5000", 1.0)
+    assert (out.routing_key, out.body) == ("dead", cut)
+    assert "middle of a line" in (out.headers or {})["x-cti-reason"]
+    assert _sample(p, "entries_rejected", reason="unfinished") == 1
+    reparse = reparser(SimpleNamespace(gateway=p.settings))
+    assert reparse(out.body, out.headers or {})[0] == "lookup"  # once an admin checked it
+
+
+def test_rejected_lines_are_logged_with_numbers_masked(caplog) -> None:
+    p = _preparer(max_dead_letter_bytes=4096)
+    p.prepare(Line(b"i;2026-07-15 14:30:00;CONN;0891234567\n"), "tcp x", 1.0)
+    assert "0891234567" not in caplog.text and "*******567" in caplog.text
