@@ -82,6 +82,7 @@ class SpoolBuffer:
         self.abort = threading.Event()
         self._waker = Waker(wake)
         self._room = threading.Condition()
+        self._put_lock = threading.Lock()
         self.dir.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
         os.chmod(self.dir, _DIR_MODE)
         self._lock_fd = self._lock()
@@ -165,24 +166,26 @@ class SpoolBuffer:
 
     # -- source side --------------------------------------------------------------------------
     def put(self, outs: list[Outgoing], on_published: list[Done | None] | None = None) -> bool:
+        """Append and fsync. Several sources' threads (a listener's clients) may call it at once:
+        one at a time, so that sequence numbers are unique and written in order."""
         if on_published and any(on_published):
             raise SpoolError("the spool acknowledges records itself")
-        data = bytearray()
-        size_total = 0
-        for out in outs:
-            # The identity state rides along so that a restart can continue the counter.
-            payload = out.identity.ljust(STATE_BYTES, b"\0")[:STATE_BYTES] + out.pack()
-            data += _REC.pack(_MAGIC, self._next_seq, len(payload), zlib.crc32(payload))
-            data += payload
-            self._next_seq += 1
-            size_total += _REC.size + len(payload)
-        with self._room:
-            while self._unacked_bytes + size_total > self.max_bytes and self._unacked_bytes:
-                if self.abort.is_set():
-                    return False
-                self._room.wait(timeout=0.5)
-            self._unacked_bytes += size_total
-        self._write(bytes(data))
+        # The identity state rides along so that a restart can continue the counter.
+        payloads = [o.identity.ljust(STATE_BYTES, b"\0")[:STATE_BYTES] + o.pack() for o in outs]
+        size_total = sum(_REC.size + len(payload) for payload in payloads)
+        with self._put_lock:
+            with self._room:
+                while self._unacked_bytes + size_total > self.max_bytes and self._unacked_bytes:
+                    if self.abort.is_set():
+                        return False
+                    self._room.wait(timeout=0.5)
+                self._unacked_bytes += size_total
+            data = bytearray()
+            for payload in payloads:
+                data += _REC.pack(_MAGIC, self._next_seq, len(payload), zlib.crc32(payload))
+                data += payload
+                self._next_seq += 1
+            self._write(bytes(data))
         self._waker.poke()
         return True
 

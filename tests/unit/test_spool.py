@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 import threading
 from pathlib import Path
 
@@ -311,3 +312,29 @@ def test_default_location_is_the_systemd_state_directory_else_var() -> None:
     env = {"STATE_DIRECTORY": "/var/lib/cti-journal:/var/lib/other"}
     assert default_spool_dir("pbx 1/a", env) == Path("/var/lib/cti-journal/spool-pbx_1_a")
     assert default_spool_dir("cti", {}) == Path("var/spool-cti")
+
+
+def test_puts_from_several_threads_get_unique_numbers_in_order(tmp_path: Path) -> None:
+    """A listener's clients put from their own threads at once: every record once, in order."""
+    spool = _spool(tmp_path)
+    barrier = threading.Barrier(4)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: races show
+
+    def client(base: int) -> None:
+        barrier.wait()
+        for i in range(50):
+            spool.put([_out(base + 2 * i), _out(base + 2 * i + 1)])
+
+    threads = [threading.Thread(target=client, args=(k * 1000,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    sys.setswitchinterval(interval)
+    items = _drain(spool)
+    assert sorted(_numbers(items)) == sorted(k * 1000 + i for k in range(4) for i in range(100))
+    for item in items:
+        _ack(item)
+    spool.close()
+    assert _acked(tmp_path) == 400
