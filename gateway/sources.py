@@ -180,8 +180,8 @@ class TcpClientSource:
                 sock.close()
                 self.metrics.source_connected.dec()
             if not stop.is_set():
-                backoff.failed(log, f"CTI server {origin}", "closed the connection")
-                backoff.wait(stop)
+                log.warning("CTI server %s closed the connection; reconnecting", origin)
+                backoff.wait(stop)  # a server that closes at once again and again is not hammered
 
 
 class TcpListenSource:
