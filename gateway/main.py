@@ -137,9 +137,19 @@ class Gateway:
             log.warning("stopping with %d entries not confirmed by the broker; they stay in the "
                         "spool and are published first at the next start", held)  # fmt: skip
             return
+        if self.settings.gateway.source == "file" and isinstance(self.source, _file_source()):
+            log.warning("stopping with %d entries not confirmed by the broker; the checkpoint is "
+                        "before them: they are read again at the next start", held)  # fmt: skip
+            return
         self.unconfirmed = held
         log.error("stopping with %d entries not confirmed by the broker and no spool "
                   "(gateway.spool = false): they are lost", held)  # fmt: skip
+
+
+def _file_source() -> type:
+    from cti_journal.gateway.filetail import FileTailSource
+
+    return FileTailSource
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
