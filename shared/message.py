@@ -66,6 +66,11 @@ class JournalEntry:
     amtsholung: str = ""
     lookup: str = Lookup.PENDING
     v: int = SCHEMA_VERSION
+    # Which gateway read the line (`gateway.name`): a pair sends each entry twice, and the
+    # writer counts per gateway which copy was written and which was skipped. Optional, so
+    # entries from gateways without it still decode; readers older than this field refuse it,
+    # so upgrade lookups and writers before gateways.
+    gateway: str = ""
 
     @property
     def has_contact(self) -> bool:

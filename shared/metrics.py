@@ -62,6 +62,8 @@ class Metrics:
     source_connected: Gauge
     in_flight: Gauge
     buffered: Gauge
+    rows_by_gateway: Counter
+    skipped_by_gateway: Counter
 
 
 def make_metrics(
@@ -174,6 +176,19 @@ def make_metrics(
         in_flight=Gauge(f"{NS}_in_flight", "Published, not yet confirmed", registry=r),
         buffered=Gauge(
             f"{NS}_buffered", "Entries read, waiting to be published", registry=of(GATEWAY)
+        ),
+        rows_by_gateway=Counter(
+            f"{NS}_rows_written_by_gateway",
+            "Journal rows committed, by the gateway whose copy was written",
+            ["gateway"],
+            registry=of(WRITER),
+        ),
+        skipped_by_gateway=Counter(
+            f"{NS}_duplicates_skipped_by_gateway",
+            "Entries skipped as already written, by the gateway that sent the skipped copy "
+            "(with a gateway pair: the pair's overlap)",
+            ["gateway"],
+            registry=of(WRITER),
         ),
     )
 
