@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 Outcome = BaseException | None
 BATCH_ATTEMPTS = 3
 PRUNE_EVERY_S = 3600.0
+SKIPPED_LOG_EVERY_S = 60.0
 # Measured (shared/measurements.md): fast_executemany crashes the SQLite driver and raises
 # MemoryError with MariaDB Connector/ODBC. Only where it was shown to work may it be chosen.
 FAST_EXECUTEMANY_SAFE = frozenset({Dialect.POSTGRESQL, Dialect.MSSQL})
@@ -77,7 +78,9 @@ class OdbcJournalSink:
         self._ledger: Ledger | None = None
         self._strategy: str = settings.strategy
         self._truncation_logged: set[str] = set()
-        self._last_prune = 0.0
+        self._last_prune = float("-inf")  # the first prune is due at once
+        self._skipped_unlogged = 0
+        self._skipped_logged_at = float("-inf")
         self._replan = False  # read the table's catalog again before the next batch
 
     # -- set-up -------------------------------------------------------------------------------
@@ -323,10 +326,20 @@ class OdbcJournalSink:
         if len(todo) == len(rows):
             raise RowError("the ledger refused event ids it does not hold")
         self.metrics.duplicates_skipped.inc(len(rows) - len(todo))
-        log.info("skipped %d entries already in the journal", len(rows) - len(todo))
+        self._log_skipped(len(rows) - len(todo))
         if todo:
             self._ledger.record(cursor, [(r.event_id, r.utc) for r in todo])
         return todo
+
+    def _log_skipped(self, count: int) -> None:
+        """With a gateway pair nearly every batch skips entries: one line a minute, not per
+        batch (the metrics count each)."""
+        self._skipped_unlogged += count
+        now = time.monotonic()
+        if now - self._skipped_logged_at >= SKIPPED_LOG_EVERY_S:
+            log.info("skipped %d entries already in the journal (since the last such line)",
+                     self._skipped_unlogged)  # fmt: skip
+            self._skipped_unlogged, self._skipped_logged_at = 0, now
 
     def _insert(self, cursor: pyodbc.Cursor, rows: list[tuple[object, ...]]) -> None:
         assert self._plan is not None
