@@ -549,7 +549,8 @@ def _deliver(sim: Simulator, args: argparse.Namespace) -> None:
     elif args.connect is not None:
         sim.push(*args.connect)
     else:
-        sim.serve(*(args.listen or DEFAULT_LISTEN), clients=max(1, args.clients))
+        host, port = args.listen or DEFAULT_LISTEN
+        sim.serve(host, port, clients=max(1, args.clients))
 
 
 def run(args: argparse.Namespace) -> int:
