@@ -19,12 +19,14 @@ from typing import Any
 
 import pytest
 
-from tests.fault.conftest import CtiServer, FaultRun
+from tests.fault.conftest import CtiServer, DayLog, FaultRun
 from tests.harness import free_port, wait_for
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(180)]
 
 PAIR = ("gateway-a", "gateway-b")
+KILLS = ((700, "gateway-a", signal.SIGKILL), (1300, "gateway-b", signal.SIGKILL),
+         (1900, "gateway-a", signal.SIGTERM), (2400, "gateway-b", signal.SIGTERM))  # fmt: skip
 
 
 def scrape(port: int, metric: str) -> dict[str, float]:
@@ -89,3 +91,42 @@ def test_killing_either_gateway_of_a_pair_loses_and_doubles_nothing(
     # Both copies of most entries reached the writer: each gateway's copy was skipped at times.
     assert {'{gateway="gateway-a"}', '{gateway="gateway-b"}'} <= set(skipped)
     assert min(skipped.values()) > 0
+
+
+def test_a_tcp_and_a_day_log_member_give_the_same_ids(fault_run: Any, tmp_path: Path) -> None:
+    """The other pair: one gateway over TCP, one tailing the server's day.log (with rotation).
+    Two source kinds, one id per call: each is killed (SIGKILL, SIGTERM) and restarted; the
+    journal holds every call once and both members' copies were skipped at times."""
+    count, rate = 3000, 150
+    day = tmp_path / "Journal" / "day.log"
+    day.parent.mkdir()
+    server = CtiServer(count, rate=rate, clients=2).start()  # the same calls as the file's
+    day_log = DayLog(day, count, rate, rotate_every=1000, seed=server.seed).start()
+    writer_metrics = free_port()
+    run: FaultRun = fault_run(
+        {"source": "tcp", "host": "127.0.0.1", "port": server.port, "spool_dir": ""},
+        writer={"metrics_port": writer_metrics},
+    )
+    run.env["gateway-a"] = {"CTI_JOURNAL_GATEWAY__NAME": "tcp"}
+    run.env["gateway-b"] = {"CTI_JOURNAL_GATEWAY__NAME": "file",
+                            "CTI_JOURNAL_GATEWAY__SOURCE": "file",
+                            "CTI_JOURNAL_GATEWAY__PATH": str(day)}  # fmt: skip
+    for name in ("writer-1", "lookup-1", *PAIR):
+        run.start(name)
+    try:
+        wait_for(lambda: server.sim.clients == 1, 60, "the TCP member to connect")
+        for at, name, sig in KILLS:
+            wait_for(lambda at=at: len(day_log.sent) >= at, 60, f"{at} entries written")
+            run.pipeline.kill(name, sig)
+            run.start(name)
+            wait_for(lambda: server.sim.clients == 1, 60, "the TCP member to reconnect")
+        wait_for(lambda: server.done, 60, "the CTI server to send everything")
+        result, dead = run.finish(day_log, count, rows_timeout=90)
+        skipped = scrape(writer_metrics, "cti_journal_duplicates_skipped_by_gateway_total")
+    finally:
+        server.close()
+        day_log.close()
+    print(f"tcp + day.log pair: {result}; copies skipped per gateway {skipped}")
+    assert result.ok, result
+    assert dead == []
+    assert {'{gateway="tcp"}', '{gateway="file"}'} <= set(skipped)
