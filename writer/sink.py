@@ -43,6 +43,7 @@ from cti_journal.shared.odbc import (
 )
 from cti_journal.writer.dialect import Dialect, detect_dialect, multi_row_values
 from cti_journal.writer.ledger import Ledger
+from cti_journal.writer.pairs import PairCheck
 from cti_journal.writer.table import TablePlan, load_plan
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class OdbcJournalSink:
         self._skipped_unlogged = 0
         self._skipped_logged_at = float("-inf")
         self._replan = False  # read the table's catalog again before the next batch
+        self._pairs = PairCheck()
 
     # -- set-up -------------------------------------------------------------------------------
     def open(self) -> TablePlan:
@@ -211,6 +213,7 @@ class OdbcJournalSink:
         conn = self._connection()
         if self._replan:
             self._reload_plan(conn)
+        self._pairs.observe(entries)
         outcomes: list[Outcome] = [None] * len(entries)
         rows: list[_Row] = []
         seen: set[str] = set()
