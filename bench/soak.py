@@ -97,6 +97,16 @@ def _faults(run: FaultRun, until: float, rng: random.Random, log: Counter[str],
         log[f"kill {victim}"] += 1
 
 
+def _settle(run: FaultRun, timeout: float) -> bool:
+    """Wait for the pipeline to go quiet; False (and the counts as they are) if it does not."""
+    try:
+        run.settle(quiet_s=3.0, timeout=timeout)
+    except AssertionError as exc:
+        print(f"soak: {exc}; {run.diagnose()}; comparing what is there", flush=True)
+        return False
+    return True
+
+
 def soak(args: argparse.Namespace, work: Path) -> int:
     rng = random.Random(args.seed)
     count = int(args.rate * args.minutes * 60)
@@ -129,7 +139,8 @@ def soak(args: argparse.Namespace, work: Path) -> int:
                   f"{kind}, work folder {work}", flush=True)  # fmt: skip
             _faults(run, began + args.minutes * 60, rng, log, pair)
             wait_for(lambda: source.done, 120, "the simulator to send everything", 0.5)
-            run.settle(quiet_s=3.0, timeout=180)
+            # A pair doubles the work behind every broker restart: give it longer to drain.
+            settled = _settle(run, 180 if pair is None else 900)
             result = run.compare(source.sent)
             dead = len(run.dead_letters())
             run.pipeline.assert_running()
@@ -145,7 +156,7 @@ def soak(args: argparse.Namespace, work: Path) -> int:
     print(f"  duplicates        {duplicates}")
     print(f"  missing           {missing}")
     print(f"  dead letters      {dead}")
-    ok = result.ok and dead == 0 and result.expected == count
+    ok = settled and result.ok and dead == 0 and result.expected == count
     print("soak: OK, every entry exactly once" if ok else "soak: FAILED")
     return 0 if ok else 1
 

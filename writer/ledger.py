@@ -155,12 +155,15 @@ class Ledger:
             cursor.execute(f"INSERT INTO {self.table} ({columns}) VALUES {values}", flat)
 
     def prune_older_than(self, cursor: pyodbc.Cursor, cutoff: datetime) -> int:
-        """Delete the ledger rows of calls older than `cutoff` (less a day of margin); the
-        caller commits, in the transaction that deletes the journal rows older than `cutoff`.
+        """Delete the ledger rows of calls older than `cutoff` (naive = UTC; less a day of
+        margin); the caller commits, in the transaction that deletes the journal rows older than
+        `cutoff`. For a retention pass elsewhere: `Ledger(name, dialect)`, `detect(conn)`, this.
 
         Compact layout: by the call's day. Legacy layout: by commit time, which is never before
         the call, so no row is unguarded while its journal row is kept. Returns rows deleted."""
-        limit = cutoff.replace(tzinfo=None) - _MARGIN
+        if cutoff.tzinfo is not None:
+            cutoff = cutoff.astimezone(UTC).replace(tzinfo=None)
+        limit = cutoff - _MARGIN
         if self.compact:
             cursor.execute(f"DELETE FROM {self.table} WHERE call_day < ?", limit.date())
         else:
