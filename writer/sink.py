@@ -84,6 +84,7 @@ class OdbcJournalSink:
         self._skipped_logged_at = float("-inf")
         self._replan = False  # read the table's catalog again before the next batch
         self._pairs = PairCheck()
+        self._expect_known = False  # the last batch held entries already written
 
     # -- set-up -------------------------------------------------------------------------------
     def open(self) -> TablePlan:
@@ -316,7 +317,10 @@ class OdbcJournalSink:
     ) -> list[_Row]:
         """Insert the batch's ledger rows; returns the rows not committed before."""
         assert self._ledger is not None
-        ids = [r.event_id for r in rows]
+        if self._expect_known:
+            claimed = self._claim_known_first(conn, cursor, rows)
+            if claimed is not None:
+                return claimed
         try:
             self._ledger.record(cursor, [(r.event_id, r.utc) for r in rows])
             return rows
@@ -324,15 +328,43 @@ class OdbcJournalSink:
             if not isinstance(classify(exc), RowError):
                 raise
             conn.rollback()
-        known = self._ledger.existing(cursor, ids)
+        known = self._ledger.existing(cursor, [r.event_id for r in rows])
         todo = [r for r in rows if r.event_id not in known]
         if len(todo) == len(rows):
             raise RowError("the ledger refused event ids it does not hold")
-        self.metrics.duplicates_skipped.inc(len(rows) - len(todo))
-        self._log_skipped(len(rows) - len(todo))
+        self._skipped(len(rows) - len(todo))
+        # A gateway pair: the next batch very likely holds copies too. Reading first saves the
+        # failed INSERT and its rollback; not on SQLite, where a read lock that must be upgraded
+        # would make two writers deadlock (see _commit).
+        self._expect_known = self._ledger.dialect is not Dialect.SQLITE
         if todo:
             self._ledger.record(cursor, [(r.event_id, r.utc) for r in todo])
         return todo
+
+    def _claim_known_first(
+        self, conn: pyodbc.Connection, cursor: pyodbc.Cursor, rows: list[_Row]
+    ) -> list[_Row] | None:
+        """Read which ids are known, then insert the others; None if a racing writer got some
+        of those first (the caller then takes the usual path)."""
+        assert self._ledger is not None
+        known = self._ledger.existing(cursor, [r.event_id for r in rows])
+        todo = [r for r in rows if r.event_id not in known]
+        try:
+            if todo:
+                self._ledger.record(cursor, [(r.event_id, r.utc) for r in todo])
+        except pyodbc.Error as exc:
+            if not isinstance(classify(exc), RowError):
+                raise
+            conn.rollback()
+            return None
+        self._expect_known = bool(known)
+        if known:
+            self._skipped(len(rows) - len(todo))
+        return todo
+
+    def _skipped(self, count: int) -> None:
+        self.metrics.duplicates_skipped.inc(count)
+        self._log_skipped(count)
 
     def _log_skipped(self, count: int) -> None:
         """With a gateway pair nearly every batch skips entries: one line a minute, not per
