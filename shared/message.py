@@ -67,9 +67,8 @@ class JournalEntry:
     lookup: str = Lookup.PENDING
     v: int = SCHEMA_VERSION
     # Which gateway read the line (`gateway.name`): a pair sends each entry twice, and the
-    # writer counts per gateway which copy was written and which was skipped. Optional, so
-    # entries from gateways without it still decode; readers older than this field refuse it,
-    # so upgrade lookups and writers before gateways.
+    # writer counts per gateway which copy was written and which was skipped. Optional: entries
+    # from gateways without it decode with "", and older readers ignore it (tolerant reader).
     gateway: str = ""
 
     @property
