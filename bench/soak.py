@@ -13,6 +13,11 @@ and the journal is compared with what was sent. Exit status 0 only with 0 missin
 `--source file` (default) tails day.log with rotation: lossless by design, so any loss is a bug.
 `--source tcp` (with a spool) also counts lines that TCP loses when the gateway is killed with
 lines in the kernel's buffers (no application acks); those show up as missing.
+
+`--gateway-pair`: the production topology for TCP. The simulator serves two clients, each
+getting every line; two gateways (`gateway-a`, `gateway-b`, each with its own spool) read it,
+and a gateway fault is a SIGKILL or a SIGTERM of either, only while both are connected (the
+pair's promise: one member up at any time). What TCP loses at a kill, the other one delivered.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -32,9 +38,42 @@ from tests.harness import wait_for
 
 MAX_MINUTES = 120
 PROCESSES = ("gateway", "lookup-1", "lookup-2", "writer-1", "writer-2")
+PAIR = ("gateway-a", "gateway-b")
+PAIR_PROCESSES = (*PAIR, "lookup-1", "lookup-2", "writer-1", "writer-2")
 
 
-def _faults(run: FaultRun, until: float, rng: random.Random, log: Counter[str]) -> None:
+def _pair_setup(
+    args: argparse.Namespace, work: Path, count: int, node: Any
+) -> tuple[Any, FaultRun]:
+    """A CTI server with two clients and a pipeline whose gateway is a pair."""
+    server = CtiServer(count, rate=args.rate, seed=args.seed, clients=2).start()
+    gateway = {"source": "tcp", "host": "127.0.0.1", "port": server.port}
+    run = FaultRun(node, work, gateway)
+    for name in PAIR:
+        run.env[name] = {"CTI_JOURNAL_GATEWAY__NAME": name,
+                         "CTI_JOURNAL_GATEWAY__SPOOL_DIR": str(work / f"spool-{name}")}  # fmt: skip
+    for name in ("writer-1", "writer-2", "lookup-1", "lookup-2", *PAIR):
+        run.start(name)
+    return server, run
+
+
+def _pair_kill(run: FaultRun, server: CtiServer, victim: str, rng: random.Random,
+               log: Counter[str]) -> None:  # fmt: skip
+    """SIGKILL or SIGTERM one member, only while both are connected; restart it."""
+    try:
+        wait_for(lambda: server.sim.clients == 2, 60, "both gateways connected", 0.2)
+    except AssertionError:
+        log["gateway fault skipped: partner not connected"] += 1
+        return
+    sig = rng.choice((signal.SIGKILL, signal.SIGTERM))
+    run.pipeline.kill(victim, sig)
+    time.sleep(rng.uniform(0.1, 1.5))
+    run.start(victim)
+    log[f"{sig.name} {victim}"] += 1
+
+
+def _faults(run: FaultRun, until: float, rng: random.Random, log: Counter[str],
+            server: CtiServer | None = None) -> None:  # fmt: skip
     next_broker = time.monotonic() + rng.uniform(30, 60)
     while time.monotonic() < until:
         time.sleep(rng.uniform(2.0, 6.0))
@@ -48,11 +87,24 @@ def _faults(run: FaultRun, until: float, rng: random.Random, log: Counter[str]) 
             log["broker restart"] += 1
             next_broker = time.monotonic() + rng.uniform(45, 90)
             continue
-        victim = rng.choice(PROCESSES)
+        victim = rng.choice(PROCESSES if server is None else PAIR_PROCESSES)
+        if server is not None and victim in PAIR:
+            _pair_kill(run, server, victim, rng, log)
+            continue
         run.kill(victim)
         time.sleep(rng.uniform(0.1, 1.5))
         run.start(victim)
         log[f"kill {victim}"] += 1
+
+
+def _settle(run: FaultRun, timeout: float) -> bool:
+    """Wait for the pipeline to go quiet; False (and the counts as they are) if it does not."""
+    try:
+        run.settle(quiet_s=3.0, timeout=timeout)
+    except AssertionError as exc:
+        print(f"soak: {exc}; {run.diagnose()}; comparing what is there", flush=True)
+        return False
+    return True
 
 
 def soak(args: argparse.Namespace, work: Path) -> int:
@@ -61,7 +113,11 @@ def soak(args: argparse.Namespace, work: Path) -> int:
     log: Counter[str] = Counter()
     with own_node(f"cti-soak-{args.seed}@localhost") as node:
         source: Any
-        if args.source == "file":
+        pair: CtiServer | None = None
+        if args.gateway_pair:
+            pair, run = _pair_setup(args, work, count, node)
+            source = pair
+        elif args.source == "file":
             day = work / "Journal" / "day.log"
             day.parent.mkdir(parents=True)
             source = DayLog(
@@ -72,15 +128,19 @@ def soak(args: argparse.Namespace, work: Path) -> int:
             source = CtiServer(count, rate=args.rate, seed=args.seed).start()
             gateway = {"source": "tcp", "host": "127.0.0.1", "port": source.port,
                        "spool_dir": str(work / "spool")}  # fmt: skip
-        run = FaultRun(node, work, gateway)
+        if pair is None:
+            run = FaultRun(node, work, gateway)
         began = time.monotonic()
         try:
-            run.start_all(lookups=2, writers=2)
+            if pair is None:
+                run.start_all(lookups=2, writers=2)
+            kind = "tcp gateway pair" if pair is not None else f"{args.source} source"
             print(f"soak: {count} entries at {args.rate}/s for {args.minutes} min, "
-                  f"{args.source} source, work folder {work}", flush=True)  # fmt: skip
-            _faults(run, began + args.minutes * 60, rng, log)
+                  f"{kind}, work folder {work}", flush=True)  # fmt: skip
+            _faults(run, began + args.minutes * 60, rng, log, pair)
             wait_for(lambda: source.done, 120, "the simulator to send everything", 0.5)
-            run.settle(quiet_s=3.0, timeout=180)
+            # A pair doubles the work behind every broker restart: give it longer to drain.
+            settled = _settle(run, 180 if pair is None else 900)
             result = run.compare(source.sent)
             dead = len(run.dead_letters())
             run.pipeline.assert_running()
@@ -96,7 +156,7 @@ def soak(args: argparse.Namespace, work: Path) -> int:
     print(f"  duplicates        {duplicates}")
     print(f"  missing           {missing}")
     print(f"  dead letters      {dead}")
-    ok = result.ok and dead == 0 and result.expected == count
+    ok = settled and result.ok and dead == 0 and result.expected == count
     print("soak: OK, every entry exactly once" if ok else "soak: FAILED")
     return 0 if ok else 1
 
@@ -107,6 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=200.0, help="entries/s (200)")
     parser.add_argument("--source", choices=("file", "tcp"), default="file")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--gateway-pair",
+        action="store_true",
+        help="two TCP gateways reading one CTI server; kills either (SIGKILL or SIGTERM)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, journal)")
     args = parser.parse_args(argv)
     if not 0 < args.minutes <= MAX_MINUTES or args.rate <= 0:

@@ -13,6 +13,24 @@ Parsed values are used, not raw bytes, so CRLF vs LF or delimited vs JSON do not
 A sender that assigns its own id (JSON key "id") gets H(source, "id", that id) instead.
 The counter remembers the last `memory` distinct entries; identical lines are adjacent in time
 (Zeitpunkt is part of the content), so a bounded memory loses nothing in practice.
+
+**A gateway pair** (two gateways reading the same CTI server) gives each call the same id on
+both, and the writer's ledger keeps one row, if both use the same `gateway.source_id` (it is
+hashed into every id: two source ids = every call written twice). Across a restart of one of
+them:
+
+* a gateway's n for a line is never *higher* than the true one (the number of identical lines
+  the server sent before it): n counts only what this gateway received, and a TCP source never
+  receives a line twice. So a restart can never make a new id, and never a second row;
+* it can be *lower* when the gateway did not receive an earlier identical line: one that came
+  while it was down or reconnecting, or, without the spool's saved states (`restore`, from the
+  newest spool segments), one received before the restart. Its copy then takes the id of that
+  earlier identical call, which the partner wrote, and is skipped; the partner's copy, with the
+  right n, is written;
+* so the residual risk is a call lost when **both** gateways miss an identical call before it:
+  both down or restarting within the same run of identical lines (same second, number, state
+  and durations) — a double fault within about a second. A file source counts exactly from the
+  file after any restart.
 """
 
 from __future__ import annotations

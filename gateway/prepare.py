@@ -7,6 +7,7 @@ source's stream; a file tail can rebuild it by `observe`-ing the lines before it
 from __future__ import annotations
 
 import logging
+import socket
 import struct
 import threading
 import time
@@ -75,6 +76,7 @@ class Preparer:
         self.privacy = privacy  # [[privacy.rules]]: set by the Gateway
         self.format = line_format(settings)
         self.identifier = EventIdentifier(settings.source_id)
+        self.name = settings.name or f"{socket.gethostname()}/{settings.source}"
         self._lock = threading.Lock()  # a listener's clients share one identity counter
 
     def splitter(self) -> LineSplitter:
@@ -121,6 +123,7 @@ class Preparer:
                 "event_id": event_id,
                 "source": self.settings.source_id,
                 "received_at": received_at,
+                "gateway": self.name,
                 **parsed.values,  # every other field: the parser makes them all
             }
         )

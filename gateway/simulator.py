@@ -5,6 +5,10 @@ Three ways to deliver the lines of `sim_calls.generate_calls` in our wire format
 * ``--listen HOST:PORT`` (default ``127.0.0.1:4711``): a TCP server. One client at a time
   receives the lines; further clients wait in the backlog. When a connection drops, the entries
   not yet sent stay queued and go to the next client, as a CTI server that buffers its journal.
+  With ``--clients N`` (N > 1) up to N clients are served at once and **each connected client
+  gets every line** (a gateway pair); a client that connects later gets the lines from then on.
+  A line counts as sent once at least one client's `sendall` returned; while no client is
+  connected, lines wait for the next one.
 * ``--connect HOST:PORT``: push mode; connects to a listening gateway, reconnecting with backoff.
 * ``--file PATH``: appends to a ``day.log`` (flushed per line); ``--rotate-every N`` moves its
   contents to ``journal.log`` beside it and truncates it, as the real server does at day change.
@@ -111,6 +115,7 @@ class Simulator:
         self._ready = threading.Event()
         self._lock = threading.Lock()
         self._conn: socket.socket | None = None
+        self._clients: list[socket.socket] = []  # broadcast mode: the connected clients
         self._address: tuple[str, int] | None = None
         self._sent = 0
         self.connections: list[int] = []
@@ -132,6 +137,11 @@ class Simulator:
         return self._peek() is None
 
     @property
+    def clients(self) -> int:
+        """Broadcast mode: clients connected now."""
+        return len(self._clients)
+
+    @property
     def address(self) -> tuple[str, int] | None:
         """The bound (host, port) in listen mode, e.g. to learn the port given port 0."""
         return self._address
@@ -146,13 +156,17 @@ class Simulator:
         """Stop at the next line boundary; a blocked `sendall` is interrupted."""
         self._stop.set()
         with self._lock:
-            if self._conn is not None:
-                with contextlib.suppress(OSError):
-                    self._conn.shutdown(socket.SHUT_RDWR)
+            for conn in [self._conn, *self._clients]:
+                if conn is not None:
+                    with contextlib.suppress(OSError):
+                        conn.shutdown(socket.SHUT_RDWR)
 
     # -- modes --------------------------------------------------------------------------------
-    def serve(self, host: str = DEFAULT_LISTEN[0], port: int = DEFAULT_LISTEN[1]) -> int:
-        """Listen and feed each client in turn until all entries are sent; returns `sent`."""
+    def serve(
+        self, host: str = DEFAULT_LISTEN[0], port: int = DEFAULT_LISTEN[1], clients: int = 1
+    ) -> int:
+        """Listen and feed each client in turn until all entries are sent; returns `sent`.
+        With clients > 1, every connected client (up to that many) gets every line."""
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.create_server((host, port), family=family) as server:
             server.settimeout(_ACCEPT_POLL_S)
@@ -160,6 +174,9 @@ class Simulator:
             self._address = (str(bound[0]), int(bound[1]))
             log.info("listening on %s:%d", *self._address)
             self._ready.set()
+            if clients > 1:
+                self._broadcast(server, clients)
+                return self._sent
             while not self._stop.is_set() and not self.done:
                 try:
                     conn, peer = server.accept()
@@ -169,6 +186,60 @@ class Simulator:
                 with conn:
                     self._feed(conn)
         return self._sent
+
+    def _broadcast(self, server: socket.socket, limit: int) -> None:
+        try:
+            while not self._stop.is_set() and not self.done:
+                self._accept(server, limit, wait=not self._clients)
+                if not self._clients:
+                    continue
+                self._schedule.start()
+                line = self._next_due()
+                if line is None:
+                    break
+                self._accept(server, limit, wait=False)  # one that came meanwhile gets it too
+                if self._send_to_all(line):
+                    self._mark_sent()
+            if self.done:
+                log.info("all %d entries sent", self._sent)
+                for conn in self._clients:
+                    _finish(conn)
+        finally:
+            with self._lock:
+                clients, self._clients = self._clients, []
+            for conn in clients:
+                conn.close()
+
+    def _accept(self, server: socket.socket, limit: int, *, wait: bool) -> None:
+        server.settimeout(_ACCEPT_POLL_S if wait else 0.0)
+        while len(self._clients) < limit:
+            try:
+                conn, peer = server.accept()
+            except (TimeoutError, BlockingIOError):
+                return
+            conn.settimeout(None)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                self._clients.append(conn)
+            self.connections.append(0)
+            log.info("client %s:%d connected (%d now)", peer[0], peer[1], len(self._clients))
+            server.settimeout(0.0)
+
+    def _send_to_all(self, line: bytes) -> bool:
+        """Send to every client, dropping those gone; True if at least one got the line."""
+        delivered = False
+        for conn in list(self._clients):
+            try:
+                if _peer_gone(conn):
+                    raise ConnectionResetError("closed by the client")
+                conn.sendall(line)
+                delivered = True
+            except OSError as exc:
+                log.warning("client lost after %d entries (%s)", self._sent, exc)
+                with self._lock:
+                    self._clients.remove(conn)
+                conn.close()
+        return delivered
 
     def push(self, host: str, port: int) -> int:
         """Connect to a listening gateway and send, reconnecting with backoff; returns `sent`."""
@@ -352,6 +423,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     mode.add_argument("--file", type=Path, metavar="PATH", help="append to this day.log file")
     parser.add_argument(
+        "--clients",
+        type=_non_negative(int),
+        default=1,
+        metavar="N",
+        help="with --listen: serve up to N clients at once, each getting every line (default 1)",
+    )
+    parser.add_argument(
         "--rotate-every",
         type=_non_negative(int),
         default=0,
@@ -471,7 +549,8 @@ def _deliver(sim: Simulator, args: argparse.Namespace) -> None:
     elif args.connect is not None:
         sim.push(*args.connect)
     else:
-        sim.serve(*(args.listen or DEFAULT_LISTEN))
+        host, port = args.listen or DEFAULT_LISTEN
+        sim.serve(host, port, clients=max(1, args.clients))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -89,6 +89,7 @@ class GatewaySettings:
     tls_key_file: str = ""
     tls_client_ca_file: str = ""  # listen: require client certificates signed by this CA
     metrics_port: int = 9310
+    name: str = ""  # this gateway in metrics and messages; "" = "<host name>/<source>"
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,10 @@ class WriterSettings:
     prefetch: int = 0  # 0 = 2 × batch_size
     strategy: Literal["auto", "values", "executemany", "fast_executemany"] = "auto"
     ledger_table: str = ""  # "" = "<table>_ledger": one ledger per journal table
-    ledger_retention_days: int = 30
+    # 0 = ledger rows live as long as the journal rows they guard (deleted with them by the
+    # retention pass, retention_days); N > 0 = also pruned alone after N days (a re-import
+    # after that doubles rows)
+    ledger_retention_days: int = 0
     retention_days: int = 0  # delete journal rows older than this (by the time column); 0 = never
     retention_every_s: float = 3600.0  # how often a writer looks for rows past retention_days
     create_table: bool = False  # create the journal table (all 16 columns) when missing

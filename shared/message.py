@@ -66,6 +66,10 @@ class JournalEntry:
     amtsholung: str = ""
     lookup: str = Lookup.PENDING
     v: int = SCHEMA_VERSION
+    # Which gateway read the line (`gateway.name`): a pair sends each entry twice, and the
+    # writer counts per gateway which copy was written and which was skipped. Optional: entries
+    # from gateways without it decode with "", and older readers ignore it (tolerant reader).
+    gateway: str = ""
 
     @property
     def has_contact(self) -> bool:

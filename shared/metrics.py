@@ -65,6 +65,8 @@ class Metrics:
     blank_lines: Counter
     listen_refused: Counter
     unconfirmed_at_stop: Gauge
+    rows_by_gateway: Counter
+    skipped_by_gateway: Counter
 
 
 def make_metrics(
@@ -194,6 +196,19 @@ def make_metrics(
             f"{NS}_unconfirmed_at_stop",
             "Entries the gateway still held unconfirmed when it stopped",
             registry=of(GATEWAY),
+        ),
+        rows_by_gateway=Counter(
+            f"{NS}_rows_written_by_gateway",
+            "Journal rows committed, by the gateway whose copy was written",
+            ["gateway"],
+            registry=of(WRITER),
+        ),
+        skipped_by_gateway=Counter(
+            f"{NS}_duplicates_skipped_by_gateway",
+            "Entries skipped as already written, by the gateway that sent the skipped copy "
+            "(with a gateway pair: the pair's overlap)",
+            ["gateway"],
+            registry=of(WRITER),
         ),
     )
 

@@ -155,6 +155,8 @@ def _writer(w: WriterSettings) -> None:
     _positive("writer.batch_size", w.batch_size)
     _positive("writer.batch_ms", w.batch_ms)
     _port("writer.metrics_port", w.metrics_port)
+    if w.ledger_retention_days < 0:
+        raise ConfigError("writer.ledger_retention_days", "must be 0 (prune with the rows) or more")
     if w.prefetch and w.prefetch < w.batch_size:
         raise ConfigError("writer.prefetch", "must be at least writer.batch_size (or 0 = 2 ×)")
     seen: dict[str, str] = {}

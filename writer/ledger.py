@@ -2,45 +2,103 @@
 
 It is a table of its own (`writer.ledger_table`), written in the same transaction as the journal
 rows, so it works whatever columns the admin chose for the journal table. A batch redelivered
-after a writer died between commit and ack, or delivered to two writers after a network split,
-finds its ids here and inserts nothing twice; when two writers race, the primary key makes one
-transaction fail, and its retry then finds the ids. Rows older than
-`writer.ledger_retention_days` are pruned: a redelivery never arrives that late.
+after a writer died between commit and ack, delivered to two writers after a network split, sent
+by both gateways of a pair, or imported again a year later, finds its ids here and inserts
+nothing twice; when two writers race, the primary key makes one transaction fail, and its retry
+then finds the ids.
+
+**It lives as long as the rows it guards.** A ledger row is deleted only together with journal
+rows of the same age: `prune_older_than(cursor, cutoff)` is what a retention pass that deletes
+journal rows by call time calls in the same transaction (`writer.retention_days`,
+`cti-journal purge`). `writer.ledger_retention_days` > 0 prunes it on its own as well (the old
+behaviour: an import of the same file after that many days adds every row again).
+
+**Compact**, for ten years of a large call centre: the 128-bit id is stored as 16 bytes (not 32
+hex characters) beside the call's UTC day, the one thing pruning needs. SQLite gets a `WITHOUT
+ROWID` table and MariaDB (InnoDB) / SQL Server a clustered primary key: the table *is* its
+index. PostgreSQL has no index-organised tables, so it keeps the key in the heap and the B-tree.
+A ledger created by an older version (`event_id VARCHAR(40)`, `committed_at`) is found and used
+as it is (the `legacy` layout); ids are then hex text and ages are commit times.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pyodbc
 
 from cti_journal.writer.ddl import create_if_missing
 from cti_journal.writer.dialect import Dialect, quote_identifier
 
-_TIMESTAMP = {
+_CHUNK = 500  # ids per IN (...) query: well under every driver's parameter limit
+_INSERT_CHUNK = 100
+# The rows' Zeitpunkt is local time, the ledger's day UTC: a day of margin keeps the guard at
+# least as long as the row whatever the zone.
+_MARGIN = timedelta(days=1)
+
+_COMPACT_DDL = {
+    Dialect.POSTGRESQL: "CREATE TABLE {t} (event_id BYTEA NOT NULL PRIMARY KEY, "
+    "call_day DATE NOT NULL)",
+    Dialect.MARIADB: "CREATE TABLE {t} (event_id BINARY(16) NOT NULL PRIMARY KEY, "
+    "call_day DATE NOT NULL) ENGINE=InnoDB",
+    Dialect.SQLITE: "CREATE TABLE {t} (event_id BLOB NOT NULL PRIMARY KEY, "
+    "call_day DATE NOT NULL) WITHOUT ROWID",
+    Dialect.MSSQL: "CREATE TABLE {t} (event_id BINARY(16) NOT NULL PRIMARY KEY CLUSTERED, "
+    "call_day DATE NOT NULL)",
+}
+_LEGACY_TIMESTAMP = {
     Dialect.POSTGRESQL: "TIMESTAMP",
     Dialect.MARIADB: "DATETIME",
     Dialect.SQLITE: "TIMESTAMP",
     Dialect.MSSQL: "DATETIME2",
     Dialect.ACCESS: "DATETIME",
 }
-_CHUNK = 500  # ids per IN (...) query: well under every driver's parameter limit
+
+
+def id_bytes(event_id: str) -> bytes:
+    """The 16 bytes stored for an event id: the id itself when it is 32 hex digits (what the
+    gateway makes), else the first 16 bytes of its SHA-256 (ids made by other senders)."""
+    if len(event_id) == 32:
+        try:
+            return bytes.fromhex(event_id)
+        except ValueError:
+            pass
+    return hashlib.sha256(event_id.encode()).digest()[:16]
+
+
+def call_day(utc: str) -> date:
+    """The UTC day of a call from the entry's `utc` (YYYY-MM-DDTHH:MM:SSZ)."""
+    try:
+        return date.fromisoformat(utc[:10])
+    except ValueError:
+        return datetime.now(UTC).date()
 
 
 class Ledger:
     def __init__(self, table: str, dialect: Dialect) -> None:
         self.dialect = dialect
         self.table = quote_identifier(table, dialect)
+        # Access has no tested binary key here: it keeps the text layout.
+        self.compact = dialect in _COMPACT_DDL
+
+    @property
+    def layout(self) -> str:
+        return "compact" if self.compact else "legacy"
 
     def create_sql(self) -> str:
-        ts = _TIMESTAMP.get(self.dialect, "TIMESTAMP")
+        if self.compact:
+            return _COMPACT_DDL[self.dialect].format(t=self.table)
+        ts = _LEGACY_TIMESTAMP.get(self.dialect, "TIMESTAMP")
         return (
             f"CREATE TABLE {self.table} (event_id VARCHAR(40) NOT NULL PRIMARY KEY, "
             f"committed_at {ts} NOT NULL)"
         )
 
     def ensure(self, conn: pyodbc.Connection) -> None:
+        """Create the table if missing, else find which layout it has."""
+
         def exists() -> bool:
             try:
                 conn.cursor().execute(f"SELECT event_id FROM {self.table} WHERE 1 = 0")
@@ -51,32 +109,71 @@ class Ledger:
             return True
 
         create_if_missing(conn, exists, self.create_sql())
+        self.detect(conn)
+
+    def detect(self, conn: pyodbc.Connection) -> None:
+        """Which layout the existing table has: a `call_day` column means compact."""
+        cursor = conn.cursor()
+        try:
+            cursor.execute(f"SELECT * FROM {self.table} WHERE 1 = 0")
+            columns = {d[0].lower() for d in cursor.description}
+        finally:
+            conn.rollback()
+        self.compact = "call_day" in columns
+
+    def _key(self, event_id: str) -> bytes | str:
+        return id_bytes(event_id) if self.compact else event_id
 
     def existing(self, cursor: pyodbc.Cursor, ids: Sequence[str]) -> set[str]:
+        by_key = {self._key(i): i for i in ids}
+        keys = list(by_key)
         found: set[str] = set()
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
             cursor.execute(f"SELECT event_id FROM {self.table} WHERE event_id IN ({marks})", chunk)
-            found.update(row[0] for row in cursor.fetchall())
+            for row in cursor.fetchall():
+                key = bytes(row[0]) if self.compact else row[0]
+                if key in by_key:
+                    found.add(by_key[key])
         return found
 
-    def record(self, cursor: pyodbc.Cursor, ids: Sequence[str]) -> None:
-        now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-        for start in range(0, len(ids), 100):
-            chunk = ids[start : start + 100]
+    def record(self, cursor: pyodbc.Cursor, rows: Sequence[tuple[str, str]]) -> None:
+        """Insert (event id, the entry's `utc`) pairs; a known id raises the key violation."""
+        params: list[tuple[object, object]]
+        if self.compact:
+            params = [(id_bytes(i), call_day(utc)) for i, utc in rows]
+            columns = "event_id, call_day"
+        else:
+            now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+            params = [(i, now) for i, _utc in rows]
+            columns = "event_id, committed_at"
+        for start in range(0, len(params), _INSERT_CHUNK):
+            chunk = params[start : start + _INSERT_CHUNK]
             values = ",".join("(?,?)" for _ in chunk)
-            params: list[object] = []
-            for event_id in chunk:
-                params += [event_id, now]
-            cursor.execute(
-                f"INSERT INTO {self.table} (event_id, committed_at) VALUES {values}", params
-            )
+            flat = [value for pair in chunk for value in pair]
+            cursor.execute(f"INSERT INTO {self.table} ({columns}) VALUES {values}", flat)
+
+    def prune_older_than(self, cursor: pyodbc.Cursor, cutoff: datetime) -> int:
+        """Delete the ledger rows of calls older than `cutoff` (naive = UTC; less a day of
+        margin); the caller commits, in the transaction that deletes the journal rows older than
+        `cutoff`. For a retention pass elsewhere: `Ledger(name, dialect)`, `detect(conn)`, this.
+
+        Compact layout: by the call's day. Legacy layout: by commit time, which is never before
+        the call, so no row is unguarded while its journal row is kept. Returns rows deleted."""
+        if cutoff.tzinfo is not None:
+            cutoff = cutoff.astimezone(UTC).replace(tzinfo=None)
+        limit = cutoff - _MARGIN
+        if self.compact:
+            cursor.execute(f"DELETE FROM {self.table} WHERE call_day < ?", limit.date())
+        else:
+            cursor.execute(f"DELETE FROM {self.table} WHERE committed_at < ?", limit)
+        count: int = cursor.rowcount
+        return max(count, 0)
 
     def prune(self, conn: pyodbc.Connection, retention_days: int) -> int:
+        """`writer.ledger_retention_days` > 0: prune on its own, committed."""
         cutoff = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=retention_days)
-        cursor = conn.cursor()
-        cursor.execute(f"DELETE FROM {self.table} WHERE committed_at < ?", cutoff)
-        count: int = cursor.rowcount
+        count = self.prune_older_than(conn.cursor(), cutoff)
         conn.commit()
         return count

@@ -35,6 +35,7 @@ from cti_journal.shared.errors import ConfigError, ConnectionLostError
 from cti_journal.shared.odbc import classify, connect, redact_dsn
 from cti_journal.shared.process import add_config_argument, load_settings
 from cti_journal.writer.dialect import Dialect, quote_identifier
+from cti_journal.writer.ledger import Ledger
 from cti_journal.writer.table import MappedColumn, TablePlan, load_plan, ole_date
 
 log = logging.getLogger(__name__)
@@ -174,18 +175,11 @@ def ledger_name(settings: Settings) -> str:
 
 
 def prune_ledger(conn: pyodbc.Connection, table: str, dialect: Dialect, cutoff: datetime) -> int:
-    """Ledger ids committed before `cutoff` (UTC), committed: the ledger follows the rows.
-
-    The one place retention touches the ledger, written for the ledger as it is on main
-    (`committed_at`). With the ledger's own `prune_older_than(cursor, cutoff)` (branch `pair`),
-    the body becomes: `ledger = Ledger(table, dialect); ledger.detect(conn);
-    n = ledger.prune_older_than(conn.cursor(), cutoff); conn.commit(); return n`."""
-    cursor = conn.cursor()
-    cursor.execute(
-        f"DELETE FROM {quote_identifier(table, dialect)} WHERE committed_at < ?",
-        cutoff.replace(tzinfo=None, microsecond=0),
-    )
-    deleted = max(0, int(cursor.rowcount))
+    """Ledger ids of calls older than `cutoff` (UTC), committed: the ledger follows the rows
+    (`Ledger.prune_older_than`: by the call's day, or by commit time in an old ledger)."""
+    ledger = Ledger(table, dialect)
+    ledger.detect(conn)
+    deleted = ledger.prune_older_than(conn.cursor(), cutoff)
     conn.commit()
     return deleted
 

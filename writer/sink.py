@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import threading
 import time
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 
 import pyodbc
 
+from cti_journal.shared.backoff import Backoff
 from cti_journal.shared.config import WriterSettings
 from cti_journal.shared.errors import (
     ConfigError,
@@ -43,12 +43,14 @@ from cti_journal.shared.odbc import (
 )
 from cti_journal.writer.dialect import Dialect, detect_dialect, multi_row_values
 from cti_journal.writer.ledger import Ledger
+from cti_journal.writer.pairs import PairCheck
 from cti_journal.writer.table import TablePlan, load_plan
 
 log = logging.getLogger(__name__)
 Outcome = BaseException | None
 BATCH_ATTEMPTS = 3
 PRUNE_EVERY_S = 3600.0
+SKIPPED_LOG_EVERY_S = 60.0
 # Measured (shared/measurements.md): fast_executemany crashes the SQLite driver and raises
 # MemoryError with MariaDB Connector/ODBC. Only where it was shown to work may it be chosen.
 FAST_EXECUTEMANY_SAFE = frozenset({Dialect.POSTGRESQL, Dialect.MSSQL})
@@ -63,6 +65,8 @@ class _Row:
     index: int
     event_id: str
     values: tuple[object, ...]
+    utc: str  # the call's instant: the ledger keeps its day, for pruning with the rows
+    gateway: str  # which gateway sent this copy (a pair sends two)
 
 
 class OdbcJournalSink:
@@ -75,8 +79,12 @@ class OdbcJournalSink:
         self._ledger: Ledger | None = None
         self._strategy: str = settings.strategy
         self._truncation_logged: set[str] = set()
-        self._last_prune = 0.0
+        self._last_prune = float("-inf")  # the first prune is due at once
+        self._skipped_unlogged = 0
+        self._skipped_logged_at = float("-inf")
         self._replan = False  # read the table's catalog again before the next batch
+        self._pairs = PairCheck()
+        self._expect_known = False  # the last batch held entries already written
 
     # -- set-up -------------------------------------------------------------------------------
     def open(self) -> TablePlan:
@@ -176,46 +184,49 @@ class OdbcJournalSink:
 
     # -- writing ------------------------------------------------------------------------------
     def write(self, entries: Sequence[JournalEntry]) -> list[Outcome]:
-        delay, attempts, down_since = 0.2, 0, 0.0
+        link = Backoff(first_s=0.2, max_s=self.settings.db_retry_max_s)
+        retry = Backoff(first_s=0.2, max_s=self.settings.db_retry_max_s)
+        attempts = 0
         while True:
             try:
                 outcomes = self._write_once(entries)
             except ConnectionLostError as exc:
                 self._drop_connection()
                 self._replan = True
-                if not down_since:
-                    down_since = time.monotonic()
-                    log.error("journal database unreachable: %s; waiting for it", exc)
+                link.failed(log, "journal database", f"unreachable ({exc})")
+                waiting = link
             except TransientError as exc:
                 self._rollback()
                 attempts += 1
                 if attempts >= BATCH_ATTEMPTS:
                     return [exc] * len(entries)
                 log.info("batch of %d: %s; trying again", len(entries), exc)
+                waiting = retry
             else:
-                if down_since:
-                    log.info("journal database back after %.0f s", time.monotonic() - down_since)
+                link.succeeded(log, "journal database")
                 self._maybe_prune()
                 return outcomes
-            if self.stopping.wait(delay * random.uniform(0.5, 1.0)):
+            if waiting.wait(self.stopping):
                 raise StoppingError("shutting down")
-            delay = min(self.settings.db_retry_max_s, delay * 2)
 
     def _write_once(self, entries: Sequence[JournalEntry]) -> list[Outcome]:
         assert self._plan is not None, "open() first"
         conn = self._connection()
         if self._replan:
             self._reload_plan(conn)
+        self._pairs.observe(entries)
         outcomes: list[Outcome] = [None] * len(entries)
         rows: list[_Row] = []
         seen: set[str] = set()
         for i, entry in enumerate(entries):
             if entry.event_id in seen:  # the same entry twice in one batch: one row
                 self.metrics.duplicates_skipped.inc()
+                self.metrics.skipped_by_gateway.labels(entry.gateway).inc()
                 continue
             seen.add(entry.event_id)
             try:
-                rows.append(_Row(i, entry.event_id, self._plan.row(entry)))
+                row = _Row(i, entry.event_id, self._plan.row(entry), entry.utc, entry.gateway)
+                rows.append(row)
             except PermanentError as exc:
                 outcomes[i] = exc
         started = time.perf_counter()
@@ -257,6 +268,8 @@ class OdbcJournalSink:
                 )
             row = rows[0]
             if self._committed_elsewhere(conn, row.event_id):
+                self.metrics.duplicates_skipped.inc()
+                self.metrics.skipped_by_gateway.labels(row.gateway).inc()
                 return 0  # another writer won the race for this entry
             log.warning("event %s rejected by the database: %s", row.event_id, exc)
             outcomes[row.index] = exc
@@ -279,30 +292,89 @@ class OdbcJournalSink:
             conn.commit()
         except pyodbc.Error as exc:
             raise classify(exc) from exc
+        self._count_by_gateway(rows, todo)
         return len(todo)
+
+    def _count_by_gateway(self, rows: list[_Row], todo: list[_Row]) -> None:
+        """Rows written and copies skipped per gateway: a pair's overlap, and a sign of a pair
+        whose gateways disagree on `gateway.source_id` (both write, neither is ever skipped)."""
+        written: dict[str, int] = {}
+        for r in todo:
+            written[r.gateway] = written.get(r.gateway, 0) + 1
+        skipped: dict[str, int] = {}
+        if len(todo) != len(rows):
+            kept = {id(r) for r in todo}
+            for r in rows:
+                if id(r) not in kept:
+                    skipped[r.gateway] = skipped.get(r.gateway, 0) + 1
+        for gateway, n in written.items():
+            self.metrics.rows_by_gateway.labels(gateway).inc(n)
+        for gateway, n in skipped.items():
+            self.metrics.skipped_by_gateway.labels(gateway).inc(n)
 
     def _claim(
         self, conn: pyodbc.Connection, cursor: pyodbc.Cursor, rows: list[_Row]
     ) -> list[_Row]:
         """Insert the batch's ledger rows; returns the rows not committed before."""
         assert self._ledger is not None
-        ids = [r.event_id for r in rows]
+        if self._expect_known:
+            claimed = self._claim_known_first(conn, cursor, rows)
+            if claimed is not None:
+                return claimed
         try:
-            self._ledger.record(cursor, ids)
+            self._ledger.record(cursor, [(r.event_id, r.utc) for r in rows])
             return rows
         except pyodbc.Error as exc:
             if not isinstance(classify(exc), RowError):
                 raise
             conn.rollback()
-        known = self._ledger.existing(cursor, ids)
+        known = self._ledger.existing(cursor, [r.event_id for r in rows])
         todo = [r for r in rows if r.event_id not in known]
         if len(todo) == len(rows):
             raise RowError("the ledger refused event ids it does not hold")
-        self.metrics.duplicates_skipped.inc(len(rows) - len(todo))
-        log.info("skipped %d entries already in the journal", len(rows) - len(todo))
+        self._skipped(len(rows) - len(todo))
+        # A gateway pair: the next batch very likely holds copies too. Reading first saves the
+        # failed INSERT and its rollback; not on SQLite, where a read lock that must be upgraded
+        # would make two writers deadlock (see _commit).
+        self._expect_known = self._ledger.dialect is not Dialect.SQLITE
         if todo:
-            self._ledger.record(cursor, [r.event_id for r in todo])
+            self._ledger.record(cursor, [(r.event_id, r.utc) for r in todo])
         return todo
+
+    def _claim_known_first(
+        self, conn: pyodbc.Connection, cursor: pyodbc.Cursor, rows: list[_Row]
+    ) -> list[_Row] | None:
+        """Read which ids are known, then insert the others; None if a racing writer got some
+        of those first (the caller then takes the usual path)."""
+        assert self._ledger is not None
+        known = self._ledger.existing(cursor, [r.event_id for r in rows])
+        todo = [r for r in rows if r.event_id not in known]
+        try:
+            if todo:
+                self._ledger.record(cursor, [(r.event_id, r.utc) for r in todo])
+        except pyodbc.Error as exc:
+            if not isinstance(classify(exc), RowError):
+                raise
+            conn.rollback()
+            return None
+        self._expect_known = bool(known)
+        if known:
+            self._skipped(len(rows) - len(todo))
+        return todo
+
+    def _skipped(self, count: int) -> None:
+        self.metrics.duplicates_skipped.inc(count)
+        self._log_skipped(count)
+
+    def _log_skipped(self, count: int) -> None:
+        """With a gateway pair nearly every batch skips entries: one line a minute, not per
+        batch (the metrics count each)."""
+        self._skipped_unlogged += count
+        now = time.monotonic()
+        if now - self._skipped_logged_at >= SKIPPED_LOG_EVERY_S:
+            log.info("skipped %d entries already in the journal (since the last such line)",
+                     self._skipped_unlogged)  # fmt: skip
+            self._skipped_unlogged, self._skipped_logged_at = 0, now
 
     def _insert(self, cursor: pyodbc.Cursor, rows: list[tuple[object, ...]]) -> None:
         assert self._plan is not None
@@ -334,15 +406,18 @@ class OdbcJournalSink:
                 self._drop_connection()
 
     def _maybe_prune(self) -> None:
-        if self._ledger is None or time.monotonic() - self._last_prune < PRUNE_EVERY_S:
+        # 0 (the default): the ledger is pruned only with the journal rows it guards.
+        days = self.settings.ledger_retention_days
+        if days <= 0 or self._ledger is None:
+            return
+        if time.monotonic() - self._last_prune < PRUNE_EVERY_S:
             return
         self._last_prune = time.monotonic()
         try:
-            pruned = self._ledger.prune(self._connection(), self.settings.ledger_retention_days)
+            pruned = self._ledger.prune(self._connection(), days)
         except (pyodbc.Error, ConnectionLostError) as exc:
             log.warning("could not prune the ledger: %s", exc)
             self._rollback()
             return
         if pruned:
-            log.info("pruned %d ledger rows older than %d days", pruned,
-                     self.settings.ledger_retention_days)  # fmt: skip
+            log.info("pruned %d ledger rows older than %d days", pruned, days)

@@ -199,6 +199,7 @@ class CtiServer:
     gate: threading.Event | None = None  # with gate_at: hold entry gate_at until it is set
     gate_at: int = -1
     overrides: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)  # index -> values
+    clients: int = 1  # > 1: every connected client gets every line (a gateway pair)
     sent: list[dict[str, Any]] = field(default_factory=list)
     sent_at: list[float] = field(default_factory=list)
 
@@ -208,7 +209,11 @@ class CtiServer:
         )
         self.port = free_port()
         self._thread = threading.Thread(
-            target=self.sim.serve, args=("127.0.0.1", self.port), name="cti-server", daemon=True
+            target=self.sim.serve,
+            args=("127.0.0.1", self.port),
+            kwargs={"clients": self.clients},
+            name="cti-server",
+            daemon=True,
         )
 
     def _entries(self) -> Iterable[dict[str, Any]]:
@@ -350,12 +355,14 @@ class FaultRun:
         }  # fmt: skip
         self.pipeline = Pipeline(work, node.url, settings)
         self.restarts: Counter[str] = Counter()
+        self.env: dict[str, dict[str, str]] = {}  # per process name, e.g. a pair's gateway.name
 
     def start(self, name: str) -> None:
-        """Start `gateway`, `lookup-<n>` or `writer-<n>` (again, after a kill)."""
+        """Start `gateway`, `lookup-<n>` or `writer-<n>` (again, after a kill); a gateway pair's
+        members are `gateway-a`, `gateway-b` (with `env` giving each its own name)."""
         if name in self.pipeline.procs:
             self.restarts[name] += 1
-        self.pipeline.start(name, name.split("-", maxsplit=1)[0])
+        self.pipeline.start(name, name.split("-", maxsplit=1)[0], env=self.env.get(name))
 
     def start_all(self, lookups: int = 1, writers: int = 1) -> None:
         # the writers start together and race to create the journal table and its ledger

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from datetime import datetime, timedelta
 
 import pyodbc
 import pytest
@@ -99,3 +100,115 @@ def test_writers_starting_together_all_create_or_find_the_tables(
         finally:
             drop_table(dsn, f"{table}_ledger")
             drop_table(dsn, table)
+
+
+def _age_ledger(dsn: str, ledger: str, days: int) -> None:
+    """Move every ledger row `days` into the past, whichever layout the table has."""
+    conn = pyodbc.connect(dsn, autocommit=True)
+    try:
+        cursor = conn.cursor()
+        cursor.execute(f"SELECT * FROM {ledger} WHERE 1 = 0")
+        columns = {d[0].lower() for d in cursor.description}
+        column = "call_day" if "call_day" in columns else "committed_at"
+        cursor.execute(f"SELECT DISTINCT {column} FROM {ledger}")
+        for (value,) in cursor.fetchall():
+            if isinstance(value, str):  # SQLite hands dates back as text
+                moved = datetime.fromisoformat(value) - timedelta(days=days)
+                old: object = moved.isoformat(sep=" ")[: len(value)]
+            else:
+                old = value - timedelta(days=days)
+            cursor.execute(f"UPDATE {ledger} SET {column} = ? WHERE {column} = ?", old, value)
+    finally:
+        conn.close()
+
+
+def test_a_re_import_forty_days_later_adds_no_row(any_dsn: str, table_name: str) -> None:
+    """The ledger keeps an id as long as its journal row exists: 40 days after the first import
+    (the ledger aged, the writer's pruning run), the same entries again add nothing."""
+    ledger = f"{table_name}_ledger"
+    try:
+        first = sink(any_dsn, table_name)
+        assert first.write(entries(300)) == [None] * 300
+        first.close()
+        _age_ledger(any_dsn, ledger, 40)
+        again = sink(any_dsn, table_name)  # a writer started later
+        again._last_prune = float("-inf")  # its hourly pruning is due
+        again._maybe_prune()
+        assert again.write(entries(300)) == [None] * 300
+        again.close()
+        assert count_rows(any_dsn, table_name) == 300
+        assert count_rows(any_dsn, ledger) == 300
+        skipped = again.metrics.registry.get_sample_value("cti_journal_duplicates_skipped_total")
+        assert skipped == 300
+    finally:
+        drop_table(any_dsn, ledger)
+        drop_table(any_dsn, table_name)
+
+
+def test_prune_older_than_deletes_only_what_the_rows_retention_deletes(
+    any_dsn: str, table_name: str
+) -> None:
+    """The retention pass's call: ids of calls older than the cutoff go (a day of margin for
+    the time zone), younger ones stay; and with them gone, those calls are new again."""
+    ledger_name = f"{table_name}_ledger"
+    old = [e.evolve(utc="2026-01-10T09:00:00Z") for e in entries(20)]
+    young = [e.evolve(event_id=f"{i + 100:032x}", utc="2026-03-01T09:00:00Z")
+             for i, e in enumerate(entries(30))]  # fmt: skip
+    try:
+        s = sink(any_dsn, table_name)
+        assert s.write(old + young) == [None] * 50
+        assert s._ledger is not None and s._ledger.layout == "compact"
+        conn = pyodbc.connect(any_dsn)
+        try:
+            deleted = s._ledger.prune_older_than(conn.cursor(), datetime(2026, 2, 1))
+            conn.commit()
+        finally:
+            conn.close()
+        assert deleted == 20
+        assert count_rows(any_dsn, ledger_name) == 30
+        assert s.write(young) == [None] * 30  # still guarded
+        assert count_rows(any_dsn, table_name) == 50
+        s.close()
+    finally:
+        drop_table(any_dsn, ledger_name)
+        drop_table(any_dsn, table_name)
+
+
+def test_a_ledger_of_the_old_layout_is_used_as_it_is(sqlite_dsn: str) -> None:
+    """A ledger created by an older version (hex text ids, commit times) keeps working."""
+    conn = pyodbc.connect(sqlite_dsn, autocommit=True)
+    conn.cursor().execute(
+        "CREATE TABLE journal_ledger (event_id VARCHAR(40) NOT NULL PRIMARY KEY, "
+        "committed_at TIMESTAMP NOT NULL)"
+    )
+    conn.close()
+    s = sink(sqlite_dsn, "journal")
+    assert s._ledger is not None and s._ledger.layout == "legacy"
+    assert s.write(entries(40)) == [None] * 40
+    assert s.write(entries(40)) == [None] * 40
+    s.close()
+    assert count_rows(sqlite_dsn, "journal") == 40
+    rows = pyodbc.connect(sqlite_dsn).cursor().execute("SELECT event_id FROM journal_ledger")
+    assert sorted(r[0] for r in rows.fetchall()) == [f"{i:032x}" for i in range(40)]
+
+
+def test_a_pairs_interleaved_copies_make_one_row_each(any_dsn: str, table_name: str) -> None:
+    """Batches as a gateway pair makes them: the other gateway's copies of the last batch ride
+    in the next one. After the first such batch the writer reads the known ids first (not on
+    SQLite); either way each call is one row and each second copy is counted as skipped."""
+    calls = entries(1000)
+    batches = [calls[i : i + 100] + [e.evolve(gateway="b") for e in calls[max(0, i - 100) : i]]
+               for i in range(0, 1100, 100)]  # fmt: skip
+    try:
+        s = sink(any_dsn, table_name)
+        for batch in batches:
+            assert s.write(batch) == [None] * len(batch)
+        s.close()
+        assert count_rows(any_dsn, table_name) == 1000
+        get = s.metrics.registry.get_sample_value
+        assert get("cti_journal_duplicates_skipped_total") == 1000
+        assert get("cti_journal_duplicates_skipped_by_gateway_total", {"gateway": "b"}) == 1000
+        assert get("cti_journal_rows_written_by_gateway_total", {"gateway": ""}) == 1000
+    finally:
+        drop_table(any_dsn, f"{table_name}_ledger")
+        drop_table(any_dsn, table_name)

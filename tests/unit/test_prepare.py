@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from types import SimpleNamespace
 
 import orjson
@@ -40,8 +41,10 @@ def test_good_line_goes_to_lookup() -> None:
         event_id=EventIdentifier("pbx1").identify(values),
         source="pbx1",
         received_at=1784118600.5,
+        gateway=f"{socket.gethostname()}/tcp",  # gateway.name's default
         **values,
     )
+    assert _preparer(name="gw-b").prepare(Line(RAW), "x", 1.0).body.count(b'"gateway":"gw-b"')
     assert entry.lookup == Lookup.PENDING
     assert entry.utc == "2026-07-15T12:30:00Z"
     assert _sample(p, "entries_received", source="pbx1") == 1.0

@@ -294,3 +294,31 @@ def test_command_refuses_bad_options():
         _args("--listen", "nohostport")
     with pytest.raises(SystemExit):
         _args("--file", "x", "--connect", "127.0.0.1:1")
+
+
+def test_listen_with_several_clients_sends_every_line_to_each_connected_one():
+    """A gateway pair: both clients get every line; one that leaves loses only its own copy,
+    one that comes (back) gets the lines from then on; each line counts as sent once."""
+    entries = calls(3000)
+    expected = _lines(entries)
+    sim = Simulator(entries, rate=3000)
+    thread = threading.Thread(target=sim.serve, args=("127.0.0.1", 0), kwargs={"clients": 2})
+    thread.start()
+    host, port = sim.wait_ready(5)
+    stayer = socket.create_connection((host, port))
+    leaver = socket.create_connection((host, port))
+    got_leaver = _read_lines(leaver, 500)
+    leaver.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    leaver.close()
+    with socket.create_connection((host, port)) as comer:
+        got_comer = _read_lines(comer)
+        got_stayer = _read_lines(stayer)
+    stayer.close()
+    thread.join(10)
+    assert sim.sent == 3000
+    assert got_stayer == expected
+    # the leaver may have connected a line or two after the stayer: a run from where it joined
+    at = expected.index(got_leaver[0])
+    assert got_leaver == expected[at : at + len(got_leaver)]
+    assert got_comer and got_comer == expected[-len(got_comer) :]
+    assert len(sim.connections) == 3
