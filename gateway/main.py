@@ -12,6 +12,7 @@ from pathlib import Path
 from cti_journal.gateway.intake import Buffer, MemoryBuffer
 from cti_journal.gateway.publisher import GatewayPublisher
 from cti_journal.gateway.sources import EntrySource, TcpClientSource, TcpListenSource
+from cti_journal.gateway.spool import SpoolBuffer
 from cti_journal.shared.amqp import AmqpLink
 from cti_journal.shared.cli import Command
 from cti_journal.shared.config import GatewaySettings, Settings
@@ -38,6 +39,15 @@ def make_source(settings: GatewaySettings, metrics: Metrics) -> EntrySource:
     return TcpClientSource(settings, metrics)
 
 
+def export_fill(buffer: Buffer, g: GatewaySettings, metrics: Metrics) -> None:
+    """The gauges behind the 'spool/buffer above 80 %' alert."""
+    if isinstance(buffer, SpoolBuffer):
+        metrics.spool_limit_bytes.set(g.spool_max_bytes)
+        metrics.spool_bytes.set_function(buffer.unacked_bytes)
+    else:
+        metrics.buffer_limit.set(g.buffer)
+
+
 class Gateway:
     def __init__(
         self,
@@ -51,6 +61,7 @@ class Gateway:
         g = settings.gateway
         self.link = AmqpLink(settings.broker, name="gateway", metrics=metrics, on_ready=self._ready)
         self.buffer = self._make_buffer(g, spool and source is None)
+        export_fill(self.buffer, g, metrics)
         self.publisher = GatewayPublisher(self.link, self.buffer, g.window, metrics, g.bundle_max)
         self.source = source if source is not None else make_source(g, metrics)
         take = getattr(self.buffer, "take_identities", None)
@@ -71,7 +82,7 @@ class Gateway:
         # re-read, so (unless gateway.spool = false) what they read is on disk before it is
         # acknowledged.
         if spool and g.spool and g.source != "file":
-            from cti_journal.gateway.spool import SpoolBuffer, SpoolError, default_spool_dir
+            from cti_journal.gateway.spool import SpoolError, default_spool_dir
 
             where = Path(g.spool_dir) if g.spool_dir else default_spool_dir(g.source_id)
             try:

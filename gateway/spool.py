@@ -148,6 +148,10 @@ class SpoolBuffer:
         states, self._identities = self._identities, []
         return states
 
+    def unacked_bytes(self) -> float:
+        """Bytes held for the broker (the spool's fill level against `max_bytes`)."""
+        return float(self._unacked_bytes)
+
     @property
     def pending(self) -> int:
         return self._next_seq - 1 - self._acked

@@ -67,6 +67,9 @@ class Metrics:
     unconfirmed_at_stop: Gauge
     rows_by_gateway: Counter
     skipped_by_gateway: Counter
+    spool_bytes: Gauge
+    spool_limit_bytes: Gauge
+    buffer_limit: Gauge
 
 
 def make_metrics(
@@ -195,6 +198,21 @@ def make_metrics(
         unconfirmed_at_stop=Gauge(
             f"{NS}_unconfirmed_at_stop",
             "Entries the gateway still held unconfirmed when it stopped",
+            registry=of(GATEWAY),
+        ),
+        spool_bytes=Gauge(
+            f"{NS}_spool_bytes",
+            "Bytes of entries in the gateway's spool not yet confirmed by the broker",
+            registry=of(GATEWAY),
+        ),
+        spool_limit_bytes=Gauge(
+            f"{NS}_spool_limit_bytes",
+            "gateway.spool_max_bytes: a full spool stops reading the CTI source",
+            registry=of(GATEWAY),
+        ),
+        buffer_limit=Gauge(
+            f"{NS}_buffer_limit",
+            "gateway.buffer: entries the memory buffer holds before reading stops (no spool)",
             registry=of(GATEWAY),
         ),
         rows_by_gateway=Counter(
