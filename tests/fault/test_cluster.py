@@ -63,9 +63,9 @@ class Run:
         self.pipeline: HostPipeline = host_pipeline(cluster, work, settings)
 
     def start(self) -> None:
-        self.pipeline.start("writer-1", "writer")
-        self.pipeline.start("lookup-1", "lookup")
-        self.pipeline.start("gateway", "gateway")
+        # Two of each worker: more channels that a node's loss can leave refusing.
+        for name in ("writer-1", "writer-2", "lookup-1", "lookup-2", "gateway"):
+            self.pipeline.start(name, name.split("-")[0])
         self.source.start()
 
     def rows(self) -> int:
