@@ -1,6 +1,7 @@
 """A broker that refuses every publish, on the session's own node (tests/fault/conftest.py): the
 link backs off, says so once with the broker's reason, sets publish_degraded, reopens the
-connection after REOPEN_AFTER_ROUNDS, and recovers by itself once publishes are taken again.
+connection after REOPEN_AFTER_ROUNDS, and recovers by itself once publishes are taken again; a
+gateway stopped meanwhile does not wait out its whole drain.
 
 Refusals here are returns (an unroutable routing key, `mandatory`): a cluster's stuck nacks
 (tests/fault/test_cluster.py) take the same path through `AmqpLink._publish_refused`. Before
@@ -10,9 +11,12 @@ that path existed the same pump re-sent thousands of times a second, logging not
 from __future__ import annotations
 
 import logging
+import re
+import signal
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pika
@@ -21,7 +25,7 @@ import pytest
 from cti_journal.shared.amqp import REOPEN_AFTER_ROUNDS, AmqpLink, run_in_thread
 from cti_journal.shared.config import BrokerSettings
 from cti_journal.shared.metrics import make_metrics
-from tests.fault.conftest import BrokerNode
+from tests.fault.conftest import BrokerNode, DayLog, FaultRun
 from tests.harness import wait_for
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(60)]
@@ -107,3 +111,50 @@ def test_refused_publishes_back_off_reopen_and_recover(
             for spec in link.topology.queues():
                 ch.queue_delete(spec.name)
             ch.exchange_delete(prefix)
+
+
+def test_gateway_stops_promptly_while_every_publish_is_refused(
+    fault_run: Any, tmp_path: Path
+) -> None:
+    """A policy caps the lookup queue at one message with its lookup worker stopped: every
+    publish is nacked (`reject-publish`), whatever connection or channel the gateway opens. A
+    SIGTERM then stops the gateway within seconds (not the 30 s drain), saying how many entries
+    it holds; with the policy gone and the gateway restarted, the file source re-reads from its
+    checkpoint and every entry becomes one row."""
+    count = 3000
+    day = tmp_path / "Journal" / "day.log"
+    day.parent.mkdir(parents=True)
+    source = DayLog(day, count, rate=300, rotate_every=count + 1, seed=31)
+    run: FaultRun = fault_run({"source": "file", "path": str(day)})
+    policy = f"refuse-{run.pipeline.prefix}"
+    try:
+        run.start_all()
+        source.start()
+        run.wait_rows(300, 60)
+        run.pipeline.kill("lookup-1", signal.SIGTERM)
+        lookup = re.escape(run.pipeline.topology.queue("lookup"))
+        set_policy = run.node.ctl("set_policy", "--apply-to", "queues", policy, f"^{lookup}$",
+                                  '{"max-length": 1}')  # fmt: skip
+        assert set_policy.returncode == 0, set_policy.stderr
+        wait_for(lambda: "refused publishes" in run.log("gateway"), 30, "the refusal logged")
+        time.sleep(1)
+        began = time.monotonic()
+        run.pipeline.kill("gateway", signal.SIGTERM)
+        stop_s = time.monotonic() - began
+        log = run.log("gateway")
+        held = re.search(r"stopping with (\d+) entries not confirmed", log)
+        print(f"SIGTERM while refused: stopped after {stop_s:.1f} s; {held and held.group(0)}")
+        assert held is not None, log[-2000:]
+        assert int(held.group(1)) > 0
+        assert stop_s < 15, f"the stop took {stop_s:.1f} s"
+        assert log.count("refused publishes:") == 1, log[-3000:]
+        run.node.ctl("clear_policy", policy)
+        run.start("lookup-1")
+        run.start("gateway")
+        result, dead = run.finish(source, count)
+    finally:
+        source.close()
+        run.node.ctl("clear_policy", policy)
+    print(result)
+    assert result.ok, str(result)
+    assert dead == []
