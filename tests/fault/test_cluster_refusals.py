@@ -22,13 +22,13 @@ from typing import Any
 import pika
 import pytest
 
-from cti_journal.shared.amqp import REOPEN_AFTER_ROUNDS, AmqpLink, run_in_thread
+from cti_journal.shared.amqp import AmqpLink, run_in_thread
 from cti_journal.shared.config import BrokerSettings
 from cti_journal.shared.metrics import make_metrics
 from tests.fault.conftest import BrokerNode, DayLog, FaultRun
 from tests.harness import wait_for
 
-pytestmark = [pytest.mark.fault, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.fault, pytest.mark.timeout(120)]
 
 
 class Pump:
@@ -100,8 +100,7 @@ def test_refused_publishes_back_off_reopen_and_recover(
             assert gauge("publish_degraded") == 0
             assert any("back after" in r.getMessage() for r in caplog.records)
             ch.queue_delete(f"{prefix}.{key}")
-            print(f"{refused_for_4s} sends in 4 s of refusals; reopen after "
-                  f"{REOPEN_AFTER_ROUNDS} rounds")  # fmt: skip
+            print(f"{refused_for_4s} sends in 4 s of refusals")
     finally:
         link.stop()
         thread.join(timeout=10)
