@@ -5,17 +5,18 @@ message: see shared/measurements.md) and the topology declared on every (re)conn
 Everything here runs on the IOLoop thread, except `call_threadsafe` and `stop`, which other
 threads use to hand work in. Callers never see pika objects.
 
-Refused publishes (RabbitMQ 3.10.8 on a cluster that lost a node, seen and reproduced): a channel
-opened during a quorum queue's leader election initialises its queue client from the queue
-record, which still names the dead leader; the client's first enqueue asks that node for its
-machine version, gets `{badrpc, nodedown}` and answers `reject_publish` *without changing its state*
-(rabbit_fifo_client:enqueue/3), so every later publish on that channel is nacked at once, forever,
-while a new channel gets a fresh client and its confirms. So a run of nacks (or returns, or a
-confirm that does not come) is handled here, once for every process: the link holds publishing for
-a backoff delay (`retry_in_s`, `holding`), logs the broker's reason once per change of state, sets
-`publish_degraded`, and after REOPEN_AFTER_ROUNDS held rounds without a single confirm, or a
-confirm older than CONFIRM_BOUND_S, closes the connection and opens one to the next URL, whose
-channel starts clean.
+Refused publishes (RabbitMQ 3.10.8 on a cluster that lost a node, seen and reproduced): a
+channel opened during a quorum queue's leader election initialises its queue client from the
+queue record, which still names the dead leader; the client's first enqueue asks that node for
+its machine version, gets `{badrpc, nodedown}` and answers `reject_publish` *without changing
+its state* (rabbit_fifo_client:enqueue/3), so every later publish on that channel is nacked at
+once, forever, while a new channel gets a fresh client and its confirms. So a run of nacks (or
+returns, or a confirm that does not come) is handled here, once for every process: the link
+holds publishing for a backoff delay (`retry_in_s`, `holding`), logs the broker's reason once
+per change of state, sets `publish_degraded` and the health state's "publishes degraded" (not
+ready), and after REOPEN_AFTER_ROUNDS held rounds without a single confirm, or a confirm older
+than CONFIRM_BOUND_S, closes the connection and opens one to the next URL, whose channel starts
+clean.
 """
 
 from __future__ import annotations
@@ -473,14 +474,23 @@ class AmqpLink:
         if self._degraded:
             self._refused.succeeded(log, f"publishes to {self._where()}")
             self._degraded = False
-            self.metrics.publish_degraded.set(0)
+            self.metrics.health.set_degraded("publishes", None, self.metrics.publish_degraded)
         self._refused.attempts, self._refused.failing_since = 0, None
         self._rounds = 0
         self._hold_until = 0.0
 
+    def _set_degraded(self, reason: str) -> None:
+        """Not ready (/readyz, cti_journal_ready) and publish_degraded 1 until a confirm."""
+        if not self._degraded:
+            self._degraded = True
+            self.metrics.health.set_degraded(
+                "publishes",
+                f"{self._where()} refused them: {reason}",
+                self.metrics.publish_degraded,
+            )
+
     def _publish_refused(self, reason: str) -> None:
-        self._degraded = True
-        self.metrics.publish_degraded.set(1)
+        self._set_degraded(reason)
         if self.holding:
             return  # this round is already counted
         self._refused.failed(log, f"{self._where()} refused publishes", reason)
@@ -509,8 +519,7 @@ class AmqpLink:
             and not self._blocked
             and time.monotonic() - oldest.sent_at > CONFIRM_BOUND_S
         ):
-            self._degraded = True
-            self.metrics.publish_degraded.set(1)
+            self._set_degraded(f"no confirm for {CONFIRM_BOUND_S:.0f} s")
             self._refused.failed(
                 log, f"{self._where()} refused publishes", f"no confirm for {CONFIRM_BOUND_S:.0f} s"
             )

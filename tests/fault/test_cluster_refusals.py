@@ -84,6 +84,7 @@ def test_refused_publishes_back_off_reopen_and_recover(
         refused_for_4s = pump.sent
         assert gauge("publish_degraded") == 1
         assert gauge("broker_connected") == 1  # connected, and saying so; degraded is separate
+        assert any("publishes degraded" in r for r in metrics.health.check().reasons)
         messages = [r.getMessage() for r in caplog.records]
         refusals = [m for m in messages if "refused publishes:" in m]
         assert len(refusals) == 1, messages  # once per change of state, not per publish
@@ -98,6 +99,7 @@ def test_refused_publishes_back_off_reopen_and_recover(
             ch.queue_bind(f"{prefix}.{key}", prefix, key)
             wait_for(lambda: pump is not None and pump.confirmed > 0, 15, "a confirm")
             assert gauge("publish_degraded") == 0
+            assert metrics.health.check().ready
             assert any("back after" in r.getMessage() for r in caplog.records)
             ch.queue_delete(f"{prefix}.{key}")
             print(f"{refused_for_4s} sends in 4 s of refusals")
