@@ -29,6 +29,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -262,11 +263,20 @@ class Cluster:
         self.await_nodes(3)
 
     def await_nodes(self, count: int, timeout: float = 120) -> None:
-        live = next(n for n in self.nodes if n.os_pid is not None)
-        result = live.ctl("await_online_nodes", str(count), "--timeout", str(int(timeout)),
-                          timeout=timeout + 10)  # fmt: skip
-        if result.returncode != 0:
-            raise AssertionError(f"cluster did not reach {count} nodes: {result.stderr}")
+        """Until `count` nodes run, asked of any node that answers (a paused minority node, or one
+        still booting, refuses the question: ask the next)."""
+        deadline = time.monotonic() + timeout
+        errors: list[str] = []
+        while time.monotonic() < deadline:
+            for node in (n for n in self.nodes if n.os_pid is not None):
+                left = max(1, int(deadline - time.monotonic()))
+                result = node.ctl("await_online_nodes", str(count), "--timeout", str(left),
+                                  timeout=left + 10)  # fmt: skip
+                if result.returncode == 0:
+                    return
+                errors.append(f"{node.name}: {result.stderr.strip()[:200]}")
+            time.sleep(1)
+        raise AssertionError(f"the cluster did not reach {count} nodes: {errors[-3:]}")
 
     def node_of(self, erlang_name: str) -> ClusterNode:
         return next(n for n in self.nodes if n.name == erlang_name)
