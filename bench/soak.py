@@ -18,6 +18,11 @@ lines in the kernel's buffers (no application acks); those show up as missing.
 getting every line; two gateways (`gateway-a`, `gateway-b`, each with its own spool) read it,
 and a gateway fault is a SIGKILL or a SIGTERM of either, only while both are connected (the
 pair's promise: one member up at any time). What TCP loses at a kill, the other one delivered.
+
+`--cluster` runs on a three-node RabbitMQ cluster of its own on hosts of its own (network
+namespaces, tests/cluster.py; needs root) instead of one node, file source only. Besides the
+process kills, every 30-60 s one node fault: SIGKILL of the node holding the quorum leaders, or
+of a follower (restarted after 5-15 s), or a partition (a node's cable pulled for 15-25 s).
 """
 
 from __future__ import annotations
@@ -31,10 +36,13 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tests.fault.conftest import CtiServer, DayLog, FaultRun, own_node
 from tests.harness import wait_for
+
+if TYPE_CHECKING:
+    from tests.cluster import Cluster
 
 MAX_MINUTES = 120
 PROCESSES = ("gateway", "lookup-1", "lookup-2", "writer-1", "writer-2")
@@ -107,6 +115,90 @@ def _settle(run: FaultRun, timeout: float) -> bool:
     return True
 
 
+def _node_fault(cluster: Cluster, run: FaultRun, rng: random.Random, log: Counter[str]) -> None:
+    """One fault of a broker node: the leaders' node or a follower SIGKILLed, or one cut off."""
+    lookup = run.pipeline.topology.queue("lookup")
+    leader = cluster.leader_node(lookup)
+    kind = rng.choice(("kill leader node", "kill follower node", "partition"))
+    if kind == "kill follower node":
+        node = rng.choice([n for n in cluster.nodes if n is not leader])
+    else:
+        node = leader if kind == "kill leader node" else rng.choice(cluster.nodes)
+    print(f"soak: {kind} {node.name}", flush=True)
+    if kind == "partition":
+        cluster.hosts.cut(node.host)
+        time.sleep(rng.uniform(15.0, 25.0))
+        cluster.hosts.mend(node.host)
+    else:
+        node.kill()
+        time.sleep(rng.uniform(5.0, 15.0))
+        node.start()
+    cluster.await_nodes(3)
+    print(f"soak: {node.name} back", flush=True)
+    log[kind] += 1
+
+
+def _cluster_faults(
+    cluster: Cluster, run: FaultRun, until: float, rng: random.Random, log: Counter[str]
+) -> None:
+    next_node = time.monotonic() + rng.uniform(20, 40)
+    while time.monotonic() < until:
+        time.sleep(rng.uniform(2.0, 6.0))
+        run.pipeline.assert_running()
+        if time.monotonic() >= next_node:
+            _node_fault(cluster, run, rng, log)
+            next_node = time.monotonic() + rng.uniform(30, 60)
+            continue
+        victim = rng.choice(PROCESSES)
+        run.kill(victim)
+        time.sleep(rng.uniform(0.1, 1.5))
+        run.start(victim)
+        log[f"kill {victim}"] += 1
+
+
+def soak_cluster(args: argparse.Namespace, work: Path) -> int:
+    """--cluster: the pipeline here, three broker nodes on hosts of their own."""
+    from tests.cluster import netns_available, own_cluster
+
+    why = netns_available()
+    if why is not None:
+        print(f"soak: --cluster needs network namespaces: {why}", file=sys.stderr)
+        return 2
+    rng = random.Random(args.seed)
+    count = int(args.rate * args.minutes * 60)
+    log: Counter[str] = Counter()
+    with own_cluster() as cluster:
+        day = work / "Journal" / "day.log"
+        day.parent.mkdir(parents=True)
+        source = DayLog(day, count, args.rate, max(1000, int(args.rate * 40)), args.seed).start()
+        # The pipeline runs here, reaching the nodes' hosts over the bridge.
+        run = FaultRun(cluster.nodes[0], work, {"source": "file", "path": str(day)},  # type: ignore[arg-type]
+                       broker={"urls": cluster.urls, "heartbeat_s": 5})  # fmt: skip
+        began = time.monotonic()
+        try:
+            run.start_all(lookups=2, writers=2)
+            print(f"soak: {count} entries at {args.rate}/s for {args.minutes} min on a "
+                  f"3-node cluster, work folder {work}", flush=True)  # fmt: skip
+            _cluster_faults(cluster, run, began + args.minutes * 60, rng, log)
+            wait_for(lambda: source.done, 120, "the simulator to send everything", 0.5)
+            settled = _settle(run, 180)
+            result = run.compare(source.sent)
+            dead = len(run.dead_letters())
+            run.pipeline.assert_running()
+        finally:
+            source.close()
+            run.close()
+    missing, duplicates = sum(result.missing.values()), sum(result.extra.values())
+    print("soak: summary")
+    print(f"  wall time         {time.monotonic() - began:.0f} s")
+    print(f"  faults            {sum(log.values())}: {dict(sorted(log.items()))}")
+    print(f"  sent              {result.expected}, rows {result.rows}")
+    print(f"  duplicates        {duplicates}, missing {missing}, dead letters {dead}")
+    ok = settled and result.ok and dead == 0 and result.expected == count
+    print("soak: OK, every entry exactly once" if ok else "soak: FAILED")
+    return 0 if ok else 1
+
+
 def soak(args: argparse.Namespace, work: Path) -> int:
     rng = random.Random(args.seed)
     count = int(args.rate * args.minutes * 60)
@@ -173,12 +265,17 @@ def main(argv: list[str] | None = None) -> int:
         help="two TCP gateways reading one CTI server; kills either (SIGKILL or SIGTERM)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, journal)")
+    parser.add_argument(
+        "--cluster", action="store_true", help="a 3-node cluster with node kills and partitions"
+    )
     args = parser.parse_args(argv)
     if not 0 < args.minutes <= MAX_MINUTES or args.rate <= 0:
         parser.error(f"--minutes must be in (0, {MAX_MINUTES}] and --rate > 0")
+    if args.cluster and (args.source != "file" or args.gateway_pair):
+        parser.error("--cluster runs with --source file only")
     work = Path(tempfile.mkdtemp(prefix="cti-soak-"))
     try:
-        return soak(args, work)
+        return soak_cluster(args, work) if args.cluster else soak(args, work)
     finally:
         if args.keep:
             print(f"soak: logs and journal kept in {work}")

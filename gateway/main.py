@@ -133,6 +133,8 @@ class Gateway:
             while not self.publisher.idle and time.monotonic() < deadline:
                 if self.spooled and not self.link.ready:
                     break  # no broker to confirm them: the spool keeps them for the restart
+                if self.publisher.stalled(quiet_s=5.0):  # refused for 5 s: nothing will confirm
+                    break
                 time.sleep(0.05)
             self.buffer.abort.set()
             if not self.publisher.idle:
@@ -142,7 +144,7 @@ class Gateway:
         threading.Thread(target=finish, name="gateway-shutdown", daemon=True).start()
 
     def _report_unconfirmed(self) -> None:
-        held = len(self.buffer) + self.link.in_flight
+        held = self.publisher.unconfirmed  # entries: buffered, to resend, in flight
         self.metrics.unconfirmed_at_stop.set(held)
         if self.spooled:
             log.warning("stopping with %d entries not confirmed by the broker; they stay in the "

@@ -5,10 +5,15 @@ Runs on the AMQP IOLoop. Entries already waiting in the buffer go out together, 
 single entries): the broker's work per message is shared by the bundle's entries. A message is
 kept until the broker confirms it and re-sent after a reconnect if it was not; only then do its
 entries' sources learn they are safe (`on_published`).
+
+A refused message (nacked, returned, unconfirmed past the bound: shared/amqp.py) waits for the
+link's hold to pass before it is sent again, so a broker that refuses is never asked in a tight
+loop; the link reopens the connection when the refusals go on.
 """
 
 from __future__ import annotations
 
+import time
 from collections import deque
 
 from cti_journal.gateway.intake import Buffer, Item
@@ -31,7 +36,21 @@ class GatewayPublisher:
         self._resend: deque[list[Item]] = deque()
         self._held: Item | None = None  # taken from the buffer, belongs to the next bundle
         self._drain_scheduled = False
+        self._in_flight_entries = 0
+        self._last_confirm = time.monotonic()
         self.confirmed = 0
+
+    @property
+    def unconfirmed(self) -> int:
+        """Entries read and not yet confirmed by the broker: buffered, waiting to be sent again,
+        or in flight. What a stop without a spool would lose."""
+        held = 1 if self._held is not None else 0
+        return len(self.buffer) + held + sum(map(len, self._resend)) + self._in_flight_entries
+
+    def stalled(self, quiet_s: float) -> bool:
+        """The broker refuses publishes and confirmed nothing for `quiet_s`: waiting longer to
+        drain (at a stop) would only wait for the backoff, not for progress."""
+        return self.link.degraded and time.monotonic() - self._last_confirm >= quiet_s
 
     @property
     def idle(self) -> bool:
@@ -55,7 +74,14 @@ class GatewayPublisher:
             if not self._send(bundle):
                 self._resend.appendleft(bundle)
                 break
+        if self.link.holding and (self._resend or len(self.buffer)):
+            self._schedule_drain(self.link.retry_in_s())
         self.metrics.buffered.set(len(self.buffer) + sum(map(len, self._resend)))
+
+    def _schedule_drain(self, delay_s: float) -> None:
+        if not self._drain_scheduled:  # one drain per IOLoop turn, however many confirms
+            self._drain_scheduled = True
+            self.link.call_later(delay_s, self._scheduled_drain)
 
     def _gather(self) -> list[Item]:
         first, self._held = self._held or self.buffer.get_nowait(), None
@@ -79,23 +105,27 @@ class GatewayPublisher:
 
     def _send(self, bundle: list[Item]) -> bool:
         def confirmed(ok: bool) -> None:
+            self._in_flight_entries -= len(bundle)
             if ok:
                 self.confirmed += len(bundle)
+                self._last_confirm = time.monotonic()
                 for item in bundle:
                     if item.on_published is not None:
                         item.on_published()
             else:
                 self._resend.append(bundle)
-            if not self._drain_scheduled:  # one drain per IOLoop turn, however many confirms
-                self._drain_scheduled = True
-                self.link.call_later(0, self._scheduled_drain)
+            # after a refusal the link holds: the drain then waits for retry_in_s()
+            self._schedule_drain(0 if ok else self.link.retry_in_s())
 
         first = bundle[0].out
         if first.routing_key == SKIP:  # dropped by a privacy rule: done without publishing
             self.link.call_later(0, lambda: confirmed(True))
             return True
         body = encode_bundle([item.out.body for item in bundle]) if len(bundle) > 1 else first.body
-        return self.link.publish(
+        sent = self.link.publish(
             first.routing_key, body, confirmed, headers=first.headers,
             content_type=first.content_type,
         )  # fmt: skip
+        if sent:
+            self._in_flight_entries += len(bundle)
+        return sent

@@ -4,15 +4,28 @@ message: see shared/measurements.md) and the topology declared on every (re)conn
 
 Everything here runs on the IOLoop thread, except `call_threadsafe` and `stop`, which other
 threads use to hand work in. Callers never see pika objects.
+
+Refused publishes (RabbitMQ 3.10.8 on a cluster that lost a node, seen and reproduced): a
+channel opened during a quorum queue's leader election initialises its queue client from the
+queue record, which still names the dead leader; the client's first enqueue asks that node for
+its machine version, gets `{badrpc, nodedown}` and answers `reject_publish` *without changing
+its state* (rabbit_fifo_client:enqueue/3), so every later publish on that channel is nacked at
+once, forever, while a new channel gets a fresh client and its confirms. So a run of nacks (or
+returns, or a confirm that does not come) is handled here, once for every process: the link
+holds publishing for a backoff delay (`retry_in_s`, `holding`), logs the broker's reason once
+per change of state, sets `publish_degraded` and the health state's "publishes degraded" (not
+ready), and after REOPEN_AFTER_ROUNDS held rounds without a single confirm, or a confirm older
+than CONFIRM_BOUND_S, closes the connection and opens one to the next URL, whose channel starts
+clean.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +38,7 @@ import pika.frame
 import pika.spec
 from pika.adapters.select_connection import IOLoop, SelectConnection
 
+from cti_journal.shared.backoff import Backoff
 from cti_journal.shared.config import BrokerSettings
 from cti_journal.shared.errors import ConfigError, CtiJournalError, describe
 from cti_journal.shared.metrics import Metrics
@@ -35,6 +49,27 @@ MessageCallback = Callable[
     [bytes, Mapping[str, Any], int, bool], None
 ]  # body, headers, tag, redelivered
 ConfirmCallback = Callable[[bool], None]
+
+# A round is every refusal that arrives within one hold. Three rounds in a row with no confirm in
+# between (about 1-2 s of refusals with the first holds of 0.25, 0.5, 1 s) mean the channel will not
+# recover by itself: reopen, to the next URL. Later rounds hold longer (the backoff only resets on a
+# confirm), so a broker that refuses everything is asked less and less often, up to
+# broker.reconnect_max_s apart.
+REOPEN_AFTER_ROUNDS = 3
+REFUSED_FIRST_HOLD_S = 0.25
+# A publish not confirmed within this bound (a node cut off from the queue's leader neither acks
+# nor nacks) counts as refused and reopens the connection. Confirms normally take milliseconds; a
+# memory or disk alarm blocks the connection instead, which is not counted (nothing is sent then).
+CONFIRM_BOUND_S = 15.0
+WATCH_INTERVAL_S = 1.0
+
+
+def _nack_reason(routing_key: str) -> str:
+    # AMQP 0-9-1 nacks carry no reason text: say what RabbitMQ nacks for.
+    return (
+        f"nacked for routing key {routing_key!r} (a quorum queue without a leader this "
+        "channel can reach, or over its length limit)"
+    )
 
 
 class TopologyError(CtiJournalError):
@@ -88,6 +123,7 @@ class _Pending:
     routing_key: str
     message_id: str
     callback: ConfirmCallback
+    sent_at: float
 
 
 class AmqpLink:
@@ -131,10 +167,17 @@ class AmqpLink:
         self._url_index = 0
         self._failures = 0
         self._refusals = 0  # logins refused in a row
+        self._reconnect = Backoff(first_s=0.5, max_s=broker.reconnect_max_s)
         self._seq = 0
         self._pending: dict[int, _Pending] = {}
-        self._returned: set[str] = set()
+        self._returned: dict[str, str] = {}  # message id -> the broker's reason
         self._message_counter = 0
+        # refused publishes (see the module's docstring)
+        self._refused = Backoff(first_s=REFUSED_FIRST_HOLD_S, max_s=broker.reconnect_max_s)
+        self._hold_until = 0.0
+        self._rounds = 0
+        self._degraded = False
+        self._watch: object | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
     def run(self) -> None:
@@ -198,18 +241,16 @@ class AmqpLink:
         if self._stopping:
             self.ioloop.stop()
             return
-        # Fail over through the URLs in order; back off once every URL has failed in a row.
+        # Fail over through the URLs in order at once; back off (jittered, so that many workers
+        # do not come back in step) each time the list wraps around.
         self._url_index = (self._url_index + 1) % len(self.broker.urls)
         self._failures += 1
-        rounds = self._failures // len(self.broker.urls)
-        delay = 0.0 if self._url_index else min(self.broker.reconnect_max_s, 0.5 * 2**rounds)
-        delay *= random.uniform(0.5, 1.0)  # jitter: many workers must not reconnect in step
+        delay = 0.0 if self._url_index else self._reconnect.delay()
         self.ioloop.call_later(delay, self._connect)
 
     def _on_connection_open_error(self, _conn: SelectConnection, error: BaseException) -> None:
         url = redact(self.broker.urls[self._url_index])
-        if self._failures == 0:
-            log.warning("broker %s unreachable (%s); retrying with backoff", url, describe(error))
+        self._reconnect.failed(log, f"broker {url} unreachable", describe(error))
         self._connection = None
         if isinstance(error, _REFUSALS):
             self._refusals += 1
@@ -268,9 +309,11 @@ class AmqpLink:
         self._session_up = True
         self._failures = 0
         self._refusals = 0
+        self._reconnect.attempts, self._reconnect.failing_since = 0, None
         self._blocked = False
         self.metrics.broker_connected.set(1)
         log.info("connected to broker %s", redact(self.broker.urls[self._url_index]))
+        self._watch = self.ioloop.call_later(WATCH_INTERVAL_S, self._watch_confirms)
         self._on_ready()
 
     def _on_channel_closed(self, _channel: pika.channel.Channel, reason: BaseException) -> None:
@@ -301,6 +344,9 @@ class AmqpLink:
         was_ready, self._ready = self._ready, False
         self._channel = None
         self.metrics.broker_connected.set(0)
+        if self._watch is not None:
+            self.ioloop.remove_timeout(self._watch)
+            self._watch = None
         pending, self._pending = self._pending, {}
         self._returned.clear()
         self.metrics.in_flight.set(0)
@@ -315,8 +361,23 @@ class AmqpLink:
     def in_flight(self) -> int:
         return len(self._pending)
 
+    @property
+    def degraded(self) -> bool:
+        """Publishes are being refused (nacked, returned) or not confirmed within the bound."""
+        return self._degraded
+
+    @property
+    def holding(self) -> bool:
+        """Publishing is held after a refusal; retry after `retry_in_s()`."""
+        return time.monotonic() < self._hold_until
+
+    def retry_in_s(self) -> float:
+        return max(0.0, self._hold_until - time.monotonic())
+
     def can_publish(self, window: int) -> bool:
-        return self._ready and not self._blocked and len(self._pending) < window
+        if not self._ready or self._blocked or self.holding:
+            return False
+        return len(self._pending) < window
 
     def publish(
         self,
@@ -353,7 +414,7 @@ class AmqpLink:
             log.debug("publish failed: %s", exc)
             return False
         self._seq += 1
-        self._pending[self._seq] = _Pending(routing_key, message_id, on_confirm)
+        self._pending[self._seq] = _Pending(routing_key, message_id, on_confirm, time.monotonic())
         self.metrics.published.labels(routing_key).inc()
         self.metrics.in_flight.set(len(self._pending))
         return True
@@ -365,13 +426,12 @@ class AmqpLink:
         properties: pika.BasicProperties,
         _body: bytes,
     ) -> None:
-        log.error(
-            "broker returned a message for %r as unroutable (%s): was a queue deleted?",
-            method.routing_key,
-            method.reply_text,
-        )
+        # Counted and logged with the confirm that follows every return (_publish_refused).
         if properties.message_id:
-            self._returned.add(properties.message_id)
+            self._returned[properties.message_id] = (
+                f"returned {method.reply_code} {method.reply_text} for routing key "
+                f"{method.routing_key!r} (was a queue deleted?)"
+            )
 
     def _on_confirm(self, frame: pika.frame.Method) -> None:
         method = frame.method
@@ -385,16 +445,88 @@ class AmqpLink:
                 tags.append(t)
         else:
             tags = [tag] if tag in self._pending else []
+        outcomes: list[tuple[_Pending, bool]] = []
+        refusal = ""
         for t in tags:
             item = self._pending.pop(t)
-            success = ok and item.message_id not in self._returned
-            self._returned.discard(item.message_id)
+            returned = self._returned.pop(item.message_id, None)
+            success = ok and returned is None
             if success:
                 self.metrics.confirmed.labels(item.routing_key).inc()
             else:
                 self.metrics.publish_failed.inc()
-            item.callback(success)
+                refusal = refusal or returned or _nack_reason(item.routing_key)
+            outcomes.append((item, success))
         self.metrics.in_flight.set(len(self._pending))
+        # The state first, so that callbacks see the hold (retry_in_s) this frame causes.
+        if refusal:
+            self._publish_refused(refusal)
+        elif outcomes:
+            self._publish_confirmed()
+        for item, success in outcomes:
+            item.callback(success)
+
+    # -- refused publishes --------------------------------------------------------------------
+    def _where(self) -> str:
+        return f"broker {redact(self.broker.urls[self._url_index])}"
+
+    def _publish_confirmed(self) -> None:
+        if self._degraded:
+            self._refused.succeeded(log, f"publishes to {self._where()}")
+            self._degraded = False
+            self.metrics.health.set_degraded("publishes", None, self.metrics.publish_degraded)
+        self._refused.attempts, self._refused.failing_since = 0, None
+        self._rounds = 0
+        self._hold_until = 0.0
+
+    def _set_degraded(self, reason: str) -> None:
+        """Not ready (/readyz, cti_journal_ready) and publish_degraded 1 until a confirm."""
+        if not self._degraded:
+            self._degraded = True
+            self.metrics.health.set_degraded(
+                "publishes",
+                f"{self._where()} refused them: {reason}",
+                self.metrics.publish_degraded,
+            )
+
+    def _publish_refused(self, reason: str) -> None:
+        self._set_degraded(reason)
+        if self.holding:
+            return  # this round is already counted
+        self._refused.failed(log, f"{self._where()} refused publishes", reason)
+        self._hold_until = time.monotonic() + self._refused.delay()
+        self._rounds += 1
+        if self._rounds >= REOPEN_AFTER_ROUNDS:
+            self._reopen(f"{self._rounds} rounds of refused publishes ({reason})")
+
+    def _reopen(self, why: str) -> None:
+        """Close the connection; the reconnect goes to the next URL with a channel that starts
+        clean. Whatever is unconfirmed is reported as failed and sent again."""
+        self._rounds = 0
+        connection = self._connection
+        if self._stopping or connection is None or not connection.is_open:
+            return
+        log.warning("%s: %s; reopening the connection to the next broker URL", self._where(), why)
+        connection.close(reply_text="cti-journal: publishes refused, reconnecting")
+
+    def _watch_confirms(self) -> None:
+        self._watch = None
+        if not self._ready:
+            return
+        oldest = next(iter(self._pending.values()), None)
+        if (
+            oldest is not None
+            and not self._blocked
+            and time.monotonic() - oldest.sent_at > CONFIRM_BOUND_S
+        ):
+            self._set_degraded(f"no confirm for {CONFIRM_BOUND_S:.0f} s")
+            self._refused.failed(
+                log, f"{self._where()} refused publishes", f"no confirm for {CONFIRM_BOUND_S:.0f} s"
+            )
+            self._refused.delay()  # counts the failure; the reconnect waits its own backoff
+            self._reopen(f"a publish unconfirmed for over {CONFIRM_BOUND_S:.0f} s")
+            return
+        self._watch = self.ioloop.call_later(WATCH_INTERVAL_S, self._watch_confirms)
 
     # -- consuming --------------------------------------------------------------------------
     def consume(self, stage_queue: str, prefetch: int, on_message: MessageCallback) -> None:

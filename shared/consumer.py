@@ -143,7 +143,7 @@ class Consumer:
             pending -= 1
             refused = refused or not ok
             if pending == 0:
-                (self._requeue if refused else self._settle)(delivery)
+                (self._requeue_later if refused else self._settle)(delivery)
 
         for body, error in failures:
             key, headers = self._route(delivery, error)
@@ -193,10 +193,21 @@ class Consumer:
             if ok:
                 self._settle(delivery)
             else:
-                self._requeue(delivery)
+                self._requeue_later(delivery)
 
         if not self.link.publish(routing_key, body, confirmed, headers=headers):
             return  # not connected: the delivery is void and comes back
+
+    def _requeue_later(self, delivery: Delivery) -> None:
+        # Every requeue counts against x-delivery-limit: given back at once, a refused entry
+        # came round again within milliseconds and was dead-lettered by the broker within about
+        # 2 s of a cluster node's loss (seen). So it waits for the link's hold (a backoff; the
+        # link reopens the connection when refusals go on, which voids the delivery anyway).
+        delay = self.link.retry_in_s()
+        if delay > 0:
+            self.link.call_later(delay, lambda: self._requeue(delivery))
+        else:
+            self._requeue(delivery)
 
     def _requeue(self, delivery: Delivery) -> None:
         # The broker refused the publish: give the entry back rather than lose it. Requeues

@@ -58,6 +58,7 @@ class Metrics:
     contact_refresh_failures: Counter
     contact_refresh_seconds: Histogram
     broker_connected: Gauge
+    publish_degraded: Gauge
     db_connected: Gauge
     source_connected: Gauge
     in_flight: Gauge
@@ -170,6 +171,11 @@ def make_metrics(
         ),
         broker_connected=Gauge(
             f"{NS}_broker_connected", "1 while connected to RabbitMQ", registry=r
+        ),
+        publish_degraded=Gauge(
+            f"{NS}_publish_degraded",
+            "1 while publishes are nacked, returned or unconfirmed past the bound",
+            registry=r,
         ),
         db_connected=Gauge(
             f"{NS}_db_connected", "1 while the journal database is connected", registry=of(WRITER)

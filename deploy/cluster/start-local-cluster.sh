@@ -96,6 +96,9 @@ prometheus.tcp.ip = 127.0.0.1
 prometheus.tcp.port = $((BASE + i - 1 + 10100))
 # guest may log in over 127.0.0.1 only (the default); these nodes listen nowhere else.
 loopback_users.guest = true
+# A node cut off from the other two stops serving (and closes its client connections), so that
+# clients fail over to the majority instead of waiting on a node that can commit nothing.
+cluster_partition_handling = pause_minority
 CONF
     : >"$n/rabbitmq-env.conf"
     echo "[]." >"$n/advanced.config"
