@@ -44,11 +44,12 @@ def scrape(port: int, metric: str) -> dict[str, float]:
 def start_pair(server: CtiServer, work: Path, fault_run: Any) -> tuple[FaultRun, int]:
     writer_metrics = free_port()
     run: FaultRun = fault_run(
-        {"source": "tcp", "host": "127.0.0.1", "port": server.port, "spool_dir": ""},
+        {"source": "tcp", "host": "127.0.0.1", "port": server.port},
         writer={"metrics_port": writer_metrics},
     )
-    for name in PAIR:
-        run.env[name] = {"CTI_JOURNAL_GATEWAY__NAME": name}
+    for name in PAIR:  # the default config, but two gateways on one host: a spool each
+        run.env[name] = {"CTI_JOURNAL_GATEWAY__NAME": name,
+                         "CTI_JOURNAL_GATEWAY__SPOOL_DIR": str(work / f"spool-{name}")}  # fmt: skip
     run.start("writer-1")
     run.start("lookup-1")
     for name in PAIR:
@@ -104,7 +105,7 @@ def test_a_tcp_and_a_day_log_member_give_the_same_ids(fault_run: Any, tmp_path: 
     day_log = DayLog(day, count, rate, rotate_every=1000, seed=server.seed).start()
     writer_metrics = free_port()
     run: FaultRun = fault_run(
-        {"source": "tcp", "host": "127.0.0.1", "port": server.port, "spool_dir": ""},
+        {"source": "tcp", "host": "127.0.0.1", "port": server.port},
         writer={"metrics_port": writer_metrics},
     )
     run.env["gateway-a"] = {"CTI_JOURNAL_GATEWAY__NAME": "tcp"}
