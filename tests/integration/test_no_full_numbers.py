@@ -125,6 +125,10 @@ def test_no_full_number_in_logs_dead_letter_listings_or_metrics(
     dlq = _cli(pipeline.config, "dlq", "list")
     assert "gateway" in dlq and "write" in dlq
     produced["dlq list"] = dlq
+    ids = [line.split()[0] for line in dlq.splitlines()[1:4]]
+    shown = _cli(pipeline.config, "dlq", "show", *ids)
+    assert shown.count("dead letter ") == 3 and shown.count("body:") == 3, shown
+    produced["dlq show"] = shown
     pipeline.stop()  # everything the processes log up to their end
     for log in sorted(pipeline.workdir.glob("*.log")):
         produced[log.name] = log.read_text(errors="replace")
