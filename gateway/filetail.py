@@ -25,6 +25,7 @@ from typing import BinaryIO
 
 import orjson
 
+from cti_journal.gateway.identity import EventIdentifier
 from cti_journal.gateway.intake import Buffer, Done
 from cti_journal.gateway.lines import Line, LineSplitter
 from cti_journal.gateway.prepare import Outgoing, Preparer
@@ -109,9 +110,20 @@ class ConfirmTracker:
 
 
 def _first_line(fh: BinaryIO, limit: int) -> bytes:
-    fh.seek(0)
-    line = fh.readline(limit)
-    return line if line.endswith(b"\n") else b""
+    """The file's first line as it is now (b"" if not complete within `limit` bytes).
+
+    Read past the handle's buffer (pread): a buffered handle may answer a seek to 0 from
+    bytes it read before the file was emptied. The handle's position is left as it was."""
+    data = os.pread(fh.fileno(), limit, 0)
+    newline = data.find(b"\n")
+    return data[: newline + 1] if newline >= 0 else b""
+
+
+def _whole_lines_end(splitter: LineSplitter, lines: list[Line], resume: int) -> int:
+    """The offset just past the last whole line read (a line may be half written yet)."""
+    if splitter.at_boundary:
+        return splitter.offset
+    return lines[-1].end_offset if lines else resume
 
 
 class FileTailSource:
@@ -143,29 +155,43 @@ class FileTailSource:
             except FileNotFoundError:
                 stop.wait(POLL_S)
                 continue
-            head = _first_line(fh, self.settings.max_line_bytes)
-            offset = 0
-            if position is not None and position.offset and head == position.head:
-                if restarted:
-                    self._rescan(fh, position.offset)
-                offset = position.offset
-            elif position is not None and position.offset:
-                self._catch_up(buffer, position, rescan=restarted)
+            head, offset = self._resume(fh, position, buffer, rescan=restarted)
             restarted = False
             log.info("tailing %s from byte %d", self.path, offset)
-            position = self._follow(fh, offset, buffer, stop)
+            position = self._follow(fh, head, offset, buffer, stop)
 
-    def _rescan(self, fh: BinaryIO, end: int) -> None:
+    def _resume(
+        self, fh: BinaryIO, position: Position | None, buffer: Buffer, *, rescan: bool
+    ) -> tuple[bytes, int]:
+        """Where to follow day.log from: (its first line, offset), or (b"", 0) for its start.
+
+        The head is checked here once and then kept: day.log may be rotated at any moment, and
+        a head read again later could belong to the next day while the offset does not."""
+        if position is None or not (position.offset or position.head):
+            return b"", 0
+        if _first_line(fh, self.settings.max_line_bytes) == position.head:
+            if not rescan or (
+                self._rescan(fh, position.offset) and self._same_day(fh, position.head)
+            ):
+                return position.head, position.offset
+            # Emptied while being re-read: its rest, and the lines counted, are in journal.log.
+            self.preparer.identifier = EventIdentifier(self.settings.source_id)
+        self._catch_up(buffer, position, rescan=rescan)
+        return b"", 0
+
+    def _rescan(self, fh: BinaryIO, end: int) -> bool:
+        """Count the lines before `end` again; False if the file ended before it."""
         fh.seek(0)
         splitter = LineSplitter(self.settings.max_line_bytes)
         remaining = end
         while remaining > 0:
             data = fh.read(min(CHUNK, remaining))
             if not data:
-                break
+                return False
             remaining -= len(data)
             for line in splitter.feed(data):
                 self.preparer.observe(line)
+        return True
 
     def _catch_up(self, buffer: Buffer, position: Position, *, rescan: bool) -> None:
         """day.log was rotated before we read all of it: read its rest from journal.log."""
@@ -218,39 +244,47 @@ class FileTailSource:
         return None
 
     def _follow(
-        self, fh: BinaryIO, offset: int, buffer: Buffer, stop: threading.Event
+        self, fh: BinaryIO, head: bytes, offset: int, buffer: Buffer, stop: threading.Event
     ) -> Position | None:
-        """Read new lines until the file is rotated; returns where reading stopped."""
+        """Read new lines until the file is rotated; returns where reading stopped.
+
+        `head` is the file's first line when `offset` > 0; from offset 0 it is taken from the
+        bytes read, never from a second look at the file (which may be the next day's by then).
+        The position returned is the end of the last whole line: a line the server was still
+        writing when the day changed is read again, whole, from journal.log."""
         splitter = self.preparer.splitter()  # counts empty lines
         splitter.offset = offset
-        head = _first_line(fh, self.settings.max_line_bytes)
+        first = HeadReader(self.settings.max_line_bytes) if not head else None
+        resume = offset  # the end of the last whole line read
         fh.seek(offset)
         try:
             while not stop.is_set():
                 data = fh.read(CHUNK)
                 if data:
-                    if not head:
-                        head = self._head_after_growth(fh, splitter.offset + len(data))
+                    if first is not None and not head:
+                        head = first.feed(data)
+                    if head and not self._same_day(fh, head):
+                        return Position(head, resume)  # the rest is in journal.log
                     lines = list(splitter.feed(data))
                     if lines and not self._hand_over(lines, head, buffer):
                         return None
+                    resume = _whole_lines_end(splitter, lines, resume)
                     continue
-                if self._rotated(fh, head, splitter.offset):
-                    # A replaced file can still be read through our handle: take its last lines.
-                    while data := fh.read(CHUNK):
-                        lines = list(splitter.feed(data))
-                        if lines and not self._hand_over(lines, head, buffer):
-                            return None
-                    return Position(head, splitter.offset)
-                stop.wait(POLL_S)
+                replaced = self._rotated(fh, head, splitter.offset)
+                if replaced is None:
+                    stop.wait(POLL_S)
+                    continue
+                # A replaced file can still be read through our handle: take its last lines.
+                # An emptied one cannot: what follows `resume` now is the next day's.
+                while replaced and (data := fh.read(CHUNK)):
+                    lines = list(splitter.feed(data))
+                    if lines and not self._hand_over(lines, head, buffer):
+                        return None
+                    resume = _whole_lines_end(splitter, lines, resume)
+                return Position(head, resume)
         finally:
             fh.close()
         return None
-
-    def _head_after_growth(self, fh: BinaryIO, resume: int) -> bytes:
-        head = _first_line(fh, self.settings.max_line_bytes)
-        fh.seek(resume)
-        return head
 
     def _hand_over(
         self, lines: list[Line], head: bytes, buffer: Buffer, path: Path | None = None
@@ -264,20 +298,48 @@ class FileTailSource:
             dones.append(self.tracker.expect(Position(head, line.end_offset)))
         return buffer.put(outs, dones)
 
-    def _rotated(self, fh: BinaryIO, head: bytes, offset: int) -> bool:
+    def _same_day(self, fh: BinaryIO, head: bytes) -> bool:
+        """Whether bytes just read through `fh` are still the day that starts with `head`.
+
+        The server empties day.log in place at the day change and writes on: a handle that was
+        at byte N reads the next day's bytes from N once the new day is that long. The first
+        line, looked at after the read, tells: if it is still `head`, the bytes were ours."""
+        if _first_line(fh, self.settings.max_line_bytes) == head:
+            return True
+        log.info("%s was emptied and written again (day change)", self.path)
+        return False
+
+    def _rotated(self, fh: BinaryIO, head: bytes, offset: int) -> bool | None:
+        """None while the file is ours; True if it was replaced by a new file (the old one can
+        still be read through `fh`), False if it was emptied or rewritten in place."""
         try:
             stat = self.path.stat()
         except FileNotFoundError:
-            return False  # between the server's move and its new file: keep waiting
+            return None  # between the server's move and its new file: keep waiting
         if stat.st_ino != os.fstat(fh.fileno()).st_ino:
             log.info("%s was replaced by a new file (day change or server restart)", self.path)
             return True
         if stat.st_size < offset:
             log.info("%s was emptied (day change or server restart)", self.path)
-            return True
+            return False
         current = _first_line(fh, self.settings.max_line_bytes)
-        fh.seek(offset)
         if head and current and current != head:
             log.info("%s starts with another line now (day change)", self.path)
-            return True
-        return False
+            return False
+        return None
+
+
+class HeadReader:
+    """A file's first line, from the bytes read from its start (b"" until it is complete, and
+    for good if it is longer than `limit`, as `_first_line` has it)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._seen = bytearray()
+
+    def feed(self, data: bytes) -> bytes:
+        if len(self._seen) >= self.limit:
+            return b""
+        self._seen += data[: self.limit - len(self._seen)]
+        newline = self._seen.find(b"\n")
+        return bytes(self._seen[: newline + 1]) if newline >= 0 else b""
