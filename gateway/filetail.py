@@ -43,6 +43,16 @@ CHECKPOINT_EVERY_S = 0.5
 class Position:
     head: bytes  # the first line of the file the offset belongs to
     offset: int
+    # The last bytes before `offset` (of the line ending there): with `head`, they find the day
+    # in journal.log even where its first line comes again later (identical calls).
+    tail: bytes = b""
+
+
+TAIL_BYTES = 64
+
+
+def _tail(line: Line) -> bytes:
+    return b"" if line.oversized else line.raw[-TAIL_BYTES:]
 
 
 class Checkpoint:
@@ -52,7 +62,10 @@ class Checkpoint:
     def load(self) -> Position | None:
         try:
             data = orjson.loads(self.path.read_bytes())
-            position = Position(base64.b64decode(data["head"]), int(data["offset"]))
+            if not isinstance(data, dict):
+                raise TypeError("not an object")
+            tail = base64.b64decode(data.get("tail", ""))  # absent before 2026-12
+            position = Position(base64.b64decode(data["head"]), int(data["offset"]), tail)
             if position.offset < 0:
                 raise ValueError("negative offset")
         except FileNotFoundError:
@@ -64,9 +77,11 @@ class Checkpoint:
 
     def save(self, position: Position) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
-        head = base64.b64encode(position.head).decode()
+        data = {"head": base64.b64encode(position.head).decode(), "offset": position.offset}
+        if position.tail:
+            data["tail"] = base64.b64encode(position.tail).decode()
         with open(tmp, "wb") as fh:
-            fh.write(orjson.dumps({"head": head, "offset": position.offset}))
+            fh.write(orjson.dumps(data))
             fh.flush()
             os.fsync(fh.fileno())
         tmp.replace(self.path)
@@ -119,11 +134,9 @@ def _first_line(fh: BinaryIO, limit: int) -> bytes:
     return data[: newline + 1] if newline >= 0 else b""
 
 
-def _whole_lines_end(splitter: LineSplitter, lines: list[Line], resume: int) -> int:
-    """The offset just past the last whole line read (a line may be half written yet)."""
-    if splitter.at_boundary:
-        return splitter.offset
-    return lines[-1].end_offset if lines else resume
+def _after(lines: list[Line], head: bytes, resume: Position) -> Position:
+    """Just past the last whole line read (the next one may be half written yet)."""
+    return Position(head, lines[-1].end_offset, _tail(lines[-1])) if lines else resume
 
 
 class FileTailSource:
@@ -155,29 +168,29 @@ class FileTailSource:
             except FileNotFoundError:
                 stop.wait(POLL_S)
                 continue
-            head, offset = self._resume(fh, position, buffer, rescan=restarted)
+            start = self._resume(fh, position, buffer, rescan=restarted)
             restarted = False
-            log.info("tailing %s from byte %d", self.path, offset)
-            position = self._follow(fh, head, offset, buffer, stop)
+            log.info("tailing %s from byte %d", self.path, start.offset)
+            position = self._follow(fh, start, buffer, stop)
 
     def _resume(
         self, fh: BinaryIO, position: Position | None, buffer: Buffer, *, rescan: bool
-    ) -> tuple[bytes, int]:
-        """Where to follow day.log from: (its first line, offset), or (b"", 0) for its start.
+    ) -> Position:
+        """Where to follow day.log from (head b"" and offset 0: its start).
 
         The head is checked here once and then kept: day.log may be rotated at any moment, and
         a head read again later could belong to the next day while the offset does not."""
         if position is None or not (position.offset or position.head):
-            return b"", 0
+            return Position(b"", 0)
         if _first_line(fh, self.settings.max_line_bytes) == position.head:
             if not rescan or (
                 self._rescan(fh, position.offset) and self._same_day(fh, position.head)
             ):
-                return position.head, position.offset
+                return position
             # Emptied while being re-read: its rest, and the lines counted, are in journal.log.
             self.preparer.identifier = EventIdentifier(self.settings.source_id)
         self._catch_up(buffer, position, rescan=rescan)
-        return b"", 0
+        return Position(b"", 0)
 
     def _rescan(self, fh: BinaryIO, end: int) -> bool:
         """Count the lines before `end` again; False if the file ended before it."""
@@ -195,7 +208,7 @@ class FileTailSource:
 
     def _catch_up(self, buffer: Buffer, position: Position, *, rescan: bool) -> None:
         """day.log was rotated before we read all of it: read its rest from journal.log."""
-        start = self._find_day(position.head)
+        start = self._find_day(position)
         if start is None:
             log.error(
                 "%s was rotated, and its first line is not in the last %d MB of %s: entries "
@@ -223,7 +236,10 @@ class FileTailSource:
         for line in splitter.feed(fh.read(length)):
             self.preparer.observe(line)
 
-    def _find_day(self, head: bytes) -> int | None:
+    def _find_day(self, position: Position) -> int | None:
+        """Where the rotated day starts in journal.log: the latest copy of its first line
+        from which `position` fits (its last line's bytes end at the offset)."""
+        head = position.head
         try:
             size = self.journal.stat().st_size
         except FileNotFoundError:
@@ -236,27 +252,39 @@ class FileTailSource:
                 fh.seek(start)
                 block = fh.read(end - start + overlap)
                 at = block.rfind(b"\n" + head)
-                if at >= 0:
-                    return start + at + 1
-                if start == 0 and block.startswith(head):
+                while at >= 0:
+                    if self._fits(fh, start + at + 1, position, size):
+                        return start + at + 1
+                    at = block.rfind(b"\n" + head, 0, at + len(head))  # copies may touch
+                if start == 0 and block.startswith(head) and self._fits(fh, 0, position, size):
                     return 0
                 end = start
         return None
 
+    @staticmethod
+    def _fits(fh: BinaryIO, start: int, position: Position, size: int) -> bool:
+        end = start + position.offset
+        if end > size:
+            return False
+        if not position.offset:
+            return True
+        ending = position.tail or b"\n"  # without the line's bytes: at least a line's end
+        return os.pread(fh.fileno(), len(ending), end - len(ending)) == ending
+
     def _follow(
-        self, fh: BinaryIO, head: bytes, offset: int, buffer: Buffer, stop: threading.Event
+        self, fh: BinaryIO, start: Position, buffer: Buffer, stop: threading.Event
     ) -> Position | None:
         """Read new lines until the file is rotated; returns where reading stopped.
 
-        `head` is the file's first line when `offset` > 0; from offset 0 it is taken from the
+        The head is the file's first line when `start.offset` > 0; from 0 it is taken from the
         bytes read, never from a second look at the file (which may be the next day's by then).
         The position returned is the end of the last whole line: a line the server was still
         writing when the day changed is read again, whole, from journal.log."""
         splitter = self.preparer.splitter()  # counts empty lines
-        splitter.offset = offset
+        head, resume = start.head, start  # resume: the end of the last whole line read
+        splitter.offset = start.offset
         first = HeadReader(self.settings.max_line_bytes) if not head else None
-        resume = offset  # the end of the last whole line read
-        fh.seek(offset)
+        fh.seek(start.offset)
         try:
             while not stop.is_set():
                 data = fh.read(CHUNK)
@@ -264,11 +292,11 @@ class FileTailSource:
                     if first is not None and not head:
                         head = first.feed(data)
                     if head and not self._same_day(fh, head):
-                        return Position(head, resume)  # the rest is in journal.log
+                        return Position(head, resume.offset, resume.tail)  # rest: journal.log
                     lines = list(splitter.feed(data))
                     if lines and not self._hand_over(lines, head, buffer):
                         return None
-                    resume = _whole_lines_end(splitter, lines, resume)
+                    resume = _after(lines, head, resume)
                     continue
                 replaced = self._rotated(fh, head, splitter.offset)
                 if replaced is None:
@@ -280,8 +308,8 @@ class FileTailSource:
                     lines = list(splitter.feed(data))
                     if lines and not self._hand_over(lines, head, buffer):
                         return None
-                    resume = _whole_lines_end(splitter, lines, resume)
-                return Position(head, resume)
+                    resume = _after(lines, head, resume)
+                return Position(head, resume.offset, resume.tail)
         finally:
             fh.close()
         return None
@@ -295,7 +323,7 @@ class FileTailSource:
         dones: list[Done | None] = []
         for line in lines:
             outs.append(self.preparer.prepare(line, origin, now))
-            dones.append(self.tracker.expect(Position(head, line.end_offset)))
+            dones.append(self.tracker.expect(Position(head, line.end_offset, _tail(line))))
         return buffer.put(outs, dones)
 
     def _same_day(self, fh: BinaryIO, head: bytes) -> bool:

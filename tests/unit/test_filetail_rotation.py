@@ -197,3 +197,42 @@ def test_the_day_changed_while_the_gateway_was_down(day: Path, calls: list[bytes
     expected = today[done:] + tomorrow
     recorder = run(tail, Steps([], tail, len(expected)))
     assert_each_once(tail, recorder, expected)
+
+
+def test_a_day_whose_first_line_comes_again_is_found_at_its_start(
+    day: Path, calls: list[bytes]
+) -> None:
+    """Identical calls in the same second: the day's first line is also its second. Its rest
+    is looked up in journal.log by that line; the later copy is not where the day starts."""
+    first = calls[10]
+    today, tomorrow = [first, first, *calls[11:30]], calls[30:33]
+    day.write_bytes(b"".join(today))
+    done = 9
+    Checkpoint(day.with_name("day.log.cti-journal")).save(
+        Position(first, len(b"".join(today[:done])), today[done - 1])
+    )
+    rotate(day)
+    append(day, b"".join(tomorrow))
+    tail = Tail(day)
+    expected = today[done:] + tomorrow
+    recorder = run(tail, Steps([], tail, len(expected)))
+    assert_each_once(tail, recorder, expected)
+
+
+def test_a_checkpoint_without_the_last_line_still_finds_the_day(
+    day: Path, calls: list[bytes]
+) -> None:
+    """A checkpoint written before it kept the last line's bytes: the day's start is the
+    latest copy of its first line from which the offset ends a line within journal.log."""
+    today, tomorrow = calls[10:30], calls[30:33]
+    day.write_bytes(b"".join(today))
+    done = 15
+    path = day.with_name("day.log.cti-journal")
+    Checkpoint(path).save(Position(today[0], len(b"".join(today[:done]))))
+    assert b"tail" not in path.read_bytes()
+    rotate(day)
+    append(day, b"".join(tomorrow))
+    tail = Tail(day)
+    expected = today[done:] + tomorrow
+    recorder = run(tail, Steps([], tail, len(expected)))
+    assert_each_once(tail, recorder, expected)

@@ -30,6 +30,9 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
     assert not (tmp_path / "cp.tmp").exists()
     checkpoint.save(Position(HEAD, 5))
     assert checkpoint.load() == Position(HEAD, 5)
+    with_tail = Position(HEAD, 77, b";;0\n")  # the last line's bytes, to find the day
+    checkpoint.save(with_tail)
+    assert checkpoint.load() == with_tail
 
 
 def test_no_checkpoint_yet(tmp_path: Path) -> None:
