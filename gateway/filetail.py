@@ -2,13 +2,17 @@
 and keep a checkpoint that advances only past lines the broker has confirmed.
 
 Restart: the checkpoint names the file by its first line (not its inode: a rotation may empty
-the same file) and the byte offset confirmed so far. If day.log still starts with that line,
-reading resumes at the offset; the lines before it are re-read only to rebuild the identity
-counter (gateway/identity.py), so the ids of what follows do not change. If day.log was rotated
-meanwhile, its rest is read from the end of journal.log — from where that first line stands,
-plus the offset — and then the new day.log from its start. Anything published twice this way
-(a crash between confirm and checkpoint) has the same event id, and the writer's ledger keeps
-it from becoming a second row.
+the same file), the byte offset confirmed so far and the last bytes of the line ending there.
+If day.log still starts with that line, reading resumes at the offset; the lines before it are
+re-read only to rebuild the identity counter (gateway/identity.py), so the ids of what follows
+do not change. If day.log was rotated meanwhile, its rest is read from the end of journal.log —
+from the latest copy of that first line after which the last line's bytes end at the offset
+(a first line can come again: identical calls) — and then the new day.log from its start.
+The same happens without a restart whenever the day changes before the tail read all of it.
+Bytes read from day.log count only while it still starts with their day's first line: the
+server empties it in place, and an old handle then reads the next day's bytes. Anything
+published twice this way (a crash between confirm and checkpoint) has the same event id, and
+the writer's ledger keeps it from becoming a second row.
 """
 
 from __future__ import annotations

@@ -236,3 +236,19 @@ def test_a_checkpoint_without_the_last_line_still_finds_the_day(
     expected = today[done:] + tomorrow
     recorder = run(tail, Steps([], tail, len(expected)))
     assert_each_once(tail, recorder, expected)
+
+
+def test_the_soak_seed_7_loss(day: Path, calls: list[bytes]) -> None:
+    """As in the soak (`bench.soak --cluster --seed 7`, entries 8,000 and 8,001 identical): the
+    day changes right after its last two lines were written, before the tail read them."""
+    first = calls[10]
+    today = [first, first, *calls[11:40]]
+    day.write_bytes(b"".join(today[:-2]))
+
+    def day_change() -> None:
+        append(day, b"".join(today[-2:]))
+        rotate(day)
+
+    tail = Tail(day)
+    recorder = run(tail, Steps([day_change], tail, len(today)))
+    assert_each_once(tail, recorder, today)
