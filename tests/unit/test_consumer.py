@@ -42,6 +42,11 @@ class FakeLink:
     nacks: list[int] = field(default_factory=list)
     timers: list[Callable[[], None]] = field(default_factory=list)
     consumed: list[tuple[str, int]] = field(default_factory=list)
+    hold_s: float = 0.0  # the link's hold after a refused publish
+    delays: list[float] = field(default_factory=list)
+
+    def retry_in_s(self) -> float:
+        return self.hold_s
 
     @property
     def topology(self) -> Topology:
@@ -67,7 +72,7 @@ class FakeLink:
         self.nacks.append(tag)
 
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> object:
-        assert delay_s == 0
+        self.delays.append(delay_s)
         self.timers.append(fn)
         return fn
 
@@ -147,6 +152,20 @@ def test_refused_publish_is_requeued_not_acked(
     link.run_timers()
     assert link.nacks == [1]
     assert link.acks == [(2, True)]  # 1 is no longer outstanding at the broker
+
+
+def test_a_refused_entry_is_given_back_only_after_the_links_hold(
+    link: FakeLink, consumer: Consumer, received: list[Delivery]
+) -> None:
+    """Every requeue counts against x-delivery-limit: given back at once, a refused entry is
+    dead-lettered by the broker within seconds of a cluster node's loss."""
+    link.hold_s = 0.5
+    _deliver(link, received, 1)
+    consumer.forward(received[0], "write", b"x")
+    link.published[0].confirm(False)
+    assert link.nacks == [] and link.delays == [0.5]
+    link.run_timers()
+    assert link.nacks == [1]
 
 
 @pytest.mark.parametrize(

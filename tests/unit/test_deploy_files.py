@@ -28,6 +28,7 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 EXAMPLE = DEPLOY / "cti-journal.example.toml"
 DASHBOARD = DEPLOY / "grafana" / "cti-journal.json"
 ALERTS = DEPLOY / "prometheus" / "alerts.yml"
+RECORDING = DEPLOY / "prometheus" / "recording.yml"  # what alerts.yml builds on
 UNITS = DEPLOY / "systemd"
 
 # RabbitMQ's own metrics (rabbitmq_prometheus, /metrics/per-object) that the files may use.
@@ -243,13 +244,16 @@ def test_alerts_use_only_registered_metrics_and_cover_the_failures() -> None:
     for expr in exprs:
         assert not _unknown(expr), f"alerts.yml: {expr!r} uses unknown metrics {_unknown(expr)}"
         used.update(_METRIC_RE.findall(expr))
+    for expr in _alert_exprs(RECORDING.read_text(encoding="utf-8")):
+        assert not _unknown(expr), f"recording.yml: {expr!r} uses unknown metrics"
+        used.update(_METRIC_RE.findall(expr))
     wanted = {
         f"{NS}_dead_lettered_total", f"{NS}_broker_connected", f"{NS}_db_connected",
         f"{NS}_rows_written_total", f"{NS}_entries_received_total",
         f"{NS}_contact_refresh_failures_total", f"{NS}_end_to_end_seconds_bucket",
         "rabbitmq_queue_messages_ready",
     }  # fmt: skip
-    assert wanted <= used, f"alerts.yml lacks {wanted - used}"
+    assert wanted <= used, f"alerts.yml and recording.yml lack {wanted - used}"
 
 
 def test_unknown_metric_names_are_caught() -> None:
