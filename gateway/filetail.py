@@ -149,6 +149,9 @@ class FileTailSource:
         self.path = Path(settings.path)
         self.journal = self.path.with_name("journal.log")
         self.preparer = Preparer(settings, metrics)
+        # The CTI link, for a file source: 1 while day.log is there to follow (the alert on the
+        # CTI link must not fire for a gateway that reads the server's journal file).
+        self.connected = metrics.source_connected
         checkpoint = Path(settings.checkpoint or f"{settings.path}.cti-journal")
         self.tracker = ConfirmTracker(Checkpoint(checkpoint))
         self.origin = f"file {self.path}"
@@ -170,8 +173,10 @@ class FileTailSource:
             try:
                 fh = open(self.path, "rb")  # noqa: SIM115 - closed in _follow
             except FileNotFoundError:
+                self.connected.set(0)
                 stop.wait(POLL_S)
                 continue
+            self.connected.set(1)
             start = self._resume(fh, position, buffer, rescan=restarted)
             restarted = False
             log.info("tailing %s from byte %d", self.path, start.offset)

@@ -252,3 +252,17 @@ def test_the_soak_seed_7_loss(day: Path, calls: list[bytes]) -> None:
     tail = Tail(day)
     recorder = run(tail, Steps([day_change], tail, len(today)))
     assert_each_once(tail, recorder, today)
+
+
+def test_the_cti_link_gauge_says_whether_day_log_is_there(day: Path, calls: list[bytes]) -> None:
+    """A file source reports its CTI link as up while day.log exists, so that the CTI-link
+    alert does not fire for a gateway that reads the server's journal file."""
+    tail = Tail(day)
+    gauge = tail.connected
+    missing = Steps([], tail, 1)
+    missing.idle = 200  # day.log never appears: stop after the first wait
+    run(tail, missing)
+    assert gauge._value.get() == 0
+    day.write_bytes(b"".join(calls[10:12]))
+    run(tail, Steps([], tail, 2))
+    assert gauge._value.get() == 1
