@@ -11,7 +11,6 @@ from cti_journal.lookup.worker import LookupWorker
 from cti_journal.shared.backoff import Backoff
 from cti_journal.shared.cli import Command
 from cti_journal.shared.errors import ConfigError
-from cti_journal.shared.health import Health
 from cti_journal.shared.metrics import Metrics
 from cti_journal.shared.odbc import refused_for_good
 from cti_journal.shared.privacy import PrivacyRules
@@ -20,6 +19,7 @@ from cti_journal.shared.process import (
     load_settings,
     on_termination,
     start_metrics,
+    watch_consumer,
 )
 
 log = logging.getLogger(__name__)
@@ -72,13 +72,6 @@ def load_contacts(holder: IndexHolder, stop: threading.Event) -> bool:
         return True
 
 
-def _watch(health: Health, worker: LookupWorker) -> None:
-    health.loop("amqp", worker.link.call_threadsafe)
-    health.needs("broker", lambda: worker.link.ready)
-    consumer = worker.consumer
-    health.progress("deliveries", pending=lambda: consumer.unsettled, done=lambda: consumer.settled)
-
-
 def _run(args: argparse.Namespace) -> int:
     if getattr(args, "action", None) == "explain":
         from cti_journal.lookup import explain as explaining
@@ -101,7 +94,7 @@ def _run(args: argparse.Namespace) -> int:
         worker = LookupWorker(
             settings.broker, settings.lookup, lambda: holder.current, metrics, privacy
         )
-        _watch(metrics.health, worker)
+        watch_consumer(metrics.health, worker.link, worker.consumer)
         on_termination(worker.stop)
         if not stop.is_set():
             worker.run()

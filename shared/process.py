@@ -9,7 +9,10 @@ import signal
 from collections.abc import Callable
 from types import FrameType
 
+from cti_journal.shared.amqp import AmqpLink
 from cti_journal.shared.config import Settings
+from cti_journal.shared.consumer import Consumer
+from cti_journal.shared.health import Health
 from cti_journal.shared.metrics import Metrics, Process, make_metrics, serve_metrics
 from cti_journal.shared.version import python_version, version
 
@@ -65,3 +68,11 @@ def on_termination(stop: Callable[[], None]) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+
+
+def watch_consumer(health: Health, link: AmqpLink, consumer: Consumer) -> None:
+    """What a worker's readiness rests on: its AMQP loop turning, the broker, and deliveries
+    being settled while some are outstanding."""
+    health.loop("amqp", link.call_threadsafe)
+    health.needs("broker", lambda: link.ready)
+    health.progress("deliveries", pending=lambda: consumer.unsettled, done=lambda: consumer.settled)

@@ -9,12 +9,12 @@ import threading
 from cti_journal.shared.backoff import Backoff
 from cti_journal.shared.cli import Command
 from cti_journal.shared.errors import ConfigError, ConnectionLostError
-from cti_journal.shared.health import Health
 from cti_journal.shared.process import (
     add_config_argument,
     load_settings,
     on_termination,
     start_metrics,
+    watch_consumer,
 )
 from cti_journal.writer.retention import start_retention
 from cti_journal.writer.sink import OdbcJournalSink
@@ -45,13 +45,6 @@ def open_sink(sink: OdbcJournalSink, stop: threading.Event, max_s: float) -> Tab
         return plan
 
 
-def _watch(health: Health, worker: WriterWorker) -> None:
-    health.loop("amqp", worker.link.call_threadsafe)
-    health.needs("broker", lambda: worker.link.ready)
-    consumer = worker.consumer
-    health.progress("deliveries", pending=lambda: consumer.unsettled, done=lambda: consumer.settled)
-
-
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     if not settings.writer.dsn:
@@ -69,7 +62,7 @@ def _run(args: argparse.Namespace) -> int:
             return 0
         retention = start_retention(settings, plan, metrics.registry)  # writer.retention_days
         worker = WriterWorker(settings.broker, settings.writer, sink, metrics)
-        _watch(metrics.health, worker)
+        watch_consumer(metrics.health, worker.link, worker.consumer)
         on_termination(worker.shutdown)
         if not stop.is_set():
             worker.run()
