@@ -321,18 +321,26 @@ class PrivacyRules:
             )
         if action == "anonymise":
             return entry.evolve(rufnummer="", weitergeleitet="", **_NO_CONTACT)
+        incoming = entry.in_out == "i"
         return entry.evolve(
-            rufnummer=self.pseudonym(entry.rufnummer, entry.amtsholung),
-            weitergeleitet=self.pseudonym(entry.weitergeleitet, entry.amtsholung),
+            rufnummer=self.pseudonym(entry.rufnummer, entry.amtsholung, incoming=incoming),
+            weitergeleitet=self.pseudonym(
+                entry.weitergeleitet, entry.amtsholung, incoming=incoming
+            ),
             **_NO_CONTACT,
         )
 
-    def pseudonym(self, number: str, amtsholung: str = "") -> str:
-        """ "P:" + 16 hex digits of HMAC-SHA256(key, the number as the look-up reads it): the
-        same for every notation of one number, on every host with the same key."""
+    def pseudonym(self, number: str, amtsholung: str = "", *, incoming: bool = False) -> str:
+        """ "P:" + 16 hex digits of HMAC-SHA256(key, the number as the look-up reads it, in the
+        call's direction): the same for every notation of one number, on every host with the
+        same key."""
         if not number.strip():
             return ""
-        canonical = canonical_number(number, amtsholung, self.normalizer)
+        return self.pseudonym_of(
+            canonical_number(number, amtsholung, self.normalizer, incoming=incoming)
+        )
+
+    def pseudonym_of(self, canonical: str) -> str:
         digest = hmac.new(self._key, canonical.encode(), hashlib.sha256).hexdigest()
         return PSEUDONYM_PREFIX + digest[:16]
 
@@ -358,11 +366,15 @@ def shorten(number: str, digits: int) -> str:
     return "".join(out)
 
 
-def canonical_number(number: str, amtsholung: str, normalizer: Normalizer | None) -> str:
+def canonical_number(
+    number: str, amtsholung: str, normalizer: Normalizer | None, *, incoming: bool = False
+) -> str:
     """One spelling per number: "+<E.164>" for numbers the look-up reads, "ext:<n>" for
     internal extensions, else the text without separators."""
     if normalizer is not None:
-        found = normalizer.journal(number, amtsholung)
+        # The first reading only: the look-up tries others for a match, but whose number a
+        # stored value is must not depend on which of them happens to be someone's.
+        found = normalizer.journal(number, amtsholung, incoming=incoming)
         if found is not None and found.keys:
             return f"+{found.keys[0]}"
         if found is not None and found.extension:

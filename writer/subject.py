@@ -46,14 +46,19 @@ CONTACT_TYPES: Final = (
     ColumnType.DATENSATZ_ID,
     ColumnType.DATENSATZ_TABELLE,
 )
-_CHUNK: Final = 200  # values per IN (...)
+_CHUNK: Final = 50  # matches per WHERE (each a few parameters)
 
 
 @dataclass(frozen=True)
 class Match:
+    """Stored values that are the subject's number, with the columns that decide how the value
+    is read (an Amtsholung, the direction) as stored: None is SQL NULL."""
+
     column: MappedColumn  # Rufnummer or Weitergeleitet
     value: str  # as stored
     rows: int
+    amtsholung: Any = None
+    in_out: Any = None
 
 
 class SubjectFinder:
@@ -75,54 +80,70 @@ class SubjectFinder:
         return quote_identifier(name, self.plan.dialect)
 
     def targets(self, number: str) -> set[str]:
-        """The subject's number as canonical readings (and its pseudonym, if a key is set)."""
-        canonical = canonical_number(number, "", self.normalizer)
+        """The subject's number in its one canonical reading (and its pseudonym, if a key is
+        set). What an admin types is read as dialled from outside: no outside prefix."""
+        canonical = canonical_number(number, "", self.normalizer, incoming=True)
         found = {canonical}
         if self.pseudonym_key:
-            found.add(self.rules.pseudonym(number))
+            found.add(self.rules.pseudonym_of(canonical))
         return found
 
     def find(self, conn: pyodbc.Connection, number: str) -> list[Match]:
         wanted = self.targets(number)
-        amts = self.by_type.get(ColumnType.AMTSHOLUNG)
+        context = [self.by_type.get(ColumnType.AMTSHOLUNG), self.by_type.get(ColumnType.IN_OUT)]
+        extra = "".join(f", {self.q(c.name)}" for c in context if c is not None)
         matches: list[Match] = []
         for column in self.number_columns:
             col = self.q(column.name)
-            extra = f", {self.q(amts.name)}" if amts else ""
             sql = (
                 f"SELECT {col}{extra}, COUNT(*) FROM {self.q(self.plan.table)} "
                 f"WHERE {col} IS NOT NULL GROUP BY {col}{extra}"
             )
-            per_value: dict[str, int] = {}
             for row in conn.cursor().execute(sql).fetchall():
+                values = iter(row[1:-1])
+                amts, in_out = (next(values) if c is not None else None for c in context)
                 value = str(row[0])
-                prefix = str(row[1] or "") if amts else ""
-                if value.strip() and self._is_subject(value, prefix, wanted):
-                    per_value[value] = per_value.get(value, 0) + int(row[-1])
-            matches += [Match(column, v, n) for v, n in sorted(per_value.items())]
+                if value.strip() and self._is_subject(value, amts, in_out, wanted):
+                    matches.append(Match(column, value, int(row[-1]), amts, in_out))
         conn.rollback()
         return matches
 
-    def _is_subject(self, value: str, amtsholung: str, wanted: set[str]) -> bool:
+    def _is_subject(self, value: str, amtsholung: Any, in_out: Any, wanted: set[str]) -> bool:
+        """The stored value is the subject's number when its one canonical reading — as the
+        look-up reads a number of that direction and Amtsholung — is: a value that merely *could*
+        be read as the subject's (an incoming 0043… is also a Kiel number with its outside
+        prefix) belongs to someone else. Without a mapped In_Out column, values are read as
+        outgoing."""
         if value in wanted:
             return True  # a pseudonym
-        found = self.normalizer.journal(value, amtsholung)
-        if found is None:
-            return False
-        readings = {f"+{k}" for k in found.keys}
-        if found.extension:
-            readings.add(f"ext:{found.extension}")
-        return bool(readings & wanted)
+        incoming = str(in_out or "").strip().lower() == "i"
+        return (
+            canonical_number(value, str(amtsholung or ""), self.normalizer, incoming=incoming)
+            in wanted
+        )
 
     # -- rows ---------------------------------------------------------------------------------
-    def where(self, matches: Sequence[Match]) -> Iterator[tuple[str, list[str]]]:
-        """WHERE clauses (with parameters) that select the matched rows, in chunks."""
-        for column in self.number_columns:
-            values = [m.value for m in matches if m.column is column]
-            for start in range(0, len(values), _CHUNK):
-                chunk = values[start : start + _CHUNK]
-                marks = ",".join("?" * len(chunk))
-                yield f"{self.q(column.name)} IN ({marks})", chunk
+    def where(self, matches: Sequence[Match]) -> Iterator[tuple[str, list[Any]]]:
+        """WHERE clauses (with parameters) that select exactly the matched rows — the value and
+        the Amtsholung and direction it was read with — in chunks."""
+        amts = self.by_type.get(ColumnType.AMTSHOLUNG)
+        in_out = self.by_type.get(ColumnType.IN_OUT)
+        for start in range(0, len(matches), _CHUNK):
+            terms: list[str] = []
+            params: list[Any] = []
+            for m in matches[start : start + _CHUNK]:
+                term = [f"{self.q(m.column.name)} = ?"]
+                params.append(m.value)
+                for column, stored in ((amts, m.amtsholung), (in_out, m.in_out)):
+                    if column is None:
+                        continue
+                    if stored is None:
+                        term.append(f"{self.q(column.name)} IS NULL")
+                    else:
+                        term.append(f"{self.q(column.name)} = ?")
+                        params.append(stored)
+                terms.append("(" + " AND ".join(term) + ")")
+            yield " OR ".join(terms), params
 
     def rows(self, conn: pyodbc.Connection, matches: Sequence[Match]) -> list[dict[str, Any]]:
         names = ", ".join(self.q(c.name) for c in self.plan.columns)

@@ -377,13 +377,36 @@ def test_subject_export_and_erase_find_a_number_in_every_notation(db: Db, tmp_pa
     )
 
 
-def _entry(i: int, when: datetime, number: str, **fields: Any) -> JournalEntry:
+def test_subject_erase_takes_only_rows_whose_reading_is_the_subjects(
+    db: Db, tmp_path: Path
+) -> None:
+    """The same digits can be two numbers: an incoming 0043 1 234567 is Vienna, an outgoing
+    call to 0 0431 234567 (outside prefix 0) is Kiel. A Kiel subject's request must never touch
+    the Vienna caller's rows, and a row whose Amtsholung differs is another number."""
+    when = datetime(2026, 11, 25, 9, 0, 0)
+    entries = [
+        _entry(1, when, "00431234567", in_out="i"),  # Vienna calling in
+        _entry(2, when, "00431234567", in_out="o", amtsholung="0"),  # Kiel, dialled out
+        _entry(3, when, "00431234567", in_out="o"),  # Kiel too: the PBX's outside prefix 0
+        _entry(4, when, "0431234567", in_out="i"),  # Kiel calling in
+    ]
+    _write(db, entries)
+    config = _config(tmp_path, db)
+    erase = _cli("subject", "erase", "+49 431 234567", config=config)
+    assert erase.returncode == 0, erase.stderr
+    assert "deleted 3 rows" in erase.stdout, erase.stdout
+    assert [str(r[0]) for r in db.rows("Journal_Rufnummer")] == ["00431234567"]
+    vienna = _cli("subject", "export", "0043 1 234567", "--format", "json", config=config)
+    assert len(orjson.loads(vienna.stdout)) == 1, vienna.stdout + vienna.stderr
+
+
+def _entry(i: int, when: datetime, number: str, in_out: str = "i", **fields: Any) -> JournalEntry:
     local = when.strftime("%Y-%m-%d %H:%M:%S")
     return JournalEntry(
         event_id=f"{i:032x}",
         source="t",
         received_at=0.0,
-        in_out="i",
+        in_out=in_out,
         zeitpunkt=local,
         utc=local.replace(" ", "T") + "Z",
         verb_zustand="CONN",
