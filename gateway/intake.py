@@ -29,6 +29,9 @@ class Item:
 
 class Buffer(Protocol):
     abort: threading.Event
+    # True if len() still counts what get_nowait handed out until it is acknowledged (the
+    # spool); False if len() is only what waits to be handed out (memory).
+    counts_handed_out: bool
 
     def put(self, outs: list[Outgoing], on_published: list[Done | None] | None = None) -> bool:
         """Hand messages over (blocking while full). False only if aborting."""
@@ -58,6 +61,8 @@ class Waker:
 
 
 class MemoryBuffer:
+    counts_handed_out = False
+
     def __init__(self, capacity: int, wake: Callable[[], None]) -> None:
         self._queue: queue.Queue[Item] = queue.Queue(maxsize=capacity)
         self._waker = Waker(wake)

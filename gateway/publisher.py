@@ -44,6 +44,8 @@ class GatewayPublisher:
     def unconfirmed(self) -> int:
         """Entries read and not yet confirmed by the broker: buffered, waiting to be sent again,
         or in flight. What a stop without a spool would lose."""
+        if self.buffer.counts_handed_out:
+            return len(self.buffer)  # the spool's unacknowledged records are all of them
         held = 1 if self._held is not None else 0
         return len(self.buffer) + held + sum(map(len, self._resend)) + self._in_flight_entries
 
@@ -119,6 +121,7 @@ class GatewayPublisher:
 
         first = bundle[0].out
         if first.routing_key == SKIP:  # dropped by a privacy rule: done without publishing
+            self._in_flight_entries += len(bundle)  # `confirmed` counts them off again
             self.link.call_later(0, lambda: confirmed(True))
             return True
         body = encode_bundle([item.out.body for item in bundle]) if len(bundle) > 1 else first.body

@@ -69,6 +69,8 @@ def _open_private(path: Path, flags: int) -> int:
 
 
 class SpoolBuffer:
+    counts_handed_out = True  # len(): every record not yet acknowledged
+
     def __init__(
         self,
         directory: Path,
