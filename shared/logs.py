@@ -28,7 +28,19 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 
-class JsonFormatter(logging.Formatter):
+class PlainFormatter(logging.Formatter):
+    """Plain lines; a traceback's text is masked too (an error message may quote a value)."""
+
+    def __init__(self, *, mask: bool = True) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        self.mask = mask
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
+        text = super().formatException(ei)
+        return mask_numbers_in(text) if self.mask else text
+
+
+class JsonFormatter(PlainFormatter):
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
@@ -49,11 +61,11 @@ class MaskNumbers(logging.Filter):
     """Masks phone numbers in a record's string arguments and `extra` strings."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(_masked(a) for a in record.args)
-        elif isinstance(record.args, dict):
+        if isinstance(record.args, dict):
             record.args = {k: _masked(v) for k, v in record.args.items()}
-        elif isinstance(record.msg, str):
+        elif record.args:
+            record.args = tuple(_masked(a) for a in record.args)
+        elif isinstance(record.msg, str):  # a message without arguments (args is ())
             record.msg = mask_numbers_in(record.msg)
         for key, value in vars(record).items():
             if key not in _STANDARD and isinstance(value, str):
@@ -64,6 +76,8 @@ class MaskNumbers(logging.Filter):
 def _masked(value: object) -> object:
     if isinstance(value, str):
         return mask_numbers_in(value)
+    if isinstance(value, bytes):  # a raw line logged with %r
+        return mask_numbers_in(value.decode("latin-1")).encode("latin-1")
     if isinstance(value, BaseException):  # an error message may quote a line or a number
         return mask_numbers_in(str(value))
     return value
@@ -115,10 +129,8 @@ def _is_outage(error: BaseException) -> bool:
 
 def setup_logging(level: str, *, json_lines: bool = False, log_numbers: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    if json_lines:
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    mask = not log_numbers
+    handler.setFormatter(JsonFormatter(mask=mask) if json_lines else PlainFormatter(mask=mask))
     debug = level.upper() == "DEBUG"
     handler.addFilter(QuietPika(keep_tracebacks=debug))
     if not log_numbers:

@@ -106,3 +106,22 @@ def test_json_lines_carry_the_extra_fields(capsys: pytest.CaptureFixture[str]) -
         logging.getLogger().handlers.clear()
     record = orjson.loads(capsys.readouterr().err.strip())
     assert (record["queue"], record["event_id"], record["count"]) == ("p.write", "ab12", 50)
+
+
+def test_messages_without_arguments_bytes_and_tracebacks_are_masked(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    setup_logging("INFO")
+    log = logging.getLogger("cti_journal.test")
+    try:
+        log.warning("no arguments: 08912345678")
+        log.warning("raw line %r", b"i;2026-01-01 10:00:00;CONN;08912345678;Meier")
+        try:
+            raise ValueError("value 08912345678 refused by the database")
+        except ValueError:
+            log.exception("batch failed")
+    finally:
+        logging.getLogger().handlers.clear()
+    err = capsys.readouterr().err
+    assert "08912345678" not in err, err
+    assert err.count("********678") >= 3  # the traceback quotes the raising line too
