@@ -109,11 +109,33 @@ class Purger:
         self.table = table
         self._where = f"{col} < ?"
         self._delete, self._limited = _batch_delete(plan.dialect, table, self._where)
+        # A text time column compares as text: only rows in this writer's own format may be
+        # aged by it, or '01.12.2026 10:00' of an older journal client would sort before 2026.
+        self._foreign = (
+            f"SELECT COUNT(*) FROM {table} WHERE {col} IS NOT NULL AND {col} NOT LIKE ?"
+            if self.column.sql_kind not in ("datetime", "float")
+            else ""
+        )
+
+    def check_format(self, conn: pyodbc.Connection) -> None:
+        """ConfigError unless every time in a text column reads YYYY-MM-DD HH:MM:SS."""
+        if not self._foreign:
+            return
+        foreign = int(conn.cursor().execute(self._foreign, TEXT_TIME_PATTERN).fetchone()[0])
+        conn.rollback()
+        if foreign:
+            raise ConfigError(
+                "writer.retention_days",
+                f"{foreign} rows of {self.plan.table} have a {self.column.name} not written as "
+                "YYYY-MM-DD HH:MM:SS (an older journal client?): a text column cannot age them "
+                "safely; convert them, or map a date/time column",
+            )
 
     def _q(self, name: str) -> str:
         return quote_identifier(name, self.plan.dialect)
 
     def count(self, conn: pyodbc.Connection, cutoff_utc: datetime) -> int:
+        self.check_format(conn)
         value = cutoff_value(self.column, cutoff_utc, self.timezone)
         sql = f"SELECT COUNT(*) FROM {self.table} WHERE {self._where}"
         found = int(conn.cursor().execute(sql, value).fetchone()[0])
@@ -138,6 +160,7 @@ class Purger:
         on_batch: Callable[[int], None] | None = None,
     ) -> int:
         """Batches until nothing older than the cut-off is left (or `stop`); rows deleted."""
+        self.check_format(conn)
         total = 0
         while stop is None or not stop.is_set():
             started = time.monotonic()
@@ -154,6 +177,9 @@ class Purger:
             if stop is None:
                 time.sleep(pause)
         return total
+
+
+TEXT_TIME_PATTERN = "____-__-__ __:__:__"  # SQL LIKE: what cutoff_value writes for text
 
 
 def _batch_delete(dialect: Dialect, table: str, where: str) -> tuple[str, bool]:
@@ -178,7 +204,12 @@ def prune_ledger(conn: pyodbc.Connection, table: str, dialect: Dialect, cutoff: 
     """Ledger ids of calls older than `cutoff` (UTC), committed: the ledger follows the rows
     (`Ledger.prune_older_than`: by the call's day, or by commit time in an old ledger)."""
     ledger = Ledger(table, dialect)
-    ledger.detect(conn)
+    try:
+        ledger.detect(conn)
+    except pyodbc.Error as exc:  # no writer has run on this table yet: no ledger to follow
+        conn.rollback()
+        log.warning("retention: ledger %s not readable (%s): nothing pruned there", table, exc)
+        return 0
     deleted = ledger.prune_older_than(conn.cursor(), cutoff)
     conn.commit()
     return deleted
@@ -209,7 +240,13 @@ class RetentionThread:
 
     def _loop(self) -> None:
         while not self.stop.is_set():
-            self.run_once()
+            try:
+                self.run_once()
+            except ConfigError as exc:
+                log.error("retention: %s; retention stops until the writer is restarted", exc)
+                return
+            except Exception:  # the thread must not end unseen: the next run tries again
+                log.exception("retention: this run failed; next run later")
             if self.stop.wait(self.settings.writer.retention_every_s):
                 return
 

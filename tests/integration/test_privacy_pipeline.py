@@ -325,6 +325,34 @@ def test_purge_once_with_dry_run_and_the_ledger_follows(db: Db, tmp_path: Path) 
     assert bad.returncode == 2 and "--older-than" in bad.stderr
 
 
+def test_purge_refuses_a_text_time_column_with_times_in_another_format(
+    sqlite_dsn: str, tmp_path: Path
+) -> None:
+    """A text Zeitpunkt compares as text: '01.12.2026 10:00' of an older journal client sorts
+    before '2026-…' and would be deleted whatever its age. Purge refuses until it is converted."""
+    conn = pyodbc.connect(sqlite_dsn, autocommit=True)
+    conn.cursor().execute(
+        'CREATE TABLE journal ("Journal_Zeitpunkt" VARCHAR(20), "Journal_Rufnummer" VARCHAR(30))'
+    )
+    recent = (datetime.now() - timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
+    for when in ("2020-01-01 10:00:00", recent, "01.12.2026 10:00"):
+        conn.cursor().execute("INSERT INTO journal VALUES (?, '0891234567')", when)
+    config = tmp_path / "text.toml"
+    config.write_text(
+        to_toml({"gateway": {"timezone": TZ}, "writer": {"dsn": sqlite_dsn, "table": "journal"}}),
+        encoding="utf-8",
+    )
+    refused = _cli("purge", "--older-than", "90d", config=config)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "1 rows of journal have a Journal_Zeitpunkt not written as YYYY-MM-DD" in refused.stderr
+    assert conn.cursor().execute("SELECT COUNT(*) FROM journal").fetchone()[0] == 3
+    conn.cursor().execute("DELETE FROM journal WHERE \"Journal_Zeitpunkt\" LIKE '01.%'")
+    done = _cli("purge", "--older-than", "90d", config=config)
+    assert done.returncode == 0 and "deleted 1 rows" in done.stdout, done.stdout + done.stderr
+    assert conn.cursor().execute("SELECT COUNT(*) FROM journal").fetchone()[0] == 1
+    conn.close()
+
+
 # -- subject requests -------------------------------------------------------------------------
 
 
