@@ -76,7 +76,9 @@ def pump(
         except TimeoutError:
             why = _timed_out(stream, handshake_timeout_s, idle_timeout_s)
             if why:
-                return why
+                # Ended as at a stop: a line the peer sent just now is still read and handed
+                # over (it has no acknowledgement: cut off here, it would be lost).
+                return why if _drain_at_stop(stream, buffer, preparer) != "aborted" else "aborted"
             continue
         except OSError as exc:
             log.warning("%s: connection error: %s", stream.origin, exc)

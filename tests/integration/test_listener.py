@@ -213,6 +213,21 @@ def test_a_client_that_sends_no_line_is_dropped_after_the_handshake_timeout(pipe
     pipeline.assert_running()
 
 
+def test_a_line_completed_as_the_handshake_timeout_strikes_is_not_lost(pipeline_factory):
+    """A PBX that connects and writes its first line slowly: the timeout ends the connection
+    the way a stop does (half-close, then read what still arrives), so the line is kept."""
+    pipeline, port = start_listener(pipeline_factory, handshake_timeout_s=1)
+    line = lines(1)
+    with socket.create_connection(("127.0.0.1", port)) as slow:
+        slow.settimeout(10)
+        slow.sendall(line[:20])
+        assert slow.recv(1) == b""  # the gateway's half-close at the timeout
+        slow.sendall(line[20:])  # the rest of the line, after the timeout
+    wait_for(lambda: pipeline.entry_count("lookup") == 1, 10, "the slow client's line")
+    assert pipeline.queue_depth("dead") == 0
+    pipeline.assert_running()
+
+
 def test_listening_on_a_public_address_needs_allowed_networks_or_client_certificates(
     pipeline_factory,
 ):
