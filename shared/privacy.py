@@ -296,6 +296,8 @@ class PrivacyRules:
         decision = self.decide(entry, contact_known=True)
         if not isinstance(decision, CompiledRule):
             return entry
+        if decision.rule.stage == "before" and decision.rule.action == "keep":
+            return entry  # the gateway kept it, and counted it: nothing to do or say here
         if decision.rule.stage == "before" and decision.index not in self._warned_late:
             self._warned_late.add(decision.index)
             log.warning(

@@ -180,6 +180,19 @@ def test_a_before_rule_acts_in_the_gateway_and_the_entry_skips_the_lookup() -> N
     assert not to_lookup and out.lookup == Lookup.SKIPPED
 
 
+def test_a_before_keep_is_counted_once_and_not_taken_for_a_misconfigured_gateway(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A `keep` at stage before lets the entry on to the look-up unchanged; the look-up meets
+    the same rule again and must neither count it a second time nor warn."""
+    r = rules({"name": "council", "stage": "before", "local": ["4711"], "action": "keep"})
+    kept, to_lookup = r.at_gateway(entry(lokale_rufnummer="4711"), True)
+    assert kept is not None and to_lookup
+    assert r.after_lookup(kept) == kept
+    assert applied(r, "council", "keep") == 1
+    assert "applied after the look-up" not in caplog.text
+
+
 def test_an_after_rule_leaves_the_gateway_alone() -> None:
     r = rules({"direction": "out", "action": "shorten"})
     assert r.at_gateway(entry(), True) == (entry(), True)
