@@ -84,6 +84,7 @@ def test_old_and_new_messages_pass_every_stage(pipeline_factory, sqlite_dsn):
         ("lookup", body("e" * 32, "0891234567", v=2)),  # a major version not readable here
     ]
     with pipeline.channel() as ch:
+        ch.confirm_delivery()  # each message taken by the broker before the test waits for it
         for stage, message in messages:
             ch.basic_publish(
                 pipeline.topology.exchange, stage, message, pika.BasicProperties(delivery_mode=2)
