@@ -13,6 +13,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -236,3 +238,14 @@ def fetch_rows(dsn: str, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in conn.cursor().execute(sql).fetchall()]
     finally:
         conn.close()
+
+
+def http_get(url: str) -> tuple[int, str]:
+    """(status, body) of a GET; (0, the error) when nothing answers: for probing /readyz."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError as exc:
+        return 0, str(exc)

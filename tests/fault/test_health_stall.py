@@ -9,8 +9,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +16,12 @@ import pytest
 
 from tests.conftest import PIPELINES
 from tests.fault.conftest import TIMEZONE, BrokerNode, CtiServer
-from tests.harness import Pipeline, free_port, wait_for
+from tests.harness import Pipeline, free_port, http_get, wait_for
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(180)]
 
 STALL_S = 5.0
 TICK_S = 1.0  # shared/health.py checks once a second
-
-
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as reply:
-            return reply.status, reply.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except OSError as exc:
-        return 0, str(exc)
 
 
 def _probe(*args: str) -> int:
@@ -59,19 +47,19 @@ def test_readyz_turns_not_ready_when_publishing_stalls_and_back(
     base = f"http://127.0.0.1:{port}"
     try:
         pipeline.start("gateway", "gateway")
-        wait_for(lambda: _get(f"{base}/readyz")[0] == 200, 60, "the gateway to be ready")
+        wait_for(lambda: http_get(f"{base}/readyz")[0] == 200, 60, "the gateway to be ready")
         assert _probe("--ready", "--port", str(port)) == 0
 
         alarm = node.ctl("set_vm_memory_high_watermark", "0")
         assert alarm.returncode == 0, alarm.stderr
         alarmed = time.monotonic()
         bound = STALL_S + 2 * TICK_S + 5  # + the time for the blocked connection to fill up
-        wait_for(lambda: _get(f"{base}/readyz")[0] == 503, bound, f"not ready within {bound} s")
+        wait_for(lambda: http_get(f"{base}/readyz")[0] == 503, bound, f"not ready within {bound} s")
         took = time.monotonic() - alarmed
-        code, text = _get(f"{base}/readyz")
+        code, text = http_get(f"{base}/readyz")
         assert code == 503 and "publish: " in text and "no progress for" in text, text
-        assert _get(f"{base}/healthz") == (200, "ok\n")  # alive: do not restart it for this
-        metrics = _get(f"{base}/metrics")[1]
+        assert http_get(f"{base}/healthz") == (200, "ok\n")  # alive: do not restart it for this
+        metrics = http_get(f"{base}/metrics")[1]
         assert "cti_journal_ready 0.0" in metrics
         assert "cti_journal_broker_connected 1.0" in metrics  # what used to look healthy
         assert "cti_journal_db_connected" not in metrics  # a gateway has no database
@@ -79,7 +67,7 @@ def test_readyz_turns_not_ready_when_publishing_stalls_and_back(
         assert _probe("--port", str(port)) == 0
 
         node.ctl("set_vm_memory_high_watermark", "0.4")
-        wait_for(lambda: _get(f"{base}/readyz")[0] == 200, 60, "ready again after the alarm")
+        wait_for(lambda: http_get(f"{base}/readyz")[0] == 200, 60, "ready again after the alarm")
         print(f"not ready {took:.1f} s after the memory alarm (stall_s = {STALL_S})")
         pipeline.assert_running()
     finally:

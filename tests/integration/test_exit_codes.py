@@ -9,15 +9,13 @@ import re
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pyodbc
 import pytest
 
-from tests.harness import free_port, wait_for
+from tests.harness import free_port, http_get, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -68,16 +66,6 @@ def test_missing_contact_table_exits_2(pipeline_factory: Any, tmp_path: Path) ->
     assert "config: lookup.sources: source crm" in log and "no such table: kontakte" in log
 
 
-def _status(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as reply:
-            return reply.status, reply.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except OSError as exc:
-        return 0, str(exc)
-
-
 def test_unreachable_database_is_waited_for_not_ready(pipeline_factory: Any) -> None:
     """A database that is down when the writer starts (a reboot where the writer comes up
     first) used to be exit 2: never restarted, the journal stopped for good."""
@@ -88,8 +76,8 @@ def test_unreachable_database_is_waited_for_not_ready(pipeline_factory: Any) -> 
                                             "db_retry_max_s": 1.0}})  # fmt: skip
     pipeline.start("writer", "writer")
     url = f"http://127.0.0.1:{port}/readyz"
-    wait_for(lambda: _status(url)[0] == 503, 30, "the writer's /readyz")
-    assert _status(url) == (503, "not ready: database not connected\n")
+    wait_for(lambda: http_get(url)[0] == 503, 30, "the writer's /readyz")
+    assert http_get(url) == (503, "not ready: database not connected\n")
     wait_for(lambda: pipeline.log("writer").count("journal database") >= 1, 10, "a log line")
     time.sleep(3)  # several attempts (db_retry_max_s = 1): still running, still waiting
     pipeline.assert_running()
