@@ -18,9 +18,9 @@ import pyodbc
 from prometheus_client.parser import text_string_to_metric_families
 
 from cti_journal.gateway.identity import EventIdentifier
-from cti_journal.gateway.sim_calls import generate_calls
 from cti_journal.shared.message import JournalEntry
 from cti_journal.shared.record import LineFormat
+from cti_journal.simulator.calls import generate_calls
 from cti_journal.writer.dialect import Dialect, quote_identifier
 
 AMQP_URL: Final = "amqp://guest:guest@127.0.0.1:5672/%2F"

@@ -7,7 +7,7 @@ them so that a share of the calls are to or from a contact and the look-up has r
 from __future__ import annotations
 
 from bench.common import Database, chunks, drop_tables
-from cti_journal.shared.demo import contact_rows
+from cti_journal.cli.demo import contact_rows
 
 ROWS_PER_STATEMENT = 100  # 500 parameters: under SQLite's old limit of 999
 

@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cti_journal.lookup.contacts import ContactRow
 from cti_journal.lookup.index import ContactIndex
-from cti_journal.lookup.normalize import NumberNormalizer
-from tests.lookup_dataset import (
+from cti_journal.shared.normalize import NumberNormalizer
+from tests.support.lookup_dataset import (
     AREAS,
     MOBILE,
     SETTINGS,

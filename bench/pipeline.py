@@ -1,6 +1,6 @@
 """The real pipeline processes (gateway, lookup ×L, writer ×W) fed by the simulator in this process.
 
-Every process is `python -m cti_journal.shared.cli <command> -c <config>` (tests/harness.Pipeline),
+Every process is `python -m cti_journal.cli.main <command> -c <config>` (tests/harness.Pipeline),
 with its own Prometheus port. Throughput is counted by the writers' `cti_journal_rows_written`
 counters, polled every 200 ms: from the first poll that sees a row to the poll that sees the last
 one. Latency comes from the writers' `cti_journal_end_to_end_seconds` histogram (gateway read the
@@ -40,9 +40,9 @@ from bench.common import (
     wait_until,
 )
 from bench.raw_insert import create_journal
-from cti_journal.gateway.simulator import Simulator
 from cti_journal.shared.record import LineFormat
-from tests.harness import Pipeline, free_port
+from cti_journal.simulator.server import Simulator
+from tests.support.harness import Pipeline, free_port
 
 
 def _py_spy() -> str:

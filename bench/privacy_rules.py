@@ -12,7 +12,7 @@ import random
 import sys
 import time
 
-from cti_journal.shared.config import Settings
+from cti_journal.shared.loader import load_settings
 from cti_journal.shared.message import JournalEntry
 from cti_journal.shared.privacy import PrivacyRules
 
@@ -39,7 +39,7 @@ def entries(count: int, seed: int = 1) -> list[JournalEntry]:
 def main() -> None:
     logging.disable(logging.WARNING)  # "applied after the look-up" is expected here
     config = sys.argv[1] if len(sys.argv) > 1 else "deploy/cti-journal.example.toml"
-    rules = PrivacyRules.from_settings(Settings.load(config, env={}))
+    rules = PrivacyRules.from_settings(load_settings(config, env={}))
     batch = entries(100_000)
     for name, step in (
         ("gateway (at_gateway)", lambda e: rules.at_gateway(e, True)),

@@ -32,7 +32,7 @@ from bench.common import AMQP_URL, DATABASES, Database, database, drop_tables, j
 from bench.contacts import make_contacts
 from bench.pipeline import BenchPipeline, RunResult
 from bench.profiles import summarize
-from cti_journal.gateway.sim_calls import generate_calls
+from cti_journal.simulator.calls import generate_calls
 
 DEFAULT_JSON: Final = Path(__file__).resolve().parent / "results" / "latest.json"
 TARGET_RAW_RATIO: Final = 0.6

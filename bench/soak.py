@@ -38,11 +38,11 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tests.fault.conftest import CtiServer, DayLog, FaultRun, own_node
-from tests.harness import wait_for
+from tests.support.faults import CtiServer, DayLog, FaultRun, own_node
+from tests.support.harness import wait_for
 
 if TYPE_CHECKING:
-    from tests.cluster import Cluster
+    from tests.support.cluster import Cluster
 
 MAX_MINUTES = 120
 PROCESSES = ("gateway", "lookup-1", "lookup-2", "writer-1", "writer-2")
@@ -158,7 +158,7 @@ def _cluster_faults(
 
 def soak_cluster(args: argparse.Namespace, work: Path) -> int:
     """--cluster: the pipeline here, three broker nodes on hosts of their own."""
-    from tests.cluster import netns_available, own_cluster
+    from tests.support.cluster import netns_available, own_cluster
 
     why = netns_available()
     if why is not None:

@@ -9,5 +9,5 @@ cd "$(dirname "$0")/.."
 tree=$(mktemp -d)
 trap 'rm -rf "$tree"' EXIT
 mkdir "$tree/cti_journal"
-for d in gateway lookup writer shared; do ln -s "$PWD/$d" "$tree/cti_journal/$d"; done
+for d in gateway lookup writer shared simulator cli; do ln -s "$PWD/$d" "$tree/cti_journal/$d"; done
 (cd "$tree" && "$OLDPWD/.venv/bin/mypy" --config-file "$OLDPWD/pyproject.toml" -p cti_journal)

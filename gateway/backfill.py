@@ -11,12 +11,13 @@ import time
 from pathlib import Path
 
 from cti_journal.gateway.intake import Buffer, Done
+from cti_journal.gateway.main import Gateway
 from cti_journal.gateway.prepare import Outgoing, Preparer
-from cti_journal.shared.cli import Command
+from cti_journal.shared.arguments import add_config_argument, load_settings
 from cti_journal.shared.config import GatewaySettings
 from cti_journal.shared.errors import ConfigError
 from cti_journal.shared.metrics import Metrics, make_metrics
-from cti_journal.shared.process import add_config_argument, load_settings, on_termination
+from cti_journal.shared.process import on_termination
 
 CHUNK = 256 * 1024
 
@@ -81,14 +82,12 @@ def _print(source: FileImportSource, started: float) -> None:
     )
 
 
-def _configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
     parser.add_argument("files", nargs="+", type=Path, help="journal files, oldest first")
 
 
-def _run(args: argparse.Namespace) -> int:
-    from cti_journal.gateway.main import Gateway
-
+def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     for path in args.files:
         if not path.is_file():
@@ -106,10 +105,3 @@ def _run(args: argparse.Namespace) -> int:
     complete = source.entries == source.handed and source.read == source.total
     print(f"import: {source.entries} entries confirmed by the broker", file=sys.stderr)
     return 0 if complete else 1
-
-
-COMMAND = Command(
-    help="load existing journal files (journal.log) through the pipeline; safe to repeat",
-    configure=_configure,
-    run=_run,
-)

@@ -9,22 +9,18 @@ import threading
 import time
 from pathlib import Path
 
+from cti_journal.gateway.filetail import FileTailSource
 from cti_journal.gateway.intake import Buffer, MemoryBuffer
 from cti_journal.gateway.publisher import GatewayPublisher
 from cti_journal.gateway.sources import EntrySource, TcpClientSource, TcpListenSource
-from cti_journal.gateway.spool import SpoolBuffer
+from cti_journal.gateway.spool import SpoolBuffer, SpoolError, default_spool_dir
 from cti_journal.shared.amqp import AmqpLink
-from cti_journal.shared.cli import Command
+from cti_journal.shared.arguments import add_config_argument, load_settings
 from cti_journal.shared.config import GatewaySettings, Settings
 from cti_journal.shared.errors import ConfigError
 from cti_journal.shared.metrics import Metrics
 from cti_journal.shared.privacy import PrivacyRules
-from cti_journal.shared.process import (
-    add_config_argument,
-    load_settings,
-    on_termination,
-    start_metrics,
-)
+from cti_journal.shared.process import on_termination, start_metrics
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +29,6 @@ def make_source(settings: GatewaySettings, metrics: Metrics) -> EntrySource:
     if settings.source == "listen":
         return TcpListenSource(settings, metrics)
     if settings.source == "file":
-        from cti_journal.gateway.filetail import FileTailSource
-
         return FileTailSource(settings, metrics)
     return TcpClientSource(settings, metrics)
 
@@ -82,8 +76,6 @@ class Gateway:
         # re-read, so (unless gateway.spool = false) what they read is on disk before it is
         # acknowledged.
         if spool and g.spool and g.source != "file":
-            from cti_journal.gateway.spool import SpoolError, default_spool_dir
-
             where = Path(g.spool_dir) if g.spool_dir else default_spool_dir(g.source_id)
             try:
                 buffer = SpoolBuffer(where, g.spool_max_bytes, self._wake)
@@ -160,16 +152,14 @@ class Gateway:
 
 
 def _file_source() -> type:
-    from cti_journal.gateway.filetail import FileTailSource
-
     return FileTailSource
 
 
-def _configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     os.umask(0o077)  # the spool and the file checkpoint hold personal data: owner only
     metrics = start_metrics(settings, settings.gateway.metrics_port, "gateway")
@@ -189,10 +179,3 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         health.stop()
     return 1 if gateway.unconfirmed else 0
-
-
-COMMAND = Command(
-    help="read CTI journal entries (tcp, listen or file) and publish them to RabbitMQ",
-    configure=_configure,
-    run=_run,
-)

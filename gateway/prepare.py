@@ -11,7 +11,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -19,12 +19,12 @@ import orjson
 
 from cti_journal.gateway.identity import EventIdentifier
 from cti_journal.gateway.lines import Line, LineSplitter
-from cti_journal.shared.config import GatewaySettings
+from cti_journal.shared.config import GatewaySettings, Settings
 from cti_journal.shared.consumer import dead_letter_headers
 from cti_journal.shared.errors import BadInputError
 from cti_journal.shared.masking import mask_numbers_in
 from cti_journal.shared.message import JournalEntry, Lookup
-from cti_journal.shared.metrics import Metrics
+from cti_journal.shared.metrics import Metrics, make_metrics
 from cti_journal.shared.privacy import PrivacyRules
 from cti_journal.shared.record import LineFormat
 from cti_journal.shared.topology import DEAD, LOOKUP, WRITE
@@ -168,16 +168,14 @@ class Preparer:
         return Outgoing(DEAD, raw, headers, "application/octet-stream")
 
 
-def reparser(settings: Any) -> Any:
+def reparser(settings: Settings) -> Callable[[bytes, Mapping[str, Any]], tuple[str, bytes]]:
     """For `cti-journal dlq replay`: a dead-lettered raw line → (routing key, message body).
 
     Raises BadInputError if the line still does not parse with the current settings."""
-    from cti_journal.shared.metrics import make_metrics
-
-    rules = PrivacyRules.from_settings(settings) if hasattr(settings, "privacy") else None
+    rules = PrivacyRules.from_settings(settings)
     preparer = Preparer(settings.gateway, make_metrics(), rules or None)
 
-    def reparse(raw: bytes, headers: Any) -> tuple[str, bytes]:
+    def reparse(raw: bytes, headers: Mapping[str, Any]) -> tuple[str, bytes]:
         if headers.get("x-cti-raw-bytes", len(raw)) > len(raw):
             raise BadInputError("only the first bytes of this line were kept; cannot replay it")
         line = Line(raw if raw.endswith(b"\n") else raw + b"\n")

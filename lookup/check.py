@@ -8,12 +8,11 @@ from typing import Final
 
 from cti_journal.lookup.contacts import ContactRow
 from cti_journal.lookup.index import ContactIndex
-from cti_journal.lookup.normalize import NumberNormalizer
 from cti_journal.lookup.sources import OdbcContactSource
-from cti_journal.shared.check import CheckFailedError
 from cti_journal.shared.config import ContactSourceSettings, Settings
-from cti_journal.shared.errors import CtiJournalError
+from cti_journal.shared.errors import CheckFailedError, CtiJournalError
 from cti_journal.shared.masking import mask_number
+from cti_journal.shared.normalize import NumberNormalizer
 
 EXAMPLES: Final = 3
 EXAMPLE_CHARS: Final = 40

@@ -11,13 +11,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from cti_journal.lookup.contacts import Contact, ContactRow, Match
-from cti_journal.lookup.fields import ContactNumber
 from cti_journal.lookup.index import MAX_DIRECT_DIAL_DIGITS, ContactIndex
-from cti_journal.lookup.normalize import NumberNormalizer
 from cti_journal.lookup.sources import IndexHolder
+from cti_journal.shared.arguments import load_settings
 from cti_journal.shared.config import ContactSourceSettings, LookupSettings
 from cti_journal.shared.errors import ConfigError
-from cti_journal.shared.process import load_settings
+from cti_journal.shared.fields import ContactNumber
+from cti_journal.shared.normalize import NumberNormalizer
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -34,9 +34,9 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Final, Literal
 
 from cti_journal.lookup.contacts import Contact, ContactRow, Match, source_label
-from cti_journal.lookup.fields import ContactNumber
-from cti_journal.lookup.normalize import NumberNormalizer
 from cti_journal.shared.config import ContactSourceSettings
+from cti_journal.shared.fields import ContactNumber
+from cti_journal.shared.normalize import NumberNormalizer
 
 log = logging.getLogger(__name__)
 

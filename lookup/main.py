@@ -6,21 +6,16 @@ import argparse
 import logging
 import threading
 
+from cti_journal.lookup import explain as explaining
 from cti_journal.lookup.sources import IndexHolder, SourceUnavailableError
 from cti_journal.lookup.worker import LookupWorker
+from cti_journal.shared.arguments import add_config_argument, load_settings
 from cti_journal.shared.backoff import Backoff
-from cti_journal.shared.cli import Command
 from cti_journal.shared.errors import ConfigError
 from cti_journal.shared.metrics import Metrics
 from cti_journal.shared.odbc import refused_for_good
 from cti_journal.shared.privacy import PrivacyRules
-from cti_journal.shared.process import (
-    add_config_argument,
-    load_settings,
-    on_termination,
-    start_metrics,
-    watch_consumer,
-)
+from cti_journal.shared.process import on_termination, start_metrics, watch_consumer
 
 log = logging.getLogger(__name__)
 SOURCES_RETRY_MAX_S = 60.0
@@ -37,7 +32,7 @@ def refresh_reporter(metrics: Metrics):  # type: ignore[no-untyped-def]
     return report
 
 
-def _configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
     actions = parser.add_subparsers(dest="action", metavar="[explain]")
     explain = actions.add_parser(
@@ -48,8 +43,6 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "that wins. Examples: cti-journal lookup explain '089 123456-21 / 0171 2345678'; "
         "cti-journal lookup explain -c cti.toml --call 08912345633 --direction in",
     )
-    from cti_journal.lookup import explain as explaining
-
     explaining.configure(explain)
 
 
@@ -72,10 +65,8 @@ def load_contacts(holder: IndexHolder, stop: threading.Event) -> bool:
         return True
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     if getattr(args, "action", None) == "explain":
-        from cti_journal.lookup import explain as explaining
-
         return explaining.run(args)
     settings = load_settings(args)
     metrics = start_metrics(settings, settings.lookup.metrics_port, "lookup")
@@ -102,10 +93,3 @@ def _run(args: argparse.Namespace) -> int:
         holder.stop()
         metrics.health.stop()
     return 0
-
-
-COMMAND = Command(
-    help="enrich entries with the contact record behind the number (any number of workers)",
-    configure=_configure,
-    run=_run,
-)

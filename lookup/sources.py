@@ -22,9 +22,9 @@ import pyodbc
 
 from cti_journal.lookup.contacts import ContactRow
 from cti_journal.lookup.index import ContactIndex
-from cti_journal.lookup.normalize import NumberNormalizer
 from cti_journal.shared.config import ContactSourceSettings, LookupSettings
 from cti_journal.shared.errors import CtiJournalError, TransientError
+from cti_journal.shared.normalize import NumberNormalizer
 from cti_journal.shared.odbc import describe, redact_dsn
 
 log = logging.getLogger(__name__)

@@ -26,6 +26,15 @@ class ConfigError(CtiJournalError):
         self.problem = problem
 
 
+class CheckFailedError(CtiJournalError):
+    """A `cti-journal check` part that has a report to show and failed: its lines are printed,
+    then the failure."""
+
+    def __init__(self, lines: list[str], message: str) -> None:
+        super().__init__(message)
+        self.lines = lines
+
+
 class BadInputError(CtiJournalError):
     """An input (a CTI line, a message body) can never be processed: dead-letter it, never retry."""
 

@@ -20,20 +20,15 @@ once ready, WATCHDOG=1 only while healthy, STATUS= with the reasons.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Gauge
-
-from cti_journal.shared.cli import Command
 
 log = logging.getLogger(__name__)
 
@@ -273,62 +268,3 @@ class SystemdNotifier:
             self.send("WATCHDOG=1")
         if not self._ready_sent:
             self.send(f"EXTEND_TIMEOUT_USEC={int(3 * LOOP_TIMEOUT_S * 1_000_000)}")
-
-
-# -- `cti-journal probe`: the container's HEALTHCHECK ---------------------------------------------
-def _configure_probe(parser: argparse.ArgumentParser) -> None:
-    from cti_journal.shared.process import add_config_argument
-
-    add_config_argument(parser)
-    parser.add_argument("--ready", action="store_true", help="ask /readyz instead of /healthz")
-    parser.add_argument(
-        "--port", type=int, action="append", help="metrics port to ask (default: all three)"
-    )
-
-
-def _probe_host(address: str) -> str:
-    if address in ("", "0.0.0.0"):
-        return "127.0.0.1"
-    if address == "::":
-        return "[::1]"
-    return f"[{address}]" if ":" in address else address
-
-
-def _run_probe(args: argparse.Namespace) -> int:
-    """Ask this host's cti-journal process: exit 0 if it answers 200, 1 otherwise. The ports
-    come from the config (and its environment overrides), so it works unchanged in every
-    container of the image: one process per container, so whichever port answers is it."""
-    from cti_journal.shared.process import load_settings
-
-    settings = load_settings(args)
-    ports = args.port or [
-        p
-        for p in (
-            settings.gateway.metrics_port,
-            settings.lookup.metrics_port,
-            settings.writer.metrics_port,
-        )
-        if p
-    ]
-    path = "/readyz" if args.ready else "/healthz"
-    host = _probe_host(settings.metrics_address)
-    for port in ports:
-        url = f"http://{host}:{port}{path}"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as reply:
-                print(f"{url}: {reply.read().decode().strip()}")
-                return 0
-        except urllib.error.HTTPError as exc:
-            print(f"{url}: {exc.read().decode().strip()}")
-            return 1
-        except OSError:
-            continue
-    print(f"no cti-journal process answers on {host} port(s) {', '.join(map(str, ports))}")
-    return 1
-
-
-COMMAND = Command(
-    help="ask the cti-journal process on this host whether it is healthy (or --ready): exit 0/1",
-    configure=_configure_probe,
-    run=_run_probe,
-)

@@ -33,43 +33,22 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
+from typing import Any, Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter
 
+from cti_journal.shared.config import LookupSettings, PrivacyRule, Settings
 from cti_journal.shared.errors import ConfigError
 from cti_journal.shared.masking import mask_numbers_in
 from cti_journal.shared.message import JournalEntry, Lookup
 
-if TYPE_CHECKING:
-    from cti_journal.shared.config import LookupSettings, Settings
-
 log = logging.getLogger(__name__)
 
-Action = Literal["keep", "shorten", "anonymise", "pseudonymise", "drop"]
 STATES: Final = ("CONN", "RING", "BUSY")
 PSEUDONYM_PREFIX: Final = "P:"
 MIN_KEY_CHARS: Final = 16
 _SEPARATORS: Final = str.maketrans("", "", " -/().\t")
 _RANGE: Final = re.compile(r"(\d+)-(\d+)")
-
-
-@dataclass(frozen=True)
-class PrivacyRule:
-    """One `[[privacy.rules]]` table. Empty conditions hold for every call."""
-
-    name: str = ""  # in logs and the metric label; default "rules[<index>]"
-    stage: Literal["before", "after"] = "after"
-    direction: Literal["any", "in", "out"] = "any"
-    states: tuple[str, ...] = ()  # VerbZustand: CONN, RING, BUSY
-    local: tuple[str, ...] = ()  # LokaleRufnummer: "200", "200-219" (range), "0891234*" (prefix)
-    number: tuple[str, ...] = ()  # the other party: "089 1234567" (exact), "0800*" (prefix)
-    contact_source: tuple[str, ...] = ()  # the contact's source label (Journal_DatensatzTabelle)
-    lcr: tuple[str, ...] = ()  # the LCR field's values
-    amtsholung: tuple[str, ...] = ()  # the Amtsholung field's values
-    action: Action = "keep"
-    digits: int = 3  # shorten: how many trailing digits are replaced
 
 
 class Normalizer(Protocol):
@@ -85,13 +64,12 @@ class Normalizer(Protocol):
 
 
 def load_normalizer(lookup: LookupSettings) -> Normalizer:
-    """The look-up's normaliser, found as a plugin (shared/ never imports lookup/)."""
-    found = [ep for ep in entry_points(group="cti_journal.numbers")]
-    if not found:
-        raise ConfigError("privacy.rules", "the look-up's number reading is not installed")
-    factory: Any = found[0].load()
-    normalizer: Normalizer = factory.from_settings(lookup)
-    return normalizer
+    """The number reading the look-up uses, so that rules read numbers as it does. Imported here,
+    when a rule needs numbers: the reader loads phonenumbers' metadata, which `probe` (the
+    container health check, every few seconds) and configs without number rules never need."""
+    from cti_journal.shared.normalize import NumberNormalizer
+
+    return NumberNormalizer.from_settings(lookup)
 
 
 # -- patterns -----------------------------------------------------------------------------------

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
 import signal
 from collections.abc import Callable
 from types import FrameType
@@ -12,25 +10,12 @@ from types import FrameType
 from cti_journal.shared.amqp import AmqpLink
 from cti_journal.shared.config import Settings
 from cti_journal.shared.consumer import Consumer
+from cti_journal.shared.errors import ConfigError
 from cti_journal.shared.health import Health
 from cti_journal.shared.metrics import Metrics, Process, make_metrics, serve_metrics
 from cti_journal.shared.version import python_version, version
 
 log = logging.getLogger(__name__)
-
-
-def add_config_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        "-c",
-        default=os.environ.get("CTI_JOURNAL_CONFIG"),
-        help="TOML settings file (default: $CTI_JOURNAL_CONFIG); CTI_JOURNAL_<SECTION>__<KEY> "
-        "environment variables override it",
-    )
-
-
-def load_settings(args: argparse.Namespace) -> Settings:
-    return Settings.load(getattr(args, "config", None))
 
 
 def start_metrics(settings: Settings, port: int, process: Process | None = None) -> Metrics:
@@ -44,8 +29,6 @@ def start_metrics(settings: Settings, port: int, process: Process | None = None)
     try:
         serve_metrics(metrics, settings.metrics_address, port)
     except OSError as exc:
-        from cti_journal.shared.errors import ConfigError
-
         raise ConfigError(
             "metrics_port", f"cannot serve metrics on {settings.metrics_address}:{port}: {exc}"
         ) from exc

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cti_journal.shared.columns import parse_type
+from cti_journal.shared.config import (
+    BrokerSettings,
+    GatewaySettings,
+    LookupSettings,
+    Settings,
+    WriterSettings,
+)
 from cti_journal.shared.errors import ConfigError
 from cti_journal.shared.message import MAX_BUNDLE_ENTRIES
 from cti_journal.shared.record import LineFormat
-
-if TYPE_CHECKING:
-    from cti_journal.shared.config import (
-        BrokerSettings,
-        GatewaySettings,
-        LookupSettings,
-        Settings,
-        WriterSettings,
-    )
 
 
 def _positive(where: str, value: float) -> None:

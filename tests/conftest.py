@@ -13,17 +13,21 @@ from typing import Any
 import pyodbc
 import pytest
 
-PG_DSN = os.environ.get(
-    "CTI_TEST_PG_DSN",
-    "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=5432;Database=test;Uid=root;",
-)
-MARIA_DSN = os.environ.get(
-    "CTI_TEST_MARIA_DSN",
-    "Driver={MariaDB Unicode};Server=127.0.0.1;Port=3306;Database=test;User=root;",
-)
-AMQP_URL = os.environ.get("CTI_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+from tests.support.harness import Pipeline
+from tests.support.services import AMQP_URL, MARIA_DSN, PG_DSN, PIPELINES
+
 LOG_TAIL = 40  # lines of each process log shown with a failed test
-PIPELINES = pytest.StashKey[list[Any]]()
+TIERS = ("unit", "integration", "fault", "container")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test's tier marker comes from its folder (tests/<tier>/...), so that `-m unit` or
+    `-m "not fault"` select by tier without a `pytestmark` line in every file."""
+    root = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(root).parts
+        if len(parts) > 1 and parts[0] in TIERS:
+            item.add_marker(parts[0])
 
 
 @pytest.hookimpl(wrapper=True)
@@ -98,21 +102,11 @@ def amqp_url() -> str:
     return AMQP_URL
 
 
-def drop_table(dsn: str, table: str) -> None:
-    conn = pyodbc.connect(dsn, autocommit=True)
-    try:
-        conn.cursor().execute(f"DROP TABLE IF EXISTS {table}")
-    finally:
-        conn.close()
-
-
 @pytest.fixture
 def pipeline_factory(
     amqp_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[Any]:
-    """Build `tests.harness.Pipeline`s; every process is stopped and every queue deleted after."""
-    from tests.harness import Pipeline
-
+    """Build harness `Pipeline`s; every process is stopped and every queue deleted after."""
     made: list[Pipeline] = []
     logged = request.node.stash.setdefault(PIPELINES, [])  # logs shown when the test fails
 

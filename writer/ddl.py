@@ -15,7 +15,6 @@ from typing import Final
 
 import pyodbc
 
-from cti_journal.shared.cli import Command
 from cti_journal.shared.columns import JOURNAL_TYPES, SPECS, ColumnType, Kind, parse_type
 from cti_journal.shared.errors import ConfigError
 from cti_journal.writer.dialect import Dialect, quote_identifier
@@ -101,7 +100,7 @@ def _id_column(dialect: Dialect, table: str) -> str:
     return f"{name} {kind} NOT NULL PRIMARY KEY"
 
 
-def _configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dialect", required=True, choices=DIALECTS, help="the target database")
     parser.add_argument(
         "--types",
@@ -114,7 +113,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     types: list[ColumnType] | None = None
     if args.types.strip():
         try:
@@ -129,10 +128,3 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("--table", str(exc)) from exc
     print(sql + ";")
     return 0
-
-
-COMMAND: Final = Command(
-    help="print a CREATE TABLE for the journal table (all 16 Journal_* columns or a subset)",
-    configure=_configure,
-    run=_run,
-)

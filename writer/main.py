@@ -6,16 +6,10 @@ import argparse
 import logging
 import threading
 
+from cti_journal.shared.arguments import add_config_argument, load_settings
 from cti_journal.shared.backoff import Backoff
-from cti_journal.shared.cli import Command
 from cti_journal.shared.errors import ConfigError, ConnectionLostError
-from cti_journal.shared.process import (
-    add_config_argument,
-    load_settings,
-    on_termination,
-    start_metrics,
-    watch_consumer,
-)
+from cti_journal.shared.process import on_termination, start_metrics, watch_consumer
 from cti_journal.writer.retention import start_retention
 from cti_journal.writer.sink import OdbcJournalSink
 from cti_journal.writer.table import TablePlan
@@ -24,7 +18,7 @@ from cti_journal.writer.worker import WriterWorker
 log = logging.getLogger(__name__)
 
 
-def _configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
 
 
@@ -45,7 +39,7 @@ def open_sink(sink: OdbcJournalSink, stop: threading.Event, max_s: float) -> Tab
         return plan
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     if not settings.writer.dsn:
         raise ConfigError("writer.dsn", "the ODBC connection string of the journal database")
@@ -71,10 +65,3 @@ def _run(args: argparse.Namespace) -> int:
             retention.close()
         metrics.health.stop()
     return 0
-
-
-COMMAND = Command(
-    help="insert enriched entries into the ODBC journal table in batches (any number of workers)",
-    configure=_configure,
-    run=_run,
-)

@@ -28,12 +28,11 @@ from zoneinfo import ZoneInfo
 import pyodbc
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from cti_journal.shared.cli import Command
+from cti_journal.shared.arguments import add_config_argument, load_settings
 from cti_journal.shared.columns import ColumnType
 from cti_journal.shared.config import Settings
 from cti_journal.shared.errors import ConfigError, ConnectionLostError
 from cti_journal.shared.odbc import classify, connect, redact_dsn
-from cti_journal.shared.process import add_config_argument, load_settings
 from cti_journal.writer.dialect import Dialect, quote_identifier
 from cti_journal.writer.ledger import Ledger
 from cti_journal.writer.table import MappedColumn, TablePlan, load_plan, ole_date
@@ -300,7 +299,7 @@ def parse_age(text: str) -> timedelta:
     return timedelta(days=days)
 
 
-def _configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
     parser.add_argument(
         "--older-than", required=True, metavar="AGE", help="e.g. 90d, 12w, 36h (call time)"
@@ -308,7 +307,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="only count what would go")
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     try:
         age = parse_age(args.older_than)
@@ -341,10 +340,3 @@ def _run(args: argparse.Namespace) -> int:
     print(f"purge: deleted {deleted} rows of {plan.table} with {purger.column.name} < {shown}; "
           f"{pruned} ledger ids")  # fmt: skip
     return 0
-
-
-PURGE = Command(
-    help="delete journal rows older than an age once (writer.retention_days does it continually)",
-    configure=_configure,
-    run=_run,
-)

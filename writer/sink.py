@@ -41,6 +41,7 @@ from cti_journal.shared.odbc import (
     redact_dsn,
     refused_for_good,
 )
+from cti_journal.writer.ddl import create_if_missing, create_table_sql
 from cti_journal.writer.dialect import Dialect, detect_dialect, multi_row_values
 from cti_journal.writer.ledger import Ledger
 from cti_journal.writer.pairs import PairCheck
@@ -134,8 +135,6 @@ class OdbcJournalSink:
             )  # fmt: skip
 
     def _create_table_if_missing(self, conn: pyodbc.Connection, dialect: Dialect) -> None:
-        from cti_journal.writer.ddl import create_if_missing, create_table_sql
-
         def exists() -> bool:
             return any(True for _ in conn.cursor().tables(table=self.settings.table))
 

@@ -28,14 +28,13 @@ from typing import IO, Any, Final
 import orjson
 import pyodbc
 
-from cti_journal.shared.cli import Command
+from cti_journal.shared.arguments import add_config_argument, load_settings
 from cti_journal.shared.columns import ColumnType
 from cti_journal.shared.config import Settings
 from cti_journal.shared.errors import ConfigError, ConnectionLostError
 from cti_journal.shared.masking import mask_number
 from cti_journal.shared.odbc import classify, connect, redact_dsn
-from cti_journal.shared.privacy import PrivacyRules, canonical_number
-from cti_journal.shared.process import add_config_argument, load_settings
+from cti_journal.shared.privacy import PrivacyRules, canonical_number, load_normalizer
 from cti_journal.writer.dialect import quote_identifier
 from cti_journal.writer.table import MappedColumn, TablePlan, load_plan
 
@@ -193,15 +192,13 @@ def _plain(value: Any) -> Any:
 
 
 def _normalizer(settings: Settings) -> Any:
-    from cti_journal.shared.privacy import load_normalizer
-
     return load_normalizer(settings.lookup)
 
 
 # -- the command ----------------------------------------------------------------------------------
 
 
-def _configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
     parser.add_argument("action", choices=("export", "erase"))
     parser.add_argument("number", help="the data subject's phone number, in any notation")
@@ -215,7 +212,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     w = settings.writer
     if not w.dsn:
@@ -272,10 +269,3 @@ def _erase(
     done = "anonymised" if args.anonymise else "deleted"
     print(f"subject erase: {done} {changed} rows")
     return 0
-
-
-COMMAND = Command(
-    help="data subject requests: export or erase every journal row of one phone number",
-    configure=_configure,
-    run=_run,
-)

@@ -14,11 +14,11 @@ from typing import Any
 import pyodbc
 import pytest
 
-from tests.fault.conftest import CtiServer, FaultRun
-from tests.faultproxy import FaultProxy
-from tests.harness import free_port, wait_for
+from tests.support.faultproxy import FaultProxy
+from tests.support.faults import CtiServer, FaultRun
+from tests.support.harness import free_port, wait_for
 
-pytestmark = [pytest.mark.fault, pytest.mark.timeout(240)]
+pytestmark = pytest.mark.timeout(240)
 
 
 def _spool_bytes(spool: Path) -> int:

@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fault.conftest import BrokerNode
-from tests.harness import free_port, to_toml
-
-pytestmark = pytest.mark.fault
+from tests.support.faults import BrokerNode
+from tests.support.harness import free_port, to_toml
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -63,7 +61,7 @@ def check(tmp_path: Path, broker: dict[str, object]) -> subprocess.CompletedProc
     config = tmp_path / "tls.toml"
     config.write_text(to_toml({"broker": broker}))
     return subprocess.run(
-        [sys.executable, "-m", "cti_journal.shared.cli", "check", "-c", str(config),
+        [sys.executable, "-m", "cti_journal.cli", "check", "-c", str(config),
          "--only", "broker"],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip

@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
-from tests.cluster import Cluster, HostPipeline, host_pipeline, netns_available, own_cluster
-from tests.conftest import PIPELINES
-from tests.fault.conftest import TIMEZONE, DayLog, compare_rows, row_count
-from tests.harness import wait_for
+from tests.support.cluster import Cluster, HostPipeline, host_pipeline, netns_available, own_cluster
+from tests.support.faults import TIMEZONE, DayLog, compare_rows, row_count
+from tests.support.harness import wait_for
+from tests.support.services import PIPELINES
 
-pytestmark = [pytest.mark.fault, pytest.mark.timeout(300)]
+pytestmark = pytest.mark.timeout(300)
 
 # From a node's SIGKILL to rows flowing again. Measured here: 1-3 s (failover ~50 ms, a leader
 # election, then at most 3 refused rounds of 0.25-1 s before a stuck channel is reopened).

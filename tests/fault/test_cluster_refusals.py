@@ -25,10 +25,10 @@ import pytest
 from cti_journal.shared.amqp import AmqpLink, run_in_thread
 from cti_journal.shared.config import BrokerSettings
 from cti_journal.shared.metrics import make_metrics
-from tests.fault.conftest import BrokerNode, DayLog, FaultRun
-from tests.harness import wait_for
+from tests.support.faults import BrokerNode, DayLog, FaultRun
+from tests.support.harness import wait_for
 
-pytestmark = [pytest.mark.fault, pytest.mark.timeout(120)]
+pytestmark = pytest.mark.timeout(120)
 
 
 class Pump:

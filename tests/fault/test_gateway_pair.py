@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from tests.fault.conftest import CtiServer, DayLog, FaultRun
-from tests.harness import free_port, wait_for
+from tests.support.faults import CtiServer, DayLog, FaultRun
+from tests.support.harness import free_port, wait_for
 
-pytestmark = [pytest.mark.fault, pytest.mark.timeout(180)]
+pytestmark = pytest.mark.timeout(180)
 
 PAIR = ("gateway-a", "gateway-b")
 KILLS = ((700, "gateway-a", signal.SIGKILL), (1300, "gateway-b", signal.SIGKILL),

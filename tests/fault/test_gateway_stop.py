@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from cti_journal.gateway.sim_calls import generate_calls
 from cti_journal.shared.record import LineFormat
-from tests.fault.conftest import BrokerNode, own_node
-from tests.harness import Pipeline, free_port, wait_for
+from cti_journal.simulator.calls import generate_calls
+from tests.support.faults import BrokerNode, own_node
+from tests.support.harness import Pipeline, free_port, wait_for
 
-pytestmark = [pytest.mark.fault, pytest.mark.timeout(180)]
+pytestmark = pytest.mark.timeout(180)
 COUNT = 300
 
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PIPELINES
-from tests.fault.conftest import TIMEZONE, BrokerNode, CtiServer
-from tests.harness import Pipeline, free_port, http_get, wait_for
+from tests.support.faults import TIMEZONE, BrokerNode, CtiServer
+from tests.support.harness import Pipeline, free_port, http_get, wait_for
+from tests.support.services import PIPELINES
 
-pytestmark = [pytest.mark.fault, pytest.mark.timeout(180)]
+pytestmark = pytest.mark.timeout(180)
 
 STALL_S = 5.0
 TICK_S = 1.0  # shared/health.py checks once a second
@@ -26,7 +26,7 @@ TICK_S = 1.0  # shared/health.py checks once a second
 
 def _probe(*args: str) -> int:
     return subprocess.run(
-        [sys.executable, "-m", "cti_journal.shared.cli", "probe", *args],
+        [sys.executable, "-m", "cti_journal.cli", "probe", *args],
         capture_output=True, timeout=60, check=False,
     ).returncode  # fmt: skip
 

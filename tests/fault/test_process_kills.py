@@ -22,12 +22,12 @@ from typing import Any
 
 import pytest
 
-from cti_journal.gateway.sim_calls import generate_calls
-from tests.fault.conftest import START, Comparison, CtiServer, DayLog, FaultRun, _key
-from tests.faultproxy import FaultProxy
-from tests.harness import wait_for
+from cti_journal.simulator.calls import generate_calls
+from tests.support.faultproxy import FaultProxy
+from tests.support.faults import START, Comparison, CtiServer, DayLog, FaultRun, _key
+from tests.support.harness import wait_for
 
-pytestmark = [pytest.mark.fault, pytest.mark.timeout(240)]
+pytestmark = pytest.mark.timeout(240)
 
 
 def _assert_tcp_losses(result: Comparison, sent: Sequence[Mapping[str, Any]],

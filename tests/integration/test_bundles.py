@@ -6,12 +6,9 @@ from __future__ import annotations
 import orjson
 import pika
 import pyodbc
-import pytest
 
 from cti_journal.shared.message import JournalEntry, encode_bundle
-from tests.harness import count_rows, wait_for
-
-pytestmark = pytest.mark.integration
+from tests.support.harness import count_rows, wait_for
 
 
 def entry(i: int, ring_ms: int) -> JournalEntry:

@@ -19,9 +19,9 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.harness import Pipeline, free_port, wait_for
+from tests.support.harness import Pipeline, free_port, wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+pytestmark = pytest.mark.timeout(180)
 
 _KEYS = (
     "in_out", "zeitpunkt", "verb_zustand", "rufnummer", "name", "firma", "lokale_rufnummer",
@@ -42,7 +42,7 @@ class Sim:
         self.log = work / f"{name}.log"
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "cti_journal.shared.cli", "simulate",
+                [sys.executable, "-m", "cti_journal.cli", "simulate",
                  "--expect-out", str(self.expect), *args],
                 stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip

@@ -7,20 +7,17 @@ import sys
 
 import orjson
 import pika
-import pytest
 
 from cti_journal.shared.amqp import declare_topology_blocking
-from cti_journal.shared.config import Settings
+from cti_journal.shared.loader import load_settings
 from cti_journal.shared.message import JournalEntry
 from cti_journal.shared.record import LineFormat
-from tests.harness import Pipeline
-
-pytestmark = pytest.mark.integration
+from tests.support.harness import Pipeline
 
 
 def dlq(pipeline: Pipeline, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cti_journal.shared.cli", "dlq", "-c", str(pipeline.config), *args],
+        [sys.executable, "-m", "cti_journal.cli", "dlq", "-c", str(pipeline.config), *args],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
 
@@ -47,7 +44,7 @@ def row_id(listed: subprocess.CompletedProcess[str], text: str) -> str:
 def test_list_show_replay_purge(pipeline_factory):
     # The gateway reads JSON now; the dead line came while it was misconfigured as delimited.
     pipeline = pipeline_factory({"gateway": {"format": "json", "timezone": "Europe/Berlin"}})
-    declare_topology_blocking(Settings.load(pipeline.config).broker)
+    declare_topology_blocking(load_settings(pipeline.config).broker)
     values = {"in_out": "i", "zeitpunkt": "2026-11-25 10:00:00", "verb_zustand": "CONN",
               "rufnummer": "0891234567"}  # fmt: skip
     raw = LineFormat(kind="json").format(values)
@@ -97,7 +94,7 @@ def test_ids_stay_when_positions_change(pipeline_factory):
     """A letter keeps its id when the broker requeues letters out of order and new ones arrive
     before it: `replay <id>` and `purge <id>` hit the letter that `list` showed."""
     pipeline = pipeline_factory({"gateway": {"timezone": "Europe/Berlin"}})
-    declare_topology_blocking(Settings.load(pipeline.config).broker)
+    declare_topology_blocking(load_settings(pipeline.config).broker)
 
     def entry(n: int) -> JournalEntry:
         return JournalEntry(event_id=f"{n:032x}", source="cti", received_at=1.0, in_out="o",
@@ -138,7 +135,7 @@ def test_copies_of_a_dead_letter_are_marked_and_replayed_once(pipeline_factory):
     it again on redelivery. `list` marks the copy; replaying either sends the entry once and
     drops both. Two identical bad lines from the gateway may be two calls: never merged."""
     pipeline = pipeline_factory({"gateway": {"timezone": "Europe/Berlin"}})
-    declare_topology_blocking(Settings.load(pipeline.config).broker)
+    declare_topology_blocking(load_settings(pipeline.config).broker)
     entry = JournalEntry(event_id="c" * 32, source="cti", received_at=1.0, in_out="o",
                          zeitpunkt="2026-11-25 11:00:00", utc="2026-11-25T10:00:00Z",
                          verb_zustand="BUSY")  # fmt: skip

@@ -13,11 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pyodbc
-import pytest
 
-from tests.harness import free_port, http_get, wait_for
-
-pytestmark = pytest.mark.integration
+from tests.support.harness import free_port, http_get, wait_for
 
 PASSWORD = "Wr0ng-Pa55word"
 

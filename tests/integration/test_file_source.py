@@ -13,13 +13,11 @@ import threading
 from pathlib import Path
 
 import orjson
-import pytest
 
-from cti_journal.gateway.sim_calls import generate_calls
-from cti_journal.gateway.simulator import Simulator
-from tests.harness import Pipeline, wait_for
-
-pytestmark = pytest.mark.integration
+from cti_journal.shared.loader import load_settings
+from cti_journal.simulator.calls import generate_calls
+from cti_journal.simulator.server import Simulator
+from tests.support.harness import Pipeline, wait_for
 
 
 def drain_lookup_queue(pipeline: Pipeline) -> list[dict[str, object]]:
@@ -100,10 +98,9 @@ def _reference_ids(pipeline: Pipeline, day: Path) -> set[str]:
     """The ids a fresh, uninterrupted reading of the file gives."""
     from cti_journal.gateway.lines import LineSplitter
     from cti_journal.gateway.prepare import Preparer
-    from cti_journal.shared.config import Settings
     from cti_journal.shared.metrics import make_metrics
 
-    settings = Settings.load(pipeline.config)
+    settings = load_settings(pipeline.config)
     preparer = Preparer(settings.gateway, make_metrics())
     lines = LineSplitter(settings.gateway.max_line_bytes).feed(day.read_bytes())
     return {orjson.loads(preparer.prepare(line, "t", 0.0).body)["event_id"] for line in lines}
@@ -117,7 +114,7 @@ def test_import_twice_publishes_the_same_ids(pipeline_factory, tmp_path):
     runs = []
     for _ in range(2):
         result = subprocess.run(
-            [sys.executable, "-m", "cti_journal.shared.cli", "import", "-c",
+            [sys.executable, "-m", "cti_journal.cli", "import", "-c",
              str(pipeline.config), str(journal)],
             capture_output=True, timeout=120, check=False,
         )  # fmt: skip

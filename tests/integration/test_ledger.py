@@ -14,10 +14,8 @@ from cti_journal.shared.config import WriterSettings
 from cti_journal.shared.message import JournalEntry
 from cti_journal.shared.metrics import make_metrics
 from cti_journal.writer.sink import OdbcJournalSink
-from tests.conftest import drop_table
-from tests.harness import count_rows
-
-pytestmark = pytest.mark.integration
+from tests.support.harness import count_rows
+from tests.support.services import drop_table
 
 
 def entries(n: int) -> list[JournalEntry]:

@@ -10,13 +10,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
-from cti_journal.gateway.sim_calls import generate_calls
 from cti_journal.shared.record import LineFormat
-from tests.harness import Pipeline, free_port, wait_for
-
-pytestmark = pytest.mark.integration
+from cti_journal.simulator.calls import generate_calls
+from tests.support.harness import Pipeline, free_port, wait_for
 
 
 def lookup_messages(pipeline: Pipeline) -> list[dict[str, object]]:

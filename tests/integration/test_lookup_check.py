@@ -8,9 +8,7 @@ from pathlib import Path
 import pyodbc
 import pytest
 
-from cti_journal.shared.cli import main
-
-pytestmark = pytest.mark.integration
+from cti_journal.cli.main import main
 
 
 def _config(tmp_path: Path, dsn: str, second_table: str) -> Path:

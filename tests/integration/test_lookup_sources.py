@@ -14,9 +14,7 @@ import pytest
 
 from cti_journal.lookup.sources import IndexHolder, SourceUnavailableError
 from cti_journal.shared.config import ContactSourceSettings, LookupSettings
-from tests.conftest import drop_table
-
-pytestmark = pytest.mark.integration
+from tests.support.services import drop_table
 
 
 def execute(dsn: str, *statements: str) -> None:

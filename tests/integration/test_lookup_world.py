@@ -25,8 +25,6 @@ from cti_journal.lookup.index import ContactIndex
 from cti_journal.lookup.sources import IndexHolder
 from cti_journal.shared.config import ContactSourceSettings, LookupSettings
 
-pytestmark = pytest.mark.integration
-
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 WORLDS = ("world", "world_lookup")
 

@@ -15,13 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pyodbc
-import pytest
 
 from cti_journal.shared.masking import mask_numbers_in
 from cti_journal.shared.record import LineFormat
-from tests.harness import Pipeline, fetch_rows, free_port, wait_for
-
-pytestmark = pytest.mark.integration
+from tests.support.harness import Pipeline, fetch_rows, free_port, wait_for
 
 NUMBER = "089 7654321"  # the test number, as the contact record has it
 # Its significant digits 8976543, in any notation and with separators (089 765-4321,
@@ -161,7 +158,7 @@ def _rows(dsn: str) -> list[tuple[Any, ...]]:
 
 def _cli(config: Path, *args: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "cti_journal.shared.cli", args[0], "-c", str(config), *args[1:]],
+        [sys.executable, "-m", "cti_journal.cli", args[0], "-c", str(config), *args[1:]],
         capture_output=True,
         text=True,
         timeout=60,

@@ -21,15 +21,13 @@ from typing import Any
 import pyodbc
 import pytest
 
-from cti_journal.gateway.sim_calls import generate_calls
-from cti_journal.gateway.simulator import Simulator
 from cti_journal.shared.columns import JOURNAL_TYPES, SPECS, ColumnType
 from cti_journal.shared.record import LineFormat
+from cti_journal.simulator.calls import generate_calls
+from cti_journal.simulator.server import Simulator
 from cti_journal.writer.ddl import create_table_sql
 from cti_journal.writer.dialect import Dialect, detect_dialect, quote_identifier
-from tests.harness import Pipeline, count_rows, fetch_rows, free_port, wait_for
-
-pytestmark = pytest.mark.integration
+from tests.support.harness import Pipeline, count_rows, fetch_rows, free_port, wait_for
 
 TIMEZONE = "Europe/Berlin"
 _FIRST = ("Anna", "Jürgen", "Renée", "Dieter", "Eva", "Frank", "Gisela", "Hans", "Ines", "Jörg")

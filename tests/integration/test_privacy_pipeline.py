@@ -24,7 +24,8 @@ import orjson
 import pyodbc
 import pytest
 
-from cti_journal.shared.config import Settings, build
+from cti_journal.shared.config import Settings
+from cti_journal.shared.loader import build
 from cti_journal.shared.message import JournalEntry
 from cti_journal.shared.metrics import make_metrics
 from cti_journal.shared.privacy import PrivacyRules
@@ -32,9 +33,7 @@ from cti_journal.shared.record import LineFormat
 from cti_journal.writer.ddl import create_table_sql
 from cti_journal.writer.dialect import Dialect, detect_dialect, quote_identifier
 from cti_journal.writer.sink import OdbcJournalSink
-from tests.harness import Pipeline, fetch_rows, free_port, to_toml, wait_for
-
-pytestmark = pytest.mark.integration
+from tests.support.harness import Pipeline, fetch_rows, free_port, to_toml, wait_for
 
 TZ = "Europe/Berlin"
 KEY = "integration-test-pseudonym-key-0123456789"
@@ -480,7 +479,7 @@ def _config(tmp_path: Path, db: Db) -> Path:
 def _cli(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
     command, rest = args[0], args[1:]
     return subprocess.run(
-        [sys.executable, "-m", "cti_journal.shared.cli", command, "-c", str(config), *rest],
+        [sys.executable, "-m", "cti_journal.cli", command, "-c", str(config), *rest],
         capture_output=True,
         text=True,
         timeout=120,
@@ -500,7 +499,7 @@ def test_the_demo_shows_its_privacy_rule_and_keeps_its_folder_private(
         [
             sys.executable,
             "-m",
-            "cti_journal.shared.cli",
+            "cti_journal.cli",
             "demo",
             "--count",
             "300",

@@ -23,14 +23,12 @@ from typing import Any
 
 import pytest
 
-from tests.harness import free_port
-
-pytestmark = pytest.mark.integration
+from tests.support.harness import free_port
 
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 ALERT = "CtiJournalCtiLinkDown"
 FOR_IN_TEST = "3s"
-SIMULATE = (sys.executable, "-m", "cti_journal.shared.cli", "simulate", "--rate", "20")
+SIMULATE = (sys.executable, "-m", "cti_journal.cli", "simulate", "--rate", "20")
 WAIT_S = 30  # bound for each state change: scrape 1 s + evaluation 1 s + `for` 3 s + reconnect
 
 

@@ -10,11 +10,8 @@ from typing import Any
 import orjson
 import pika
 import pyodbc
-import pytest
 
-from tests.harness import count_rows, fetch_rows, wait_for
-
-pytestmark = pytest.mark.integration
+from tests.support.harness import count_rows, fetch_rows, wait_for
 
 REQUIRED_ONLY = {  # the oldest shape a sender may use: the required fields and `v`
     "v": 1,

@@ -21,9 +21,7 @@ from cti_journal.shared.message import JournalEntry
 from cti_journal.writer.ddl import create_table_sql
 from cti_journal.writer.dialect import Dialect, detect_dialect, quote_identifier
 from cti_journal.writer.table import TablePlan, load_plan
-from tests.conftest import drop_table
-
-pytestmark = pytest.mark.integration
+from tests.support.services import drop_table
 
 # Per database: text of n characters, integer, smallint, double, single, timestamp, decimal.
 TYPES: dict[Dialect, dict[str, str]] = {

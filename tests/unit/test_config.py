@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from cti_journal.shared.config import ENV_PREFIX, Settings
+from cti_journal.shared.config import Settings
 from cti_journal.shared.errors import ConfigError
+from cti_journal.shared.loader import ENV_PREFIX, load_settings
 from cti_journal.shared.record import FIELDS
 
 SECRET = "S3cr3t-Pa55"
@@ -27,13 +28,13 @@ def _toml(tmp_path: Path, text: str) -> Path:
 
 def _error(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> ConfigError:
     with pytest.raises(ConfigError) as info:
-        Settings.load(_toml(tmp_path, text), env or {})
+        load_settings(_toml(tmp_path, text), env or {})
     return info.value
 
 
 # -- loading -----------------------------------------------------------------------------------
 def test_defaults_without_a_file() -> None:
-    s = Settings.load(None, {})
+    s = load_settings(None, {})
     assert s == Settings()
     assert s.broker.urls == ("amqp://guest:guest@127.0.0.1:5672/%2F",)
     assert s.gateway.fields == FIELDS
@@ -41,7 +42,7 @@ def test_defaults_without_a_file() -> None:
 
 
 def test_the_documented_example_is_valid() -> None:
-    s = Settings.load(EXAMPLE, {})
+    s = load_settings(EXAMPLE, {})
     assert [src.name for src in s.lookup.sources] == ["crm", "staff"]
 
 
@@ -75,7 +76,7 @@ def test_toml_values(tmp_path: Path) -> None:
         columns = { anruf_id = "ID", wer = "Journal_Name", kosten = "Gebuehren" }
         """,
     )
-    s = Settings.load(path, {})
+    s = load_settings(path, {})
     assert s.metrics_address == "127.0.0.1"
     assert s.broker.urls == ("amqp://a/%2F", "amqps://b:5671/cti")
     assert s.broker.retry_delays_ms == (100, 200)
@@ -104,12 +105,12 @@ def test_toml_values(tmp_path: Path) -> None:
 # -- environment -------------------------------------------------------------------------------
 def test_env_overrides_the_file(tmp_path: Path) -> None:
     path = _toml(tmp_path, "[writer]\nbatch_size = 50\nbatch_ms = 100\n")
-    s = Settings.load(path, {f"{ENV_PREFIX}WRITER__BATCH_SIZE": "700", "OTHER": "x"})
+    s = load_settings(path, {f"{ENV_PREFIX}WRITER__BATCH_SIZE": "700", "OTHER": "x"})
     assert (s.writer.batch_size, s.writer.batch_ms) == (700, 100)
 
 
 def test_env_types_lists_and_nested_sections() -> None:
-    s = Settings.load(
+    s = load_settings(
         None,
         {
             "CTI_JOURNAL_BROKER__URLS": "amqp://a/%2F, amqps://b/%2F ,",
@@ -133,7 +134,7 @@ def test_env_types_lists_and_nested_sections() -> None:
 @pytest.mark.parametrize(("text", "value"), [("true", True), ("0", False), ("No", False)])
 def test_env_booleans(text: str, value: bool) -> None:
     assert (
-        Settings.load(None, {"CTI_JOURNAL_WRITER__CREATE_TABLE": text}).writer.create_table is value
+        load_settings(None, {"CTI_JOURNAL_WRITER__CREATE_TABLE": text}).writer.create_table is value
     )
 
 
@@ -157,7 +158,7 @@ def test_env_booleans(text: str, value: bool) -> None:
 )
 def test_env_errors(env: dict[str, str], setting: str, problem: str) -> None:
     with pytest.raises(ConfigError) as info:
-        Settings.load(None, env)
+        load_settings(None, env)
     assert info.value.setting == setting
     assert info.value.problem.startswith(problem)
 
@@ -176,7 +177,7 @@ def test_env_reads_only_declared_settings(tmp_path: Path, caplog: pytest.LogCapt
         "CTI_JOURNAL_WRITER__BATCH_MS": "70",
     }
     with caplog.at_level(logging.WARNING, logger="cti_journal.shared.config"):
-        s = Settings.load(path, env)
+        s = load_settings(path, env)
     assert (s.writer.batch_size, s.writer.batch_ms) == (50, 70)
     assert [r.getMessage() for r in caplog.records] == [
         "ignoring CTI_JOURNAL_WRITER__BATCH_SISE: not a setting; "
@@ -188,10 +189,10 @@ def test_env_wins_over_the_file_in_either_form(tmp_path: Path) -> None:
     urls = tmp_path / "urls"
     urls.write_text("amqp://from-file/%2F\n")
     path = _toml(tmp_path, '[broker]\nurls = ["amqp://from-toml/%2F"]\n')
-    s = Settings.load(path, {"CTI_JOURNAL_BROKER__URLS_FILE": str(urls)})
+    s = load_settings(path, {"CTI_JOURNAL_BROKER__URLS_FILE": str(urls)})
     assert s.broker.urls == ("amqp://from-file/%2F",)
     path = _toml(tmp_path, f'[broker]\nurls_file = "{urls}"\n')
-    s = Settings.load(path, {"CTI_JOURNAL_BROKER__URLS": "amqp://from-env/%2F"})
+    s = load_settings(path, {"CTI_JOURNAL_BROKER__URLS": "amqp://from-env/%2F"})
     assert s.broker.urls == ("amqp://from-env/%2F",)
 
 
@@ -200,7 +201,7 @@ def test_dsn_file(tmp_path: Path) -> None:
     secret = tmp_path / "dsn"
     secret.write_text(DSN + "\n")
     path = _toml(tmp_path, f'[writer]\ndsn_file = "{secret}"\n')
-    assert Settings.load(path, {}).writer.dsn == DSN
+    assert load_settings(path, {}).writer.dsn == DSN
 
 
 def test_file_secrets_from_env_and_nested(tmp_path: Path) -> None:
@@ -219,7 +220,7 @@ def test_file_secrets_from_env_and_nested(tmp_path: Path) -> None:
         phone_columns = ["phone"]
         """,
     )
-    s = Settings.load(path, {"CTI_JOURNAL_BROKER__URLS_FILE": str(urls)})
+    s = load_settings(path, {"CTI_JOURNAL_BROKER__URLS_FILE": str(urls)})
     assert s.broker.urls == (f"amqps://cti:{SECRET}@a/%2F", f"amqps://cti:{SECRET}@b/%2F")
     assert s.lookup.sources[0].dsn == DSN
 
@@ -341,7 +342,7 @@ def test_each_error_names_its_setting(
     tmp_path: Path, toml: str, setting: str, problem: str | None
 ) -> None:
     if problem is None:
-        assert Settings.load(_toml(tmp_path, toml), {}).broker.urls == ("amqp://a/",)
+        assert load_settings(_toml(tmp_path, toml), {}).broker.urls == ("amqp://a/",)
         return
     error = _error(tmp_path, toml)
     assert error.setting == setting
@@ -351,7 +352,7 @@ def test_each_error_names_its_setting(
 
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
-        Settings.load(tmp_path / "nope.toml", {})
+        load_settings(tmp_path / "nope.toml", {})
     assert info.value.setting == "--config"
     assert info.value.problem == f"file {tmp_path / 'nope.toml'} does not exist"
 
@@ -378,8 +379,8 @@ def _no_connect(*_args: object, **_kwargs: object) -> None:
 def test_check_exits_2_on_bad_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from cti_journal.shared import check
-    from cti_journal.shared.cli import main
+    from cti_journal.cli import check
+    from cti_journal.cli.main import main
 
     monkeypatch.setattr(check, "declare_topology_blocking", _no_connect)
     dsn = tmp_path / "dsn"
@@ -395,8 +396,8 @@ def test_check_exits_2_on_bad_config(
 def test_check_exits_2_on_missing_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from cti_journal.shared import check
-    from cti_journal.shared.cli import main
+    from cti_journal.cli import check
+    from cti_journal.cli.main import main
 
     monkeypatch.setattr(check, "declare_topology_blocking", _no_connect)
     assert main(["check", "-c", str(tmp_path / "missing.toml")]) == 2
@@ -413,11 +414,11 @@ def test_a_listener_on_a_public_address_needs_networks_or_client_certificates(
     assert "reachable from other hosts" in str(error)
     ok = text + 'allowed_networks = ["10.1.0.0/16"]\n'
     (tmp_path / "ok.toml").write_text(ok, encoding="utf-8")
-    Settings.load(tmp_path / "ok.toml", env={})
+    load_settings(tmp_path / "ok.toml", env={})
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "::1", "localhost"])
 def test_a_loopback_listener_needs_no_networks(tmp_path: Path, address: str) -> None:
     path = tmp_path / "c.toml"
     path.write_text(f'[gateway]\nsource = "listen"\nlisten_address = "{address}"\n', "utf-8")
-    assert Settings.load(path, env={}).gateway.spool  # and the spool is on by default
+    assert load_settings(path, env={}).gateway.spool  # and the spool is on by default

@@ -9,14 +9,15 @@ import pytest
 
 from cti_journal.shared.columns import JOURNAL_TYPES, ColumnType
 from cti_journal.shared.errors import ConfigError
-from cti_journal.writer.ddl import COMMAND, create_table_sql
+from cti_journal.writer import ddl
+from cti_journal.writer.ddl import create_table_sql
 from cti_journal.writer.dialect import Dialect, quote_identifier
 
 
 def run_schema(*argv: str) -> int:
     parser = argparse.ArgumentParser()
-    COMMAND.configure(parser)
-    return COMMAND.run(parser.parse_args(list(argv)))
+    ddl.configure(parser)
+    return ddl.run(parser.parse_args(list(argv)))
 
 
 @pytest.mark.parametrize(

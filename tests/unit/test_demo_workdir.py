@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cti_journal.shared.cli import main
-from cti_journal.shared.demo import MARKER, prepare_workdir
+from cti_journal.cli.demo import MARKER, prepare_workdir
+from cti_journal.cli.main import main
 from cti_journal.shared.errors import ConfigError
 
 

@@ -112,8 +112,8 @@ def test_an_incoming_call_without_amtsholung_keeps_its_leading_zero() -> None:
     outside prefix 0 stripped; an outgoing call dialled the same way is."""
     from cti_journal.lookup.contacts import ContactRow
     from cti_journal.lookup.index import ContactIndex
-    from cti_journal.lookup.normalize import NumberNormalizer
     from cti_journal.shared.config import ContactSourceSettings
+    from cti_journal.shared.normalize import NumberNormalizer
 
     crm = ContactSourceSettings(name="crm", dsn="", table="kontakte", phone_columns=("tel",))
     kiel = ContactRow("1", "Kiel GmbH Empfang", "", ("0431 2345678",), crm)

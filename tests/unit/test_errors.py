@@ -3,7 +3,7 @@ import pika.exceptions
 import pytest
 
 from cti_journal.shared.errors import describe
-from tests.harness import free_port
+from tests.support.harness import free_port
 
 
 def test_a_refused_broker_connection_says_refused() -> None:

@@ -19,11 +19,11 @@ from cti_journal.gateway.filetail import Checkpoint, FileTailSource, Position
 from cti_journal.gateway.intake import Done
 from cti_journal.gateway.lines import Line
 from cti_journal.gateway.prepare import Outgoing
-from cti_journal.gateway.sim_calls import generate_calls
-from cti_journal.gateway.simulator import Simulator
 from cti_journal.shared.config import GatewaySettings
 from cti_journal.shared.metrics import make_metrics
 from cti_journal.shared.topology import DEAD
+from cti_journal.simulator.calls import generate_calls
+from cti_journal.simulator.server import Simulator
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from cti_journal.shared.health import LOOP_TIMEOUT_S, Health, SystemdNotifier
 from cti_journal.shared.metrics import make_metrics, serve_metrics
-from tests.harness import free_port, wait_for
+from tests.support.harness import free_port, wait_for
 
 
 class Clock:
@@ -270,7 +270,7 @@ def test_the_monitor_thread_notifies(
 # -- the CLI ------------------------------------------------------------------------------------
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cti_journal.shared.cli", *args],
+        [sys.executable, "-m", "cti_journal.cli", *args],
         capture_output=True, text=True, timeout=60, check=False,
         env={k: v for k, v in os.environ.items() if not k.startswith("CTI_JOURNAL_")} | (env or {}),
     )  # fmt: skip

@@ -10,9 +10,9 @@ import pytest
 
 from cti_journal.lookup.contacts import ContactRow
 from cti_journal.lookup.index import ContactIndex
-from cti_journal.lookup.normalize import NumberNormalizer
 from cti_journal.lookup.sources import IndexHolder, SourceUnavailableError, select_statement
 from cti_journal.shared.config import ContactSourceSettings, LookupSettings
+from cti_journal.shared.normalize import NumberNormalizer
 
 NORMALIZER = NumberNormalizer(region="DE", area_code="89", outside_prefix="0")
 CRM = ContactSourceSettings(name="crm", dsn="", table="kontakte", priority=10)

@@ -22,7 +22,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from cti_journal.shared.config import Settings
+from cti_journal.shared.loader import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "kubernetes"
@@ -182,7 +182,7 @@ def test_the_config_map_is_a_valid_config(config_toml: str, tmp_path: Path) -> N
     assert config_toml.count(f'"{SECRETS_DIR}/') == 3
     local = tmp_path / "cti-journal.toml"
     local.write_text(config_toml.replace(SECRETS_DIR, str(tmp_path)), encoding="utf-8")
-    settings = Settings.load(local, env={})
+    settings = load_settings(local, env={})
     assert settings.broker.urls == ("amqp://u:p@mq:5672/v",)
     assert settings.gateway.spool_dir.startswith("/var/lib/cti-journal/")
     assert settings.gateway.timezone == "Europe/Berlin"

@@ -14,9 +14,9 @@ import pika.exceptions
 import pytest
 
 from cti_journal.shared.logs import setup_logging
-from tests.harness import free_port
+from tests.support.harness import free_port
 
-CLI = [sys.executable, "-m", "cti_journal.shared.cli"]
+CLI = [sys.executable, "-m", "cti_journal.cli"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cti_journal.shared.cli import main
+from cti_journal.cli.main import main
 
 WORLD = Path(__file__).resolve().parents[1] / "corpus" / "world_lookup"
 

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from cti_journal.lookup.contacts import ContactRow
 from cti_journal.lookup.index import ContactIndex
-from cti_journal.lookup.normalize import NumberNormalizer
 from cti_journal.shared.config import ContactSourceSettings
+from cti_journal.shared.normalize import NumberNormalizer
 
 MUNICH = NumberNormalizer(region="DE", area_code="89", outside_prefix="0")
 CRM = ContactSourceSettings(name="crm", dsn="", table="kontakte", priority=10)

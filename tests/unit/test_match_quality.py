@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pytest
 
 from cti_journal.lookup.index import ContactIndex
-from cti_journal.lookup.normalize import NumberNormalizer
-from tests.lookup_dataset import Call, Dataset, generate
+from cti_journal.shared.normalize import NumberNormalizer
+from tests.support.lookup_dataset import Call, Dataset, generate
 
 
 @dataclass

@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from cti_journal.lookup.fields import ContactNumber, FieldReader
-from cti_journal.lookup.normalize import JournalNumber, NumberNormalizer
-from tests.lookup_dataset import generate
+from cti_journal.shared.fields import ContactNumber, FieldReader
+from cti_journal.shared.normalize import JournalNumber, NumberNormalizer
+from tests.support.lookup_dataset import generate
 
 MUNICH = NumberNormalizer(region="DE", area_code="89", outside_prefix="0", max_extension_digits=4)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from cti_journal.lookup.normalize import NumberNormalizer
+from cti_journal.shared.normalize import NumberNormalizer
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 FILES = ("notations.tsv", "notations_lookup.tsv")
@@ -64,7 +64,7 @@ def test_a_field_reads_into_exactly_the_expected_numbers(
 def test_the_fast_path_reads_as_the_general_reader() -> None:
     """`FieldReader.read` takes a shortcut for the commonest fields; on every field of both
     corpora, the world and the generated set it must give what `read_general` gives."""
-    from tests.lookup_dataset import generate
+    from tests.support.lookup_dataset import generate
 
     fields = [field for name in FILES for field, _, _ in _rows(name)]
     for world in ("world", "world_lookup"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from types import SimpleNamespace
 
 import orjson
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from cti_journal.gateway.identity import EventIdentifier
 from cti_journal.gateway.lines import Line
 from cti_journal.gateway.prepare import Outgoing, Preparer, reparser
-from cti_journal.shared.config import GatewaySettings
+from cti_journal.shared.config import GatewaySettings, Settings
 from cti_journal.shared.errors import BadInputError
 from cti_journal.shared.message import JournalEntry, Lookup
 from cti_journal.shared.metrics import make_metrics
@@ -152,7 +151,7 @@ def test_packed_layout() -> None:
 
 
 def _reparse(**changes: object):  # type: ignore[no-untyped-def]
-    settings = SimpleNamespace(
+    settings = Settings(
         gateway=GatewaySettings(**{**SETTINGS.__dict__, **changes})  # type: ignore[arg-type]
     )
     return reparser(settings)
@@ -205,7 +204,7 @@ def test_an_unfinished_last_line_is_a_dead_letter_that_replays(caplog) -> None:
     assert (out.routing_key, out.body) == ("dead", cut)
     assert "middle of a line" in (out.headers or {})["x-cti-reason"]
     assert _sample(p, "entries_rejected", reason="unfinished") == 1
-    reparse = reparser(SimpleNamespace(gateway=p.settings))
+    reparse = reparser(Settings(gateway=p.settings))
     assert reparse(out.body, out.headers or {})[0] == "lookup"  # once an admin checked it
 
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from cti_journal.cli.main import main as cli_main
 from cti_journal.gateway.lines import Line
 from cti_journal.gateway.prepare import SKIP, Preparer
-from cti_journal.shared.cli import main as cli_main
 from cti_journal.shared.columns import ColumnType
 from cti_journal.shared.config import GatewaySettings, Settings
 from cti_journal.shared.errors import ConfigError
@@ -22,7 +22,7 @@ from cti_journal.shared.privacy import PrivacyRules, shorten
 from cti_journal.shared.topology import DEAD, LOOKUP, WRITE, Topology
 from cti_journal.writer.retention import cutoff_value, parse_age
 from cti_journal.writer.table import MappedColumn
-from tests.harness import to_toml
+from tests.support.harness import to_toml
 
 KEY = "k" * 32
 
@@ -50,7 +50,7 @@ def rules(*tables: dict[str, Any], **privacy: Any) -> PrivacyRules:
 
 
 def _settings(data: dict[str, Any]) -> Settings:
-    from cti_journal.shared.config import build, validate
+    from cti_journal.shared.loader import build, validate
 
     settings = build(Settings, data, "")
     validate(settings)

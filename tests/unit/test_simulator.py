@@ -14,9 +14,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from cti_journal.gateway.sim_calls import MSNS, generate_calls
-from cti_journal.gateway.simulator import COMMAND, Simulator
 from cti_journal.shared.record import ATTR, LineFormat
+from cti_journal.simulator import server
+from cti_journal.simulator.calls import MSNS, generate_calls
+from cti_journal.simulator.server import Simulator
 
 START = datetime(2024, 3, 4, 8, 0, 0)
 INT_ATTRS = {"rufdauer_ms", "verbdauer_sec", "gebuehren"}
@@ -270,7 +271,7 @@ def test_file_with_rotation_holds_every_entry_once(tmp_path: Path, kind):
 # -- the command ------------------------------------------------------------------------------
 def _args(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    COMMAND.configure(parser)
+    server.configure(parser)
     return parser.parse_args(argv)
 
 
@@ -280,7 +281,7 @@ def test_command_writes_the_expected_entries(tmp_path: Path, capsys):
         "--file", str(day), "--count", "200", "--seed", "3", "--start", "2024-03-04 08:00:00",
         "--preenriched-ratio", "0.2", "--expect-out", str(expect),
     )  # fmt: skip
-    assert COMMAND.run(args) == 0
+    assert server.run(args) == 0
     sent = [orjson.loads(line) for line in expect.read_bytes().splitlines()]
     assert sent == calls(200, seed=3, preenriched_ratio=0.2)
     assert day.read_bytes().splitlines(keepends=True) == _lines(sent)

@@ -30,7 +30,6 @@ import orjson
 import pika
 import pyodbc
 
-from cti_journal.shared.cli import Command
 from cti_journal.shared.errors import ConfigError
 from cti_journal.shared.privacy import shorten
 from cti_journal.shared.topology import Topology
@@ -156,7 +155,7 @@ class _Proc:
 
 def _spawn(name: str, argv: list[str], work: Path) -> _Proc:
     log = work / f"{name}.log"
-    cmd = [sys.executable, "-m", "cti_journal.shared.cli", *argv]
+    cmd = [sys.executable, "-m", "cti_journal.cli", *argv]
     with open(log, "wb") as fh:
         # In the work folder: the gateway's default spool (./var) belongs to this demo run.
         popen = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=work)
@@ -254,7 +253,7 @@ def _delete_queues(url: str, prefix: str, retry_delays: tuple[int, ...]) -> None
         conn.close()
 
 
-def _configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--count", type=int, default=2000, help="entries to send (2000)")
     parser.add_argument("--rate", type=float, default=0, help="entries/s (0 = as fast as possible)")
     parser.add_argument("--seed", type=int, default=7, help="simulator seed (7)")
@@ -294,7 +293,7 @@ def prepare_workdir(work: Path, *, force: bool) -> None:
     (work / MARKER).write_text("made by cti-journal demo; emptied by the next run\n")
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     work: Path = args.workdir.resolve()
     # The journal, the logs and the config are personal data or secrets: every file the demo
     # and its processes (which inherit the umask) make in the 0700 folder is owner-only, too.
@@ -383,10 +382,3 @@ def _watch(
             print(f"--- {proc.name} log tail:")
             print(proc.log.read_text(errors="replace")[-1500:])
     return 0 if ok else 1
-
-
-COMMAND = Command(
-    help="run simulate + gateway + lookup + writer on this machine into an SQLite journal",
-    configure=_configure,
-    run=_run,
-)

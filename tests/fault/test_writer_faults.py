@@ -19,17 +19,15 @@ import pika
 import pyodbc
 import pytest
 
-from cti_journal.gateway.sim_calls import generate_calls
 from cti_journal.shared.amqp import declare_topology_blocking
 from cti_journal.shared.config import BrokerSettings
 from cti_journal.shared.message import JournalEntry, Lookup
 from cti_journal.shared.record import LineFormat
+from cti_journal.simulator.calls import generate_calls
 from cti_journal.writer.ddl import create_table_sql
 from cti_journal.writer.dialect import Dialect, detect_dialect, quote_identifier
-from tests.faultproxy import FaultProxy
-from tests.harness import Pipeline, fetch_rows, wait_for
-
-pytestmark = [pytest.mark.integration, pytest.mark.fault]
+from tests.support.faultproxy import FaultProxy
+from tests.support.harness import Pipeline, fetch_rows, wait_for
 
 LEDGER = "cti_journal_ledger"
 PG_PORT, MARIA_PORT, AMQP_PORT = 5432, 3306, 5672

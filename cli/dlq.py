@@ -39,12 +39,12 @@ import pika
 import pika.adapters.blocking_connection
 import pika.exceptions
 
+from cti_journal.gateway.prepare import reparser
 from cti_journal.shared.amqp import connection_parameters, declare_topology_blocking
-from cti_journal.shared.cli import Command
+from cti_journal.shared.arguments import add_config_argument, load_settings
 from cti_journal.shared.config import Settings
 from cti_journal.shared.errors import BadInputError, ConfigError, describe
 from cti_journal.shared.masking import mask_numbers_in
-from cti_journal.shared.process import add_config_argument, load_settings
 from cti_journal.shared.topology import DEAD, LOOKUP, STAGES, WRITE, Topology
 
 Channel = Any  # pika's BlockingChannel; pika ships no type hints
@@ -205,12 +205,8 @@ def _print_one(letter: DeadLetter, reveal: bool) -> None:
 
 
 def _reparse(settings: Settings) -> Reparse:
-    from importlib.metadata import entry_points
-
-    # The gateway's line preparation, found as a plugin so that shared/ stays import-clean.
-    (ep,) = [e for e in entry_points(group="cti_journal.reparse")]
-    factory: Callable[[Settings], Reparse] = ep.load()
-    return factory(settings)
+    """A gateway-stage letter is its raw line: the gateway's own preparation reads it again."""
+    return reparser(settings)
 
 
 def _replay_one(
@@ -233,7 +229,7 @@ def _replay_one(
     return key, body
 
 
-def _configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
     parser.add_argument("action", choices=("list", "show", "replay", "purge"))
     parser.add_argument("ids", nargs="*", help="dead letters by their id (from list)")
@@ -245,7 +241,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     with _channel(settings) as (channel, topology):
         if args.action == "purge" and not args.ids:
@@ -336,10 +332,3 @@ def _replay(
         also = f" (copies {', '.join(c.id for c in copies)} dropped)" if copies else ""
         print(f"{letter.id}: replayed to {key}{also}: {_body_text(body, args.reveal)}")
     return 1 if failed else 0
-
-
-COMMAND = Command(
-    help="list, show, replay or purge dead-lettered entries (with their reasons)",
-    configure=_configure,
-    run=_run,
-)

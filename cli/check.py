@@ -1,31 +1,18 @@
-"""`cti-journal check`: validate a config file against the real broker and databases.
-
-Process folders contribute their own checks as entry points in the group
-`cti_journal.checks` (a callable taking Settings and returning report lines), so this module
-never imports them.
+"""`cti-journal check`: validate a config file against the real broker and databases, each
+process's part by that process's own check (a callable taking Settings, returning report lines).
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from importlib.metadata import entry_points
 
+from cti_journal.lookup.check import check as lookup_check
 from cti_journal.shared.amqp import TopologyError, declare_topology_blocking, redact
-from cti_journal.shared.cli import Command
+from cti_journal.shared.arguments import add_config_argument, load_settings
 from cti_journal.shared.config import Settings
-from cti_journal.shared.errors import ConfigError, CtiJournalError
-from cti_journal.shared.process import add_config_argument, load_settings
-
-CHECKS = "cti_journal.checks"
-
-
-class CheckFailedError(CtiJournalError):
-    """A check that has a report to show and failed: its lines are printed, then the failure."""
-
-    def __init__(self, lines: list[str], message: str) -> None:
-        super().__init__(message)
-        self.lines = lines
+from cti_journal.shared.errors import CheckFailedError, ConfigError, CtiJournalError
+from cti_journal.writer.check import check as writer_check
 
 
 def check_broker(settings: Settings) -> list[str]:
@@ -38,19 +25,20 @@ def check_broker(settings: Settings) -> list[str]:
     return [f"broker {urls}: reachable; topology declared ({names}, ...)"]
 
 
-def _configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
     parser.add_argument(
         "--only", choices=("broker", "writer", "lookup"), help="check one part (default all)"
     )
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     print("config: valid")
-    checks: list[tuple[str, Callable[[Settings], list[str]]]] = [("broker", check_broker)]
-    checks += [
-        (ep.name, ep.load()) for ep in sorted(entry_points(group=CHECKS), key=lambda e: e.name)
+    checks: list[tuple[str, Callable[[Settings], list[str]]]] = [
+        ("broker", check_broker),
+        ("lookup", lookup_check),
+        ("writer", writer_check),
     ]
     failed = 0
     for name, check in checks:
@@ -75,10 +63,3 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     print("all checks passed")
     return 0
-
-
-COMMAND = Command(
-    help="validate a config: connect to the broker and databases, show the column mapping",
-    configure=_configure,
-    run=_run,
-)

@@ -34,7 +34,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from tests.harness import Pipeline, wait_for
+from tests.support.harness import Pipeline, wait_for
 
 _BIN = Path("/usr/lib/rabbitmq/bin")
 AMQP_PORT = 5672  # inside each node's own namespace: no clash with the shared node's
@@ -313,7 +313,7 @@ class HostPipeline(Pipeline):
         with open(self.workdir / f"{name}.log", "ab") as log:
             # `ip netns exec` execs the command: the Popen's pid is the process itself
             self.procs[name] = subprocess.Popen(
-                [*self.hosts.prefix(host), sys.executable, "-m", "cti_journal.shared.cli",
+                [*self.hosts.prefix(host), sys.executable, "-m", "cti_journal.cli",
                  command, "-c", str(self.config), *args],
                 stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
             )  # fmt: skip

@@ -42,11 +42,10 @@ from typing import IO, Any, Final
 
 import orjson
 
-from cti_journal.gateway.sim_calls import TIME_FORMAT, generate_calls
 from cti_journal.shared.backoff import Backoff
-from cti_journal.shared.cli import Command
 from cti_journal.shared.errors import ConfigError
 from cti_journal.shared.record import FIELDS, LineFormat, canonical_field
+from cti_journal.simulator.calls import TIME_FORMAT, generate_calls
 
 log = logging.getLogger(__name__)
 
@@ -591,10 +590,3 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0 if sim.sent == args.count else 1
-
-
-COMMAND = Command(
-    help="a fake CTI server: emits realistic, seeded journal entries over TCP or to day.log",
-    configure=configure,
-    run=run,
-)

@@ -1,6 +1,6 @@
 """Run the real pipeline processes for a test: config file, unique queue prefix, clean-up.
 
-Each process is `python -m cti_journal.shared.cli <command> -c <config>`, so tests exercise
+Each process is `python -m cti_journal.cli.main <command> -c <config>`, so tests exercise
 exactly what an admin runs, and fault tests can SIGKILL any of them.
 """
 
@@ -109,7 +109,7 @@ class Pipeline:
                 [
                     sys.executable,
                     "-m",
-                    "cti_journal.shared.cli",
+                    "cti_journal.cli",
                     command,
                     "-c",
                     str(self.config),

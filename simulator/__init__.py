@@ -1,0 +1,1 @@
+"""A simulated reventix CTI server: seeded, realistic journal entries over TCP or into day.log."""
