@@ -134,7 +134,7 @@ batch_size = 500
 batch_ms = 100
 metrics_port = 0
 
-# The demo's privacy rule (README, "Privacy"): outgoing numbers are stored shortened.
+# The demo's privacy rule (docs/privacy.md): outgoing numbers are stored shortened.
 [[privacy.rules]]
 name = "outgoing shortened"
 direction = "out"

@@ -210,7 +210,7 @@ class _Builder:
         return index
 
     def add_row(self, row: ContactRow, source: _Source) -> None:
-        """A record's numbers, each owned on purpose (README, "Who owns a number"):
+        """A record's numbers, each owned on purpose (docs/contact-matching.md):
         a plain number or a direct dial is its record's own; a number marked as switchboard
         (`-0`) is the company's: on a company record (a company and no name) it is an exact key
         (as written and with the `0` dialled), on a person only the company's base, so that the

@@ -1,6 +1,6 @@
 """Contact phone fields as people type them → the numbers they mean (run at index build).
 
-The conventions read here, and where they come from (the README's "Contact look-up" lists them
+The conventions read here, and where they come from (docs/contact-matching.md lists them
 with examples):
 
 - DIN 5008 (German business correspondence): `030 12345-67`, `+49 30 12345-67`: groups by

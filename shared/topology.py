@@ -19,7 +19,7 @@ other arguments fails with PRECONDITION_FAILED and would stop every process of a
 deployment), while a per-message TTL works on the queue as it is and follows a changed setting
 from the next letter on. Not covered: letters the broker dead-letters itself (an entry past
 `x-delivery-limit`) keep the properties they had; an admin who wants those to expire too sets a
-policy on the queue (README, "Privacy").
+policy on the queue (docs/privacy.md, "Dead letters").
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ def test_a_failing_source_fails_the_check(
     config = _config(tmp_path, sqlite_dsn, "no_such_table")
     assert main(["check", "-c", str(config), "--only", "lookup"]) == 2
     out = capsys.readouterr().out
-    print(out)  # the README quotes this output
+    print(out)  # docs/contact-matching.md quotes this output
     assert "lookup: source crm: ok, 5 records" in out
     assert "lookup: source crm: 4 phone fields, 2 gave no number" in out
     assert "'Kd.-Nr. ***123'" in out and "'*****' " not in out

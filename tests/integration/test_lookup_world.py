@@ -133,7 +133,7 @@ def test_a_world_through_odbc(name: str, sqlite_dsn: str) -> None:
     with (world / "calls.tsv").open(encoding="utf-8", newline="") as fh:
         calls = list(csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
     figures = measure(holder.current, calls)
-    print(f"{name}: {figures.summary()}")  # the figures the README quotes (pytest -s)
+    print(f"{name}: {figures.summary()}")  # the figures docs/contact-matching.md quotes (pytest -s)
     assert figures.wrong == [], figures.summary()
     assert figures.exact_right >= 0.99 * figures.exact, figures.summary()
     assert figures.switchboard_right >= 0.95 * figures.switchboard, figures.summary()

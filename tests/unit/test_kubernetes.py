@@ -303,9 +303,9 @@ def test_budgets_and_services_select_the_pods(overlay: list[Obj]) -> None:
         assert selects(selector) == 1, "two Deployments select the same pods"
 
 
-def test_the_readme_creates_every_secret_key_the_files_use(config_toml: str) -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    created = set(re.findall(r"--from-file=([a-z0-9-]+)=", readme))
+def test_the_docs_create_every_secret_key_the_files_use(config_toml: str) -> None:
+    operations = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    created = set(re.findall(r"--from-file=([a-z0-9-]+)=", operations))
     used = set(re.findall(rf'"{SECRETS_DIR}/([a-z0-9-]+)"', config_toml))
     for auth in _by_kind(render(K8S / "keda"), "TriggerAuthentication").values():
         used |= {ref["key"] for ref in auth["spec"]["secretTargetRef"]}

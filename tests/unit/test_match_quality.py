@@ -97,8 +97,8 @@ def test_no_wrong_matches(figures: Figures) -> None:
 def test_every_findable_call_is_found(figures: Figures) -> None:
     assert figures.missed == 0, "\n".join(figures.failures[:20])
     assert figures.right == figures.findable
-    # The figures the README quotes for this test set: 3,777 of 6,000 calls answered (62.95 %),
-    # 0 wrong, 2,223 without an answer (1,974 nobody's number, 249 anonymous).
+    # The figures docs/contact-matching.md quotes for this test set: 3,777 of 6,000 calls
+    # answered (62.95 %), 0 wrong, 2,223 without an answer (1,974 nobody's number, 249 anonymous).
     assert (figures.findable, figures.right) == (3777, 3777)
     assert round(figures.hit_rate, 4) == 0.6295
     assert figures.wrong_rate == 0.0
