@@ -1,0 +1,16 @@
+-- erp_companies: CREATE TABLE erp_companies (id INTEGER PRIMARY KEY, name VARCHAR(100), phone VARCHAR(40), fax VARCHAR(40));
+INSERT INTO erp_companies (id, name, phone, fax) VALUES (1001, 'Huber Maschinenbau GmbH', '089 4711-0', '089 4711-99');
+INSERT INTO erp_companies (id, name, phone, fax) VALUES (1002, 'Alpenland Logistik AG', '030 2345670', '030 2345679');
+INSERT INTO erp_companies (id, name, phone, fax) VALUES (1003, 'Kessler & Söhne KG', '089 55667-0', '089 55667-9');
+INSERT INTO erp_companies (id, name, phone, fax) VALUES (1004, 'Brenner Medizintechnik GmbH', '0821 34560-0', '0821 34560-199');
+INSERT INTO erp_companies (id, name, phone, fax) VALUES (1005, 'Seidl IT-Service e.K.', '08031 98765', NULL);
+INSERT INTO erp_companies (id, name, phone, fax) VALUES (1006, 'Gruber Steuerberatung', '089 3322110', '089 3322111');
+INSERT INTO erp_companies (id, name, phone, fax) VALUES (1007, 'Lech-Bau GmbH & Co. KG', '089 7788-12', '089 7788-88');
+INSERT INTO erp_companies (id, name, phone, fax) VALUES (1008, 'Isar Apotheke am Markt', '089 2609911', '089 2609912');
+INSERT INTO erp_companies (id, name, phone, fax) VALUES (1009, 'Würmtal Elektro OHG', '089 8540-0', '089 8540-50');
+INSERT INTO erp_companies (id, name, phone, fax) VALUES (1010, 'Nordsee Fisch Handels GmbH', '040 6690-0', '040 6690-69');
+INSERT INTO erp_companies (id, name, phone, fax) VALUES (1011, 'Rhein-Main Consulting AG', '069 9130-0', '069 9130-913');
+INSERT INTO erp_companies (id, name, phone, fax) VALUES (1012, 'Schwabinger Werbeagentur', '089 3838-0', NULL);
+INSERT INTO erp_companies (id, name, phone, fax) VALUES (1013, 'Dachauer Landhandel eG', '08131 7070-0', '08131 7070-78');
+INSERT INTO erp_companies (id, name, phone, fax) VALUES (1014, 'Wiener Kaffeerösterei GmbH', '+43 1 5126655', NULL);
+INSERT INTO erp_companies (id, name, phone, fax) VALUES (1015, 'Zürcher Präzision AG', '+41 44 2581010', '+41 44 2581011');
