@@ -92,20 +92,134 @@ class Person:
         return self.phones if idx is None else [self.phones[i] for i in idx]
 
 
-GIVEN = (
-    "Johanna Maximilian Sophie Lukas Marie Felix Lena Jonas Anna Paul Laura Elias Julia Leon "
-    "Katharina Tobias Theresa Florian Veronika Sebastian Magdalena Korbinian Franziska Quirin "
-    "Barbara Xaver Monika Stefan Ursula Andreas Carina Dominik Helga Matthias Ines Benedikt "
-    "Renate Valentin Christine Alois Petra Georg Sabine Martin Gisela Thomas Eva Michael Doris "
-    "Bernhard Rosa Josef Heike Wolfgang Birgit Ludwig Agnes Rupert Silke Anton Özlem Jürgen"
-).split()
-FAMILY = (
-    "Berger Huber Wagner Bauer Maier Schmid Gruber Hofmann Pichler Moser Steiner Mayr Brunner "
-    "Fischer Lechner Winkler Graf Wimmer Aigner Reiter Schuster Eder Koller Haas Lang Fuchs "
-    "Schwarz Kern Vogl Seidl Kainz Stadler Weiß Hölzl Ertl Zimmermann Krüger Schäfer Neumann "
-    "Schröder Köhler Bäumler Öztürk Lindner Frank Sommer Roth Kühn Dietrich Hahn Engel Jäger "
-    "Wolf Franke Ludwig Böhm Kraus Hartmann Walter Nowak Yılmaz Dąbrowski"
-).split()
+GIVEN = [
+    "Johanna",
+    "Maximilian",
+    "Sophie",
+    "Lukas",
+    "Marie",
+    "Felix",
+    "Lena",
+    "Jonas",
+    "Anna",
+    "Paul",
+    "Laura",
+    "Elias",
+    "Julia",
+    "Leon",
+    "Katharina",
+    "Tobias",
+    "Theresa",
+    "Florian",
+    "Veronika",
+    "Sebastian",
+    "Magdalena",
+    "Korbinian",
+    "Franziska",
+    "Quirin",
+    "Barbara",
+    "Xaver",
+    "Monika",
+    "Stefan",
+    "Ursula",
+    "Andreas",
+    "Carina",
+    "Dominik",
+    "Helga",
+    "Matthias",
+    "Ines",
+    "Benedikt",
+    "Renate",
+    "Valentin",
+    "Christine",
+    "Alois",
+    "Petra",
+    "Georg",
+    "Sabine",
+    "Martin",
+    "Gisela",
+    "Thomas",
+    "Eva",
+    "Michael",
+    "Doris",
+    "Bernhard",
+    "Rosa",
+    "Josef",
+    "Heike",
+    "Wolfgang",
+    "Birgit",
+    "Ludwig",
+    "Agnes",
+    "Rupert",
+    "Silke",
+    "Anton",
+    "Özlem",
+    "Jürgen",
+]
+FAMILY = [
+    "Berger",
+    "Huber",
+    "Wagner",
+    "Bauer",
+    "Maier",
+    "Schmid",
+    "Gruber",
+    "Hofmann",
+    "Pichler",
+    "Moser",
+    "Steiner",
+    "Mayr",
+    "Brunner",
+    "Fischer",
+    "Lechner",
+    "Winkler",
+    "Graf",
+    "Wimmer",
+    "Aigner",
+    "Reiter",
+    "Schuster",
+    "Eder",
+    "Koller",
+    "Haas",
+    "Lang",
+    "Fuchs",
+    "Schwarz",
+    "Kern",
+    "Vogl",
+    "Seidl",
+    "Kainz",
+    "Stadler",
+    "Weiß",
+    "Hölzl",
+    "Ertl",
+    "Zimmermann",
+    "Krüger",
+    "Schäfer",
+    "Neumann",
+    "Schröder",
+    "Köhler",
+    "Bäumler",
+    "Öztürk",
+    "Lindner",
+    "Frank",
+    "Sommer",
+    "Roth",
+    "Kühn",
+    "Dietrich",
+    "Hahn",
+    "Engel",
+    "Jäger",
+    "Wolf",
+    "Franke",
+    "Ludwig",
+    "Böhm",
+    "Kraus",
+    "Hartmann",
+    "Walter",
+    "Nowak",
+    "Yılmaz",
+    "Dąbrowski",
+]
 
 
 def companies() -> list[Company]:
@@ -172,7 +286,11 @@ def build_world() -> tuple[list[Company], list[Person], list[Number]]:
     names = list(zip(GIVEN, FAMILY, strict=False))
     for i, (given, family) in enumerate(names[:60]):
         co = block_cos[i % len(block_cos)].id if i % 3 != 2 else None
-        phones = [Phone("work", direct(co))] if co else [Phone("work", own(rnd.choice(["89", "8141", "30", "911"])))]
+        phones = (
+            [Phone("work", direct(co))]
+            if co
+            else [Phone("work", own(rnd.choice(["89", "8141", "30", "911"])))]
+        )
         phones.append(Phone("mobile", mobile(rnd)))
         if i % 7 == 0:
             phones.append(Phone("home", own(rnd.choice(["89", "8151", "8171"]))))
@@ -206,6 +324,8 @@ def build_world() -> tuple[list[Company], list[Person], list[Number]]:
     p["P02"].phones.append(Phone("other", direct(p["P02"].company or 1001)))
     p["P02"].phones.append(Phone("other", Number("89", "4400551")))
     p["P03"].phones.append(Phone("fax", Number("89", "4400999")))
+    # A custom-labelled number in the vCard export (item1.TEL + item1.X-ABLabel).
+    p["P34"].phones.append(Phone("other", Number("8142", "445566")))
 
     strangers = [
         Number("89", "1234567"),
@@ -397,7 +517,9 @@ def vcard21_card(person: Person, orgs: dict[int, Company]) -> str:
     """vCard 2.1 (versit): bare TYPE words, QUOTED-PRINTABLE with CHARSET for non-ASCII."""
     fn = person.full
     lines = ["BEGIN:VCARD", "VERSION:2.1"]
-    lines.append(f"N;CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:{qp(person.family)};{qp(person.given)}")
+    lines.append(
+        f"N;CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:{qp(person.family)};{qp(person.given)}"
+    )
     lines.append(f"FN;CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:{qp(fn)}")
     if person.company:
         lines.append(f"ORG;CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:{qp(orgs[person.company].name)}")
@@ -447,7 +569,11 @@ def ldif_entry(person: Person, orgs: dict[int, Company]) -> str:
     out = [ldif_line("dn", dn)]
     for oc in ("top", "person", "organizationalPerson", "inetOrgPerson", "extensibleObject"):
         out.append(f"objectClass: {oc}")
-    out += [ldif_line("cn", cn), ldif_line("sn", person.family), ldif_line("givenName", person.given)]
+    out += [
+        ldif_line("cn", cn),
+        ldif_line("sn", person.family),
+        ldif_line("givenName", person.given),
+    ]
     out.append(ldif_line("displayName", f"{person.family}, {person.given}"))
     out.append(ldif_line("objectGUID", guid_bytes(gid)))
     out.append(f"entryUUID: {gid}")
@@ -510,7 +636,7 @@ def outlook_rows(people: list[Person], source: str, orgs: dict[int, Company]) ->
         for ph in person.phones_in(source):
             fmt = n_outlook if source == "outlook_en" else n_din
             row[OUT_COLS[ph.kind]] = fmt(ph.number)
-        row[34] = "Rückruf erbeten; Zentrale \"vorab\" fragen" if row_no == 0 else ""
+        row[34] = 'Rückruf erbeten; Zentrale "vorab" fragen' if row_no == 0 else ""
         row[35] = "Lieferanten"
         rows.append(row)
     return rows
@@ -562,7 +688,7 @@ def google_rows(people: list[Person], orgs: dict[int, Company]) -> list[list[str
 
 
 def crm_pages(people: list[Person], orgs: dict[int, Company]) -> list[dict[str, object]]:
-    items = []
+    items: list[dict[str, object]] = []
     for person in (p for p in people if "crm" in p.records):
         phones = [
             {"type": {"mobile": "mobile", "fax": "fax"}.get(ph.kind, "work"),
@@ -704,7 +830,9 @@ def main() -> None:
     sql = ["-- erp_companies: CREATE TABLE erp_companies (id INTEGER PRIMARY KEY,"
            " name VARCHAR(100), phone VARCHAR(40), fax VARCHAR(40));"]  # fmt: skip
     for r in rows:
-        vals = ", ".join([r[0]] + ["'" + v.replace("'", "''") + "'" if v else "NULL" for v in r[1:]])
+        vals = ", ".join(
+            [r[0]] + ["'" + v.replace("'", "''") + "'" if v else "NULL" for v in r[1:]]
+        )
         sql.append(f"INSERT INTO erp_companies (id, name, phone, fax) VALUES ({vals});")
     (HERE / "erp_companies.sql").write_text("\n".join(sql) + "\n", encoding="utf-8")
 
@@ -753,19 +881,32 @@ def write_world(cs: list[Company], people: list[Person], strangers: Iterable[Num
         "context": {"region": "DE", "own_area_code": "89", "amtsholung": "0"},
         "priorities": PRIORITY,
         "companies": [
-            {"id": co.id, "name": co.name, "phone": co.phone.e164,
-             "fax": co.fax.e164 if co.fax else None, "block": co.block,
-             "erp_phone": co.phone_text, "erp_fax": co.fax_text}
+            {
+                "id": co.id,
+                "name": co.name,
+                "phone": co.phone.e164,
+                "fax": co.fax.e164 if co.fax else None,
+                "block": co.block,
+                "erp_phone": co.phone_text,
+                "erp_fax": co.fax_text,
+            }
             for co in cs
-        ],  # fmt: skip
+        ],
         "persons": [
-            {"key": p.key, "given": p.given, "family": p.family, "company": p.company,
-             "phones": [{"kind": ph.kind, "e164": ph.number.e164} for ph in p.phones],
-             "records": p.records, "names": p.names,
-             "phones_per_source": {s: [ph.number.e164 for ph in p.phones_in(s)]
-                                   for s in p.records}}
+            {
+                "key": p.key,
+                "given": p.given,
+                "family": p.family,
+                "company": p.company,
+                "phones": [{"kind": ph.kind, "e164": ph.number.e164} for ph in p.phones],
+                "records": p.records,
+                "names": p.names,
+                "phones_per_source": {
+                    s: [ph.number.e164 for ph in p.phones_in(s)] for s in p.records
+                },
+            }
             for p in people
-        ],  # fmt: skip
+        ],
         "strangers": [n.e164 for n in strangers],
     }
     (HERE / "world.json").write_text(
