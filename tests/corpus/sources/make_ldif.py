@@ -83,7 +83,7 @@ FAMILY = [
 ]
 BASE = "OU=Volume,DC=example,DC=local"
 HEADER = (
-    "version: 1\n\n"
+    "version: 1\n"  # RFC 2849 example 1: the first record follows at once
     "dn: DC=example,DC=local\nobjectClass: top\nobjectClass: dcObject\n"
     "objectClass: organization\ndc: example\no: Example\n\n"
     f"dn: {BASE}\nobjectClass: top\nobjectClass: organizationalUnit\nou: Volume\n\n"

@@ -320,6 +320,9 @@ def build_world() -> tuple[list[Company], list[Person], list[Number]]:
     p["P19"].company = 1007
     p["P19"].phones[0] = Phone("work", direct(1007, "12"))
     by_id[1007].phone_text = "089 7788-12"
+    # Non-ASCII names in AD: LDIF must carry dn, cn, sn, displayName as base64 (RFC 2849).
+    p["P11"].given, p["P11"].family = "Zoë", "Dąbrowski"
+    p["P14"].family = "Yılmaz-Weiß"
     # otherTelephone with two values and ipPhone for an AD person.
     p["P02"].phones.append(Phone("other", direct(p["P02"].company or 1001)))
     p["P02"].phones.append(Phone("other", Number("89", "4400551")))
@@ -838,7 +841,7 @@ def main() -> None:
 
     # LDAP / AD
     ad = [ldif_entry(p, orgs) for p in people if "ad" in p.records]
-    (HERE / "ad.ldif").write_text("version: 1\n\n" + LDIF_BASE + "\n".join(ad), encoding="utf-8")
+    (HERE / "ad.ldif").write_text("version: 1\n" + LDIF_BASE + "\n".join(ad), encoding="utf-8")
 
     # CardDAV: one card per resource, alternating 4.0 and 3.0 as Nextcloud/Radicale hold them.
     card_dir = HERE / "carddav"
