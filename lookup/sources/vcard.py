@@ -338,7 +338,7 @@ def tel_uri_text(uri: str) -> str:
             context = val.strip()
     number = number.strip()
     if context and not number.startswith("+"):
-        number = context + number
+        number = f"{context}-{number}"
     text = " ".join(_TEL_VISUAL.sub(" ", number).split())
     return f"{text}-{ext}" if ext else text
 
