@@ -8,7 +8,7 @@ from typing import Final
 
 from cti_journal.lookup.contacts import ContactRow
 from cti_journal.lookup.index import ContactIndex
-from cti_journal.lookup.sources import OdbcContactSource
+from cti_journal.lookup.sources.factory import make_source
 from cti_journal.shared.config import ContactSourceSettings, Settings
 from cti_journal.shared.errors import CheckFailedError, CtiJournalError
 from cti_journal.shared.masking import mask_number
@@ -29,7 +29,7 @@ def check(settings: Settings) -> list[str]:
     for source in lookup.sources:
         started = time.perf_counter()
         try:
-            read = list(OdbcContactSource(source).load(None))
+            read = list(make_source(source).full_load())
         except CtiJournalError as exc:
             lines.append(f"source {source.name}: FAILED: {exc}")
             failed.append(source.name)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cti_journal.lookup.contacts import Contact, ContactRow, Match
 from cti_journal.lookup.index import MAX_DIRECT_DIAL_DIGITS, ContactIndex
-from cti_journal.lookup.sources import IndexHolder
+from cti_journal.lookup.sources.holder import IndexHolder
 from cti_journal.shared.arguments import load_settings
 from cti_journal.shared.config import ContactSourceSettings, LookupSettings
 from cti_journal.shared.errors import ConfigError

@@ -32,6 +32,8 @@ ALLOWED: dict[str, set[str]] = {
 LAZY: dict[tuple[str, str], str] = {
     ("cli.main", "*"): "the command table imports only the chosen command's module",
     ("shared.privacy", "shared.normalize"): "phonenumbers' metadata only when a rule reads numbers",
+    ("lookup.sources.factory", "*"): "a source type's module (and its client library, an LDAP "
+    "one say) only when a source of that type is configured",
 }
 
 

@@ -10,7 +10,9 @@ import pytest
 
 from cti_journal.lookup.contacts import ContactRow
 from cti_journal.lookup.index import ContactIndex
-from cti_journal.lookup.sources import IndexHolder, SourceUnavailableError, select_statement
+from cti_journal.lookup.sources.base import ChangeSet, SourceUnavailableError
+from cti_journal.lookup.sources.holder import IndexHolder
+from cti_journal.lookup.sources.odbc import select_statement
 from cti_journal.shared.config import ContactSourceSettings, LookupSettings
 from cti_journal.shared.normalize import NumberNormalizer
 
@@ -204,6 +206,11 @@ class MemorySource:
         self.rows = rows
         self.fail = False
         self.loads: list[Any] = []
+        self._mark: Any = None
+
+    @property
+    def name(self) -> str:
+        return self._settings.name
 
     @property
     def settings(self) -> ContactSourceSettings:
@@ -213,11 +220,30 @@ class MemorySource:
     def incremental(self) -> bool:
         return bool(self._settings.modified_column)
 
-    def load(self, since: Any | None) -> Iterable[ContactRow]:
+    @property
+    def deletions(self) -> bool:
+        return False
+
+    @property
+    def token(self) -> str | None:
+        return None if self._mark is None else str(self._mark)
+
+    def full_load(self) -> Iterable[ContactRow]:
+        return self._load(None)
+
+    def changes(self, token: str | None) -> ChangeSet:
+        rows = list(self._load(None if token is None else int(token)))
+        return ChangeSet(rows, [], self.token)
+
+    def _load(self, since: Any | None) -> Iterable[ContactRow]:
         self.loads.append(since)
         if self.fail:
             raise SourceUnavailableError(f"source {self._settings.name}: cannot connect")
-        return self._rows(since)
+        rows = list(self._rows(since))
+        marks = [r.modified for r in rows if r.modified is not None]
+        if marks:
+            self._mark = max([self._mark or 0, *marks])  # type: ignore[type-var]
+        return rows
 
     def _rows(self, since: Any | None) -> Iterator[ContactRow]:
         for r in self.rows:
