@@ -37,7 +37,7 @@ from typing import IO, Final
 from urllib.parse import urljoin, urlsplit, urlunsplit
 from xml.etree.ElementTree import Element
 
-from defusedxml import ElementTree as SafeET  # type: ignore[import-untyped]
+from defusedxml import ElementTree as SafeET
 
 from cti_journal.lookup.contacts import ContactRow
 from cti_journal.lookup.sources.base import ChangeSet, SourceRefusedError, SourceUnavailableError
@@ -223,7 +223,9 @@ class CardDavContactSource:
                         f"{self._where}: neither an address book nor an account URL (no "
                         "current-user-principal); give the address book's URL"
                     )
-                home = _href(self._propfind_one(urljoin(url, principal)), f"{CARD}addressbook-home-set")
+                home = _href(
+                    self._propfind_one(urljoin(url, principal)), f"{CARD}addressbook-home-set"
+                )
             if not home:
                 raise SourceRefusedError(f"{self._where}: the account has no addressbook-home-set")
             home_url = urljoin(url, home)
@@ -253,7 +255,9 @@ class CardDavContactSource:
 
     def _multiget(self, url: str, hrefs: list[str]) -> Iterator[tuple[str, Card]]:
         for start in range(0, len(hrefs), MULTIGET_BATCH):
-            batch = "".join(f"<d:href>{_xml_text(h)}</d:href>" for h in hrefs[start : start + MULTIGET_BATCH])
+            batch = "".join(
+                f"<d:href>{_xml_text(h)}</d:href>" for h in hrefs[start : start + MULTIGET_BATCH]
+            )
             body = (
                 f'<?xml version="1.0" encoding="utf-8"?><c:addressbook-multiget {_NS}><d:prop>'
                 f"<d:getetag/><c:address-data/></d:prop>{batch}</c:addressbook-multiget>"
@@ -391,7 +395,9 @@ def _multistatus(
     except SourceUnavailableError:
         raise
     except Exception as exc:  # ParseError, defusedxml's DTDForbidden / EntitiesForbidden
-        raise SourceUnavailableError(f"{where}: unreadable reply: {type(exc).__name__}: {exc}") from exc
+        raise SourceUnavailableError(
+            f"{where}: unreadable reply: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _response(element: Element) -> _Response:

@@ -239,7 +239,9 @@ def _head_end(line: str) -> int:
 
 
 def _split_unquoted(text: str, sep: str) -> list[str]:
-    parts, current, quoted = [], [], False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
     for char in text:
         if char == '"':
             quoted = not quoted
