@@ -108,7 +108,11 @@ class CardDavContactSource:
         self._token: str | None = None
         self._reader = VCardReader()
         parts = urlsplit(settings.url)
-        self._where = f"source {settings.name} ({parts.scheme}://{parts.hostname}{parts.path})"
+        port = f":{parts.port}" if parts.port else ""
+        # No user, password or query: the message goes to logs and `check`.
+        self._where = (
+            f"source {settings.name} ({parts.scheme}://{parts.hostname}{port}{parts.path})"
+        )
         self._context = (
             ssl.create_default_context(cafile=settings.ca_file or None)
             if parts.scheme == "https"
