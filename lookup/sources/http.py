@@ -69,9 +69,11 @@ class HttpClient:
             pair = f"{settings.username}:{settings.password}".encode()
             self._headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
 
-    def get_json(self, url: str) -> Any:
+    def get_json(self, url: str, *, shown: str = "") -> Any:
+        """`shown`: the URL as messages show it, if not `url` redacted (a per-call query shows
+        its template, never the number)."""
         backoff = Backoff(first_s=0.5, max_s=30.0)
-        place = where(self._settings, mask_numbers_in(redact_url(url)))
+        place = where(self._settings, shown or mask_numbers_in(redact_url(url)))
         for attempt in range(1, self._attempts + 1):
             status, body, retry_after = self._get(url, place)
             if status == 200:

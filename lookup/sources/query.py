@@ -36,7 +36,7 @@ from cti_journal.lookup.index import ContactIndex
 from cti_journal.lookup.sources.http import HttpClient, RecordMapper
 from cti_journal.shared.config import ContactSourceSettings, LookupSettings
 from cti_journal.shared.errors import CtiJournalError
-from cti_journal.shared.masking import mask_number
+from cti_journal.shared.masking import mask_number, redact_url
 from cti_journal.shared.message import JournalEntry
 from cti_journal.shared.normalize import NumberNormalizer
 
@@ -88,7 +88,10 @@ class CallQuery:
         self.settings = settings
         self._normalizer = normalizer
         self._tie_break = tie_break
-        self._client = HttpClient(settings, timeout_s=settings.query_timeout_s, attempts=1)
+        # The message waits query_timeout_s at most; the request itself may take timeout_s, so
+        # that a slow CRM's answer still lands in the cache for the caller's next call.
+        self._client = HttpClient(settings, timeout_s=settings.timeout_s, attempts=1)
+        self._shown = redact_url(settings.query_url)
         self._mapper = RecordMapper(settings)
         self._cache = _Cache(settings.query_cache_size, settings.query_cache_s)
         self._pending: dict[int, Future[Match | None]] = {}
@@ -122,7 +125,7 @@ class CallQuery:
     def _ask(self, key: int, started: float) -> Match | None:
         url = self.settings.query_url.replace("{number}", f"%2B{key}")
         try:
-            reply = self._client.get_json(url)
+            reply = self._client.get_json(url, shown=self._shown)
             rows = [row for row, _updated in self._mapper.rows(reply)]
             index = ContactIndex.build(rows, self._normalizer, self._tie_break)
             match = index.find(f"+{key}", incoming=True)
