@@ -111,6 +111,15 @@ class ContactSourceSettings:
     bind_dn: str = ""
     filter: str = ""  # default: (objectClass=person)
     start_tls: bool = False  # ldap:// upgraded with StartTLS
+    # ldap:// without StartTLS, carddav over http://: the password crosses the network in the
+    # clear, so it takes this explicit opt-in
+    allow_plain: bool = False
+    # attribute mapping; the defaults read Active Directory and inetOrgPerson as they come
+    phone_attributes: tuple[str, ...] = ()  # () = telephoneNumber mobile homePhone ipPhone …
+    name_attribute: str = ""  # "" = displayName, else givenName + sn, else cn
+    company_attribute: str = ""  # "" = company, else o
+    id_attribute: str = ""  # "" = objectGUID (AD), else entryUUID, else the DN
+    ldap_page_size: int = 500  # entries per page of the paged search (AD's limit is 1,000)
     # -- file
     path: str = ""  # a vCard file or folder, an Outlook or Google CSV export
     # -- http (a REST CRM); paths in the small syntax of lookup/sources/jsonpath.py

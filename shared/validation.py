@@ -76,7 +76,9 @@ def _gateway(g: GatewaySettings) -> None:
     if g.timezone:
         try:
             ZoneInfo(g.timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        # OSError: with the `tzdata` package installed, a region name ("Europe") is a folder
+        # there and ZoneInfo raises IsADirectoryError instead of ZoneInfoNotFoundError.
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise ConfigError("gateway.timezone", f"unknown IANA zone {g.timezone!r}") from exc
     if g.source == "file" and not g.path:
         raise ConfigError("gateway.path", "source = 'file' needs the path of day.log")
@@ -204,8 +206,11 @@ SOURCE_KEYS: dict[str, frozenset[str]] = {
         "dsn table query id_column name_column first_name_column last_name_column "
         "company_column phone_columns modified_column timeout_s"
     ),
-    "ldap": _keys("url base_dn bind_dn password ca_file filter start_tls timeout_s"),
-    "carddav": _keys("url username password ca_file timeout_s"),
+    "ldap": _keys(
+        "url base_dn bind_dn password ca_file filter start_tls timeout_s allow_plain "
+        "phone_attributes name_attribute company_attribute id_attribute ldap_page_size"
+    ),
+    "carddav": _keys("url username password ca_file timeout_s allow_plain"),
     "file": frozenset({"path"}),
     "http": _keys(
         "url username password token ca_file timeout_s records_path id_path name_path "
@@ -241,10 +246,55 @@ def validate_source(src: ContactSourceSettings) -> None:
                               "folder, or an Outlook or Google CSV export")  # fmt: skip
     elif src.type == "http":
         _http_source(at, src)
+    elif src.type == "ldap":
+        _ldap_source(at, src)
     else:
-        _url(at, src, ("ldap", "ldaps") if src.type == "ldap" else ("http", "https"))
+        _carddav_source(at, src)
     if src.ca_file:
         _ca_file(f"{at}.ca_file", src.ca_file)
+
+
+def _ldap_source(at: str, src: ContactSourceSettings) -> None:
+    _url(at, src, ("ldap", "ldaps"))
+    scheme = urlsplit(src.url).scheme
+    if scheme == "ldap" and not (src.start_tls or src.allow_plain):
+        raise ConfigError(
+            f"{at}.url",
+            "ldap:// without start_tls is refused (the bind password would cross the network "
+            "in the clear); use ldaps:// or start_tls = true, or allow_plain = true",
+        )
+    if scheme == "ldaps" and src.start_tls:
+        raise ConfigError(f"{at}.start_tls", "ldaps:// is TLS already; start_tls is for ldap://")
+    if not src.base_dn.strip():
+        raise ConfigError(f"{at}.base_dn", "give the DN to search under, e.g. DC=example,DC=local")
+    search = src.filter.strip()
+    if search and not (search.startswith("(") and search.endswith(")")):
+        raise ConfigError(f"{at}.filter", f"an LDAP filter is in parentheses: ({search})")
+    if search.count("(") != search.count(")"):
+        raise ConfigError(f"{at}.filter", "unbalanced parentheses")
+    if src.bind_dn and not src.password:
+        raise ConfigError(f"{at}.password_file", "bind_dn is set: give its password in a file")
+    if not 1 <= src.ldap_page_size <= 1000:
+        raise ConfigError(
+            f"{at}.ldap_page_size", "must be 1..1000 (Active Directory pages at most 1,000)"
+        )
+    for key in ("phone_attributes", "name_attribute", "company_attribute", "id_attribute"):
+        value = getattr(src, key)
+        for name in value if isinstance(value, tuple) else (value,) if value else ():
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]*|[0-9]+(\.[0-9]+)+", name):
+                raise ConfigError(f"{at}.{key}", f"{name!r} is no LDAP attribute name")
+
+
+def _carddav_source(at: str, src: ContactSourceSettings) -> None:
+    _url(at, src, ("http", "https"))
+    if urlsplit(src.url).scheme == "http" and not src.allow_plain:
+        raise ConfigError(
+            f"{at}.url",
+            "http:// is refused (the password would cross the network in the clear); use "
+            "https://, or allow_plain = true",
+        )
+    if src.password and not src.username:
+        raise ConfigError(f"{at}.username", "password_file is set: give the user name too")
 
 
 def _odbc_source(at: str, src: ContactSourceSettings) -> None:

@@ -22,7 +22,14 @@ def make_source(settings: ContactSourceSettings) -> ContactSource:
         from cti_journal.lookup.sources.http import HttpContactSource
 
         return HttpContactSource(settings)
-    # ldap and carddav: lookup/sources/ldap.py and carddav.py (branch sources-dir) add theirs.
+    if kind == "ldap":
+        from cti_journal.lookup.sources.ldap import LdapContactSource
+
+        return LdapContactSource(settings)
+    if kind == "carddav":
+        from cti_journal.lookup.sources.carddav import CardDavContactSource
+
+        return CardDavContactSource(settings)
     raise ConfigError(
         f"lookup.sources[{settings.name}].type", f"source type {kind!r} is not available"
     )
