@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Final
 
 from cti_journal.lookup.contacts import ContactRow
-from cti_journal.lookup.sources import vcard
 from cti_journal.lookup.sources.base import (
     ChangeSet,
     SourceRefusedError,
@@ -27,7 +26,9 @@ from cti_journal.lookup.sources.base import (
     where,
 )
 from cti_journal.lookup.sources.exports import BrokenExportError, ExportError, decode, read_csv
+from cti_journal.lookup.sources.vcard import VCardReader, card_row
 from cti_journal.shared.config import ContactSourceSettings
+from cti_journal.shared.masking import mask_numbers_in
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +45,27 @@ class _Snapshot:
         return self.digest
 
 
-def read_contacts(data: bytes, source: ContactSourceSettings) -> list[ContactRow]:
-    """The rows of one file's bytes, whatever its format; ExportError if it has none we know."""
+def read_contacts(
+    data: bytes, source: ContactSourceSettings, *, file: str = ""
+) -> list[ContactRow]:
+    """The rows of one file's bytes, whatever its format; ExportError if it has none we know.
+    A vCard without UID gets `<file>#N` (`card:N` without a file name): its place."""
     text, _encoding = decode(data)
-    if text.lstrip().upper().startswith("BEGIN:VCARD"):
-        try:
-            return list(vcard.vcard_rows(text, source))
-        except ValueError as exc:
-            raise ExportError(f"vCard: {exc}") from exc
-    return list(read_csv(text, source))
+    if not text.lstrip().upper().startswith("BEGIN:VCARD"):
+        return list(read_csv(text, source))
+    reader = VCardReader()
+    rows = [
+        card_row(card, source, fallback_id=f"{file}#{n}" if file else f"card:{n}")
+        for n, card in enumerate(reader.read_text(text, file or source.name), 1)
+    ]
+    if reader.skipped:
+        if not rows:
+            raise ExportError(f"no readable vCard: {reader.problems[0]}")
+        log.warning(
+            "source %s: %d malformed vCard(s) skipped, e.g. %s",
+            source.name, reader.skipped, mask_numbers_in(reader.problems[0]),
+        )  # fmt: skip
+    return rows
 
 
 class FileContactSource:
@@ -143,7 +156,7 @@ class FileContactSource:
                 ) from exc
             digest.update(p.name.encode() + b"\0" + data)
             try:
-                rows += read_contacts(data, self._settings)
+                rows += read_contacts(data, self._settings, file=p.name)
             except BrokenExportError as exc:
                 raise SourceUnavailableError(f"{place}: {p.name}: {exc}") from exc
             except ExportError as exc:

@@ -35,7 +35,13 @@ def numbers(row: ContactRow) -> set[str]:
 
 @pytest.mark.parametrize(
     ("source", "file"),
-    [("outlook_en", "outlook_en.csv"), ("outlook_de", "outlook_de.csv"), ("google", "google.csv")],
+    [
+        ("outlook_en", "outlook_en.csv"),
+        ("outlook_de", "outlook_de.csv"),
+        ("google", "google.csv"),
+        ("export_vcf", "export.vcf"),
+        ("nextcloud", "carddav"),  # a folder of .vcf files, one card each
+    ],
 )
 def test_corpus_exports_give_each_record_its_numbers(source: str, file: str) -> None:
     rows = {r.record_id: r for r in FileContactSource(settings(CORPUS / file, source)).full_load()}
@@ -50,7 +56,10 @@ def test_corpus_exports_give_each_record_its_numbers(source: str, file: str) -> 
         # make_sources.py adds a second mobile to Google's row 2 (the ` ::: ` case) that
         # world.json does not list.
         extra = {"+4916090001123"} if (source, record_id) == ("google", "row:2") else set()
-        assert numbers(row) == phones | extra, (source, record_id, row.phones)
+        # 0151 + 7 digits is no valid German mobile number (0151 numbers have 8): the number
+        # reader ignores it; reported as a corpus question, not a file-reading matter.
+        invalid = {"+491518571147"}
+        assert numbers(row) == (phones | extra) - invalid, (source, record_id, row.phones)
         assert person.family in row.name
 
 
@@ -167,5 +176,33 @@ def test_the_holder_reads_a_changed_file_and_drops_deleted_rows(tmp_path: Path) 
         path.write_bytes(f'{HEADER}\r\n"Dora";"Halb'.encode("cp1252"))
         holder.refresh_now()
         assert holder.current is index
+    finally:
+        holder.stop()
+
+
+def card(uid: str, name: str, tel: str) -> str:
+    uid_line = f"UID:{uid}\r\n" if uid else ""
+    return (
+        f"BEGIN:VCARD\r\nVERSION:3.0\r\n{uid_line}FN:{name}\r\nTEL;TYPE=WORK:{tel}\r\nEND:VCARD\r\n"
+    )
+
+
+def test_a_vcard_folder_follows_added_and_removed_files(tmp_path: Path) -> None:
+    (tmp_path / "a.vcf").write_text(card("uid-a", "Anna", "089 111111"), encoding="utf-8")
+    (tmp_path / "b.vcf").write_text(card("", "Bert", "089 222222"), encoding="utf-8")
+    (tmp_path / "c.vcf").write_text(card("", "Cora", "089 333333"), encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("not a card", encoding="utf-8")
+    source = FileContactSource(settings(tmp_path))
+    holder = IndexHolder(LookupSettings(area_code="89", refresh_s=3600), sources=[source])
+    holder.start()
+    try:
+        ids = {holder.current.find(n).contact.record_id for n in ("089111111", "089222222")}  # type: ignore[union-attr]
+        assert ids == {"uid-a", "b.vcf#1"}  # without UID: its file and place, unique per folder
+        (tmp_path / "a.vcf").unlink()
+        (tmp_path / "d.vcf").write_text(card("uid-d", "Dora", "089 444444"), encoding="utf-8")
+        holder.refresh_now()
+        assert holder.current.find("089111111") is None
+        assert holder.current.find("089444444") is not None
+        assert holder.current.records_of("export") == 3
     finally:
         holder.stop()
