@@ -35,6 +35,7 @@ class Crm:
     token: str = "s3cret-token"
     faults: list[Fault] = field(default_factory=list)  # consumed one per request, in order
     query_delay_s: float = 0.0  # every /search reply waits this long
+    list_delay_s: float = 0.0  # every list page waits this long
     requests: list[str] = field(default_factory=list)  # paths with query, in order
     port: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -92,6 +93,7 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(crm.query_delay_s)
             body = self._search(query.get("phone", ""))
         else:
+            time.sleep(crm.list_delay_s)
             body = self._page(query)
         self._send(200, fault.body if fault.body is not None else body)
 
