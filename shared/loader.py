@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from cti_journal.shared.config import Settings
+from cti_journal.shared.config import Bound, Settings
 from cti_journal.shared.errors import ConfigError
 from cti_journal.shared.privacy import validate_privacy
 from cti_journal.shared.validation import validate_settings
@@ -55,16 +55,19 @@ def build(cls: type[T], data: Mapping[str, Any], path: str) -> T:
     if not isinstance(data, Mapping):
         raise ConfigError(path or "(top)", "must be a table")
     hints = get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
-        name = key.removesuffix("_file") if key.endswith("_file") and key not in names else key
+        name = key.removesuffix("_file") if key.endswith("_file") and key not in fields else key
         where = f"{path}.{key}" if path else key
-        if name not in names:
-            raise ConfigError(where, f"unknown setting; known: {', '.join(sorted(names))}")
+        if name not in fields:
+            raise ConfigError(where, f"unknown setting; known: {', '.join(sorted(fields))}")
         if name != key:
             value = _read_secret_file(where, value)
         kwargs[name] = _convert(hints[name], value, where)
+        bound: Bound | None = fields[name].metadata.get("bound")
+        if bound is not None and (problem := bound.check(where, kwargs[name])):
+            raise ConfigError(where, problem)
     try:
         return cls(**kwargs)
     except TypeError as exc:

@@ -415,11 +415,6 @@ def validate_privacy(settings: Settings) -> None:
     """Config checks at load time (every process), so that a bad rule stops it with exit 2."""
     compile_rules(settings)
     days, retention = settings.broker.dead_letter_days, settings.writer.retention_days
-    for where, value in (("broker.dead_letter_days", days), ("writer.retention_days", retention)):
-        if value < 0:
-            raise ConfigError(where, f"must be 0 (never) or a number of days, is {value}")
-    if settings.writer.retention_every_s <= 0:
-        raise ConfigError("writer.retention_every_s", "must be greater than 0")
     if retention and (days == 0 or days > retention):
         raise ConfigError(
             "broker.dead_letter_days",
