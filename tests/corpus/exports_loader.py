@@ -173,6 +173,7 @@ _CSV_FORMATS: dict[str, tuple[str, str, str | None]] = {
     "thunderbird.csv": ("utf-8", ",", None),
     "salesforce_contacts.csv": ("utf-8", ",", "Id"),
     "odoo_res_partner.csv": ("utf-8", ",", "id"),
+    "hubspot_contacts.csv": ("utf-8", ",", "Record ID"),
     "spreadsheet_kontakte.csv": ("cp1252", ";", "Nr"),
 }
 

@@ -26,6 +26,7 @@ SYSTEMS = {
     "ad_export.ldif",
     "salesforce_contacts.csv",
     "odoo_res_partner.csv",
+    "hubspot_contacts.csv",
     "spreadsheet_kontakte.csv",
     "telegram_result.json",
     "whatsapp_shared_contacts.vcf",
@@ -33,7 +34,7 @@ SYSTEMS = {
 
 
 def test_every_system_issue_16_asks_for_is_there() -> None:
-    assert {path.name for path in EXPORTS} == SYSTEMS
+    assert {path.name for path in EXPORTS} >= SYSTEMS
     assert all(path.exists() for path in EXPORTS)
 
 
