@@ -24,7 +24,7 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 
 from cti_journal.shared.config import Bound, Settings
 from cti_journal.shared.errors import ConfigError
-from cti_journal.shared.privacy import validate_privacy
+from cti_journal.shared.privacy_validation import validate_privacy
 from cti_journal.shared.validation import validate_settings
 
 ENV_PREFIX = "CTI_JOURNAL_"
