@@ -80,11 +80,13 @@ def test_check_reads_file_and_http_sources_naming_each(
     export = Path(__file__).resolve().parents[1] / "corpus" / "sources" / "outlook_de.csv"
     (tmp_path / "token").write_text("wrong-token", encoding="utf-8")
     with running_crm() as crm:
+        crm.add("1", "Anna", "Alt", None, ["089 111111"], "2026-11-01T08:00:00Z")
         config = tmp_path / "cti.toml"
         config.write_text(
             f"""
 [lookup]
 area_code = "89"
+own_number = "089 111111"
 
 [[lookup.sources]]
 name = "export"
@@ -103,6 +105,14 @@ url = "{crm.url}?api_key=topsecret"
 token_file = "{tmp_path / "token"}"
 name_path = "attributes.name.last"
 phone_paths = ["attributes.phones[*].number"]
+
+[[lookup.sources]]
+name = "crm-search"
+type = "http"
+query_url = "http://127.0.0.1:{crm.port}/api/search?phone={{number}}"
+token = "{crm.token}"
+name_path = "attributes.name.last"
+phone_paths = ["attributes.phones[*].number"]
 """,
             encoding="utf-8",
         )
@@ -114,3 +124,4 @@ phone_paths = ["attributes.phones[*].number"]
     assert "HTTP 401" in out
     assert "topsecret" not in out and "wrong-token" not in out
     assert "contact source(s) missing, crm cannot be read" in out
+    assert "lookup: source crm-search: query_url answers: 1 record(s) for lookup.own_number" in out
