@@ -19,7 +19,9 @@ here: StartTLS, simple bind, the paged-results control (RFC 2696).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import ssl
 import uuid
 import warnings
@@ -123,11 +125,15 @@ class _CheckedTls(ldap3.Tls):  # type: ignore[misc]
     def wrap_socket(self, connection: Any, do_handshake: bool = False) -> None:
         context = ssl.create_default_context(cafile=self._ca_file)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        connection.socket = context.wrap_socket(
-            connection.socket,
-            server_hostname=connection.server.host,
-            do_handshake_on_connect=do_handshake,
-        )
+        try:
+            connection.socket = context.wrap_socket(
+                connection.socket,
+                server_hostname=connection.server.host,
+                do_handshake_on_connect=do_handshake,
+            )
+        except BaseException:
+            connection.socket.close()  # ldap3 leaves the plain socket open on a failed wrap
+            raise
 
 
 class LdapContactSource:
@@ -183,7 +189,7 @@ class LdapContactSource:
                 f"{o.where}: search under {o.base_dn!r} failed: {_reason(exc)}"
             ) from exc
         finally:
-            conn.unbind()
+            _close(conn)
 
     def _connect(self) -> Any:
         o = self._options
@@ -202,7 +208,8 @@ class LdapContactSource:
             server,
             user=o.bind_dn or None,
             password=o.password or None,
-            receive_timeout=o.timeout_s,
+            # ldap3 packs this into SO_RCVTIMEO as a whole number of seconds
+            receive_timeout=max(1, math.ceil(o.timeout_s)),
             auto_referrals=False,
             read_only=True,
             raise_exceptions=False,
@@ -213,11 +220,11 @@ class LdapContactSource:
                 conn.start_tls()
             bound = conn.bind()
         except ldap_errors.LDAPException as exc:
-            conn.unbind()
+            _close(conn)
             raise SourceUnavailableError(f"{o.where}: cannot connect: {_reason(exc)}") from exc
         if not bound:
             result = conn.result or {}
-            conn.unbind()
+            _close(conn)
             # Wrong credentials or a bind the server will not take (no TLS): only a change of
             # settings helps.
             raise SourceRefusedError(
@@ -250,6 +257,15 @@ class LdapContactSource:
             phones=phones,
             source=self._settings,
         )
+
+
+def _close(conn: Any) -> None:
+    """Unbind, and close the socket even where ldap3 does not (after a failed open or search)."""
+    with contextlib.suppress(ldap_errors.LDAPException):
+        conn.unbind()
+    sock = getattr(conn, "socket", None)
+    if sock is not None:
+        sock.close()
 
 
 def paged_search(

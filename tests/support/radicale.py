@@ -109,12 +109,12 @@ type = none
     (folder / "collections" / "collection-root" / USER).mkdir(parents=True)
     password_file = folder / "password"
     password_file.write_text(PASSWORD + "\n")
-    log = (folder / "radicale.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "radicale", "--config", str(config)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with (folder / "radicale.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "radicale", "--config", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     server = Radicale(folder, process, port, ca, password_file)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -24,6 +24,9 @@ ADMIN_DN = f"cn=admin,{BASE_DN}"
 ADMIN_PASSWORD = "admin-secret"
 READER_DN = f"CN=cti-journal,OU=Service,{BASE_DN}"
 READER_PASSWORD = "reader-secret"
+# A second reader whose paged searches stop after 1,200 entries (size.prtotal): the load must
+# fail with sizeLimitExceeded rather than deliver a short directory.
+LIMITED_DN = f"CN=limited,OU=Service,{BASE_DN}"
 SCHEMAS = ("core", "cosine", "inetorgperson", "nis", "msuser")
 TRIPLET = "x86_64-linux-gnu"
 
@@ -105,6 +108,12 @@ objectClass: person
 cn: cti-journal
 sn: service
 userPassword: {READER_PASSWORD}
+
+dn: {LIMITED_DN}
+objectClass: person
+cn: limited
+sn: service
+userPassword: {READER_PASSWORD}
 """
 
 
@@ -175,6 +184,7 @@ rootdn "{ADMIN_DN}"
 rootpw {ADMIN_PASSWORD}
 directory {db}
 index objectClass eq
+limits dn.exact="{LIMITED_DN}" size.soft=1000 size.hard=1000 size.pr=500 size.prtotal=1200
 limits users size.soft=1000 size.hard=1000 size.pr=1000 size.prtotal=unlimited
 access to attrs=userPassword by anonymous auth by * none
 access to * by users read by * none
@@ -195,13 +205,13 @@ access to * by users read by * none
         raise RuntimeError(f"slapadd failed: {done.stderr[-2000:]}")
     ldap_port, ldaps_port = free_port(), free_port()
     urls = f"ldap://127.0.0.1:{ldap_port}/ ldaps://127.0.0.1:{ldaps_port}/"
-    log = (folder / "slapd.log").open("wb")
-    process = subprocess.Popen(
-        [str(root / "usr/sbin/slapd"), "-f", str(conf), "-h", urls, "-d", "0"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with (folder / "slapd.log").open("wb") as log:
+        process = subprocess.Popen(
+            [str(root / "usr/sbin/slapd"), "-f", str(conf), "-h", urls, "-d", "0"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     password_file = folder / "reader.password"
     password_file.write_text(READER_PASSWORD + "\n")
     server = Slapd(folder, process, ldap_port, ldaps_port, ca, password_file)
