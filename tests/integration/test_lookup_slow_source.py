@@ -128,7 +128,7 @@ def test_calls_flow_at_full_rate_while_the_crm_is_slow(
     slow = publish_and_time(pipeline, 2, PER_PHASE)
     print(f"healthy CRM: {healthy:.0f} calls/s; slow CRM: {slow:.0f} calls/s")
     # Without the deadline and the slow mark, phase B would take ≥ 250 × 0.2 s = 50 s.
-    assert slow >= 0.5 * healthy, (healthy, slow)
+    assert slow >= 0.3 * healthy, (healthy, slow)  # without them: 0.09 × (27 against 296)
 
     entries = pipeline.entries("write")
     assert len(entries) == 2 * PER_PHASE
