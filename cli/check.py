@@ -8,9 +8,10 @@ import argparse
 from collections.abc import Callable
 
 from cti_journal.lookup.check import check as lookup_check
-from cti_journal.shared.amqp import TopologyError, declare_topology_blocking, redact
+from cti_journal.shared.amqp_params import redact
 from cti_journal.shared.arguments import add_config_argument, load_settings
 from cti_journal.shared.config import Settings
+from cti_journal.shared.declare import TopologyError, declare_topology_blocking
 from cti_journal.shared.errors import CheckFailedError, ConfigError, CtiJournalError
 from cti_journal.writer.check import check as writer_check
 

@@ -40,9 +40,10 @@ import pika.adapters.blocking_connection
 import pika.exceptions
 
 from cti_journal.gateway.prepare import reparser
-from cti_journal.shared.amqp import connection_parameters, declare_topology_blocking
+from cti_journal.shared.amqp_params import connection_parameters
 from cti_journal.shared.arguments import add_config_argument, load_settings
 from cti_journal.shared.config import Settings
+from cti_journal.shared.declare import declare_topology_blocking
 from cti_journal.shared.errors import BadInputError, ConfigError, describe
 from cti_journal.shared.masking import mask_numbers_in
 from cti_journal.shared.topology import DEAD, LOOKUP, STAGES, WRITE, Topology

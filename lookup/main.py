@@ -9,6 +9,7 @@ import threading
 from cti_journal.lookup import explain as explaining
 from cti_journal.lookup.sources.base import SourceRefusedError, SourceUnavailableError
 from cti_journal.lookup.sources.holder import IndexHolder
+from cti_journal.lookup.sources.query import CallQueries
 from cti_journal.lookup.worker import LookupWorker
 from cti_journal.shared.arguments import add_config_argument, load_settings
 from cti_journal.shared.backoff import Backoff
@@ -89,13 +90,14 @@ def run(args: argparse.Namespace) -> int:
     metrics.health.start(settings.health.stall_s)
     publish_source_limits(metrics, settings.lookup)
     holder = IndexHolder(settings.lookup, on_refresh=refresh_reporter(metrics))
+    queries = CallQueries(settings.lookup)
     try:
         if not load_contacts(holder, stop):
             return 0
         loaded.set()
         privacy = PrivacyRules.from_settings(settings, metrics.registry) or None
         worker = LookupWorker(
-            settings.broker, settings.lookup, lambda: holder.current, metrics, privacy
+            settings.broker, settings.lookup, lambda: holder.current, metrics, privacy, queries
         )
         watch_consumer(metrics.health, worker.link, worker.consumer)
         on_termination(worker.stop)
@@ -103,5 +105,6 @@ def run(args: argparse.Namespace) -> int:
             worker.run()
     finally:
         holder.stop()
+        queries.close()
         metrics.health.stop()
     return 0

@@ -22,14 +22,12 @@ clean.
 from __future__ import annotations
 
 import logging
-import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pika
 import pika.channel
@@ -38,16 +36,16 @@ import pika.frame
 import pika.spec
 from pika.adapters.select_connection import IOLoop, SelectConnection
 
+from cti_journal.shared.amqp_consume import MessageCallback, ack, consume, nack_requeue
+from cti_journal.shared.amqp_params import connection_parameters, redact
 from cti_journal.shared.backoff import Backoff
 from cti_journal.shared.config import BrokerSettings
-from cti_journal.shared.errors import ConfigError, CtiJournalError, describe
+from cti_journal.shared.declare import BrokerRefusedError, Declarer
+from cti_journal.shared.errors import ConfigError, describe
 from cti_journal.shared.metrics import Metrics
 from cti_journal.shared.topology import Topology
 
 log = logging.getLogger(__name__)
-MessageCallback = Callable[
-    [bytes, Mapping[str, Any], int, bool], None
-]  # body, headers, tag, redelivered
 ConfirmCallback = Callable[[bool], None]
 
 # A round is every refusal that arrives within one hold. Three rounds in a row with no confirm in
@@ -72,17 +70,6 @@ def _nack_reason(routing_key: str) -> str:
     )
 
 
-class TopologyError(CtiJournalError):
-    """The broker refused our declarations (e.g. a queue exists with other arguments)."""
-
-
-class BrokerRefusedError(TopologyError):
-    """The broker will keep refusing until its or our configuration changes: a queue with other
-    arguments, a user without permission. Exit 2: restarting cannot fix it."""
-
-    exit_code = 2
-
-
 # A broker may refuse a login for a moment while its users are being set up (a definitions
 # import, a new cluster node): a few rounds of backoff, then it is a wrong password (exit 2).
 AUTH_REFUSALS = 5
@@ -91,31 +78,6 @@ _REFUSALS = (
     pika.exceptions.ProbableAccessDeniedError,
     pika.exceptions.AuthenticationError,
 )
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for logs and errors."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def connection_parameters(url: str, broker: BrokerSettings, name: str) -> pika.URLParameters:
-    params = pika.URLParameters(url)
-    params.heartbeat = broker.heartbeat_s
-    params.blocked_connection_timeout = None  # blocked = backpressure, not failure
-    params.connection_attempts = 1
-    params.socket_timeout = 10
-    params.client_properties = {"connection_name": f"cti-journal {name} on {socket.gethostname()}"}
-    if url.startswith("amqps://"):
-        context = ssl.create_default_context(cafile=broker.tls.ca_file or None)
-        if broker.tls.cert_file:
-            context.load_cert_chain(broker.tls.cert_file, broker.tls.key_file or None)
-        host = broker.tls.server_name or urlsplit(url).hostname
-        params.ssl_options = pika.SSLOptions(context, server_hostname=host)
-    return params
 
 
 @dataclass(slots=True)
@@ -300,7 +262,7 @@ class AmqpLink:
         self._seq = 0
         channel.confirm_delivery(ack_nack_callback=self._on_confirm)
         if self._declare:
-            _Declarer(channel, self.topology, self._on_declared).start()
+            Declarer(channel, self.topology, self._on_declared).start()
         else:
             self._on_declared()
 
@@ -530,89 +492,14 @@ class AmqpLink:
 
     # -- consuming --------------------------------------------------------------------------
     def consume(self, stage_queue: str, prefetch: int, on_message: MessageCallback) -> None:
-        channel = self._channel
-        if channel is None:
-            return
-
-        def deliver(
-            _ch: pika.channel.Channel,
-            method: pika.spec.Basic.Deliver,
-            properties: pika.BasicProperties,
-            body: bytes,
-        ) -> None:
-            on_message(body, properties.headers or {}, method.delivery_tag, method.redelivered)
-
-        channel.basic_qos(prefetch_count=prefetch)
-        channel.basic_consume(stage_queue, deliver)
+        if self._channel is not None:
+            consume(self._channel, stage_queue, prefetch, on_message)
 
     def ack(self, tag: int, *, multiple: bool = False) -> None:
-        if self._channel is not None and self._channel.is_open:
-            self._channel.basic_ack(tag, multiple=multiple)
+        ack(self._channel, tag, multiple=multiple)
 
     def nack_requeue(self, tag: int) -> None:
-        if self._channel is not None and self._channel.is_open:
-            self._channel.basic_nack(tag, multiple=False, requeue=True)
-
-
-class _Declarer:
-    """Declares the exchange, every queue and binding, one after another, then calls done()."""
-
-    def __init__(self, channel: pika.channel.Channel, topology: Topology, done: Callable[[], None]):
-        self.channel = channel
-        self.topology = topology
-        self.done = done
-        self.specs = topology.queues()
-
-    def start(self) -> None:
-        self.channel.exchange_declare(
-            self.topology.exchange, "direct", durable=True, callback=lambda _f: self._next(0)
-        )
-
-    def _next(self, index: int) -> None:
-        if index == len(self.specs):
-            self.done()
-            return
-        spec = self.specs[index]
-
-        def bind(_frame: Any) -> None:
-            self.channel.queue_bind(
-                spec.name,
-                self.topology.exchange,
-                spec.routing_key,
-                callback=lambda _f: self._next(index + 1),
-            )
-
-        self.channel.queue_declare(spec.name, durable=True, arguments=spec.arguments, callback=bind)
-
-
-def declare_topology_blocking(broker: BrokerSettings) -> Topology:
-    """Declare everything once over a short blocking connection (for `check`, `dlq`, tests)."""
-    topology = Topology(broker.prefix, broker.retry_delays_ms, broker.delivery_limit)
-    last: Exception | None = None
-    for url in broker.urls:
-        try:
-            connection = pika.BlockingConnection(connection_parameters(url, broker, "declare"))
-        except (pika.exceptions.AMQPError, OSError) as exc:  # ssl.SSLError is an OSError
-            last = exc
-            continue
-        try:
-            channel = connection.channel()
-            channel.exchange_declare(topology.exchange, "direct", durable=True)
-            for spec in topology.queues():
-                channel.queue_declare(spec.name, durable=True, arguments=spec.arguments)
-                channel.queue_bind(spec.name, topology.exchange, spec.routing_key)
-        except pika.exceptions.ChannelClosedByBroker as exc:
-            hint = {
-                403: "the broker user lacks permission on these names (deploy/rabbitmq)",
-                406: f"a queue under prefix {broker.prefix!r} exists with other arguments",
-            }.get(exc.reply_code, "")
-            raise TopologyError(f"{redact(url)}: {exc.reply_text}. {hint}".strip()) from exc
-        finally:
-            if connection.is_open:
-                connection.close()
-        return topology
-    reason = describe(last) if last is not None else "no URL"
-    raise TopologyError(f"no broker reachable at {', '.join(map(redact, broker.urls))}: {reason}")
+        nack_requeue(self._channel, tag)
 
 
 def run_in_thread(link: AmqpLink) -> threading.Thread:

@@ -2,15 +2,67 @@
 (shared/loader.py) fills it from one TOML file plus `CTI_JOURNAL_*` environment variables and
 validates it before anything connects.
 
+Each setting's bounds live beside its type and default (`bounded(...)`: dataclass field metadata
+the loader checks while it converts the value, naming the setting), so that one place says what a
+setting is. What the types and bounds cannot say — one setting against another, a file that must
+load, a zone that must exist — is checked by shared/validation.py.
+
+Why dataclasses with metadata rather than msgspec Structs or pydantic-settings: the settings are
+already frozen dataclasses passed down explicitly; the loader's own forms (comma lists from the
+environment, `x_file` secrets, only declared variables read) would need custom hooks in either
+library (docs/configuration.md says what pydantic-settings lacked), and neither would remove the
+loader. Metadata adds no dependency and no import time to `probe`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Final, Literal
 
+from cti_journal.shared.message import MAX_BUNDLE_ENTRIES
 from cti_journal.shared.record import FIELDS
+
+
+@dataclass(frozen=True)
+class Bound:
+    """What a number (or each number of a list) may be; `message` replaces the generic text."""
+
+    above: float | None = None  # the value must be greater than this
+    minimum: float | None = None  # ... at least this
+    maximum: float | None = None  # ... at most this
+    port: bool = False  # a TCP port, 0 = off
+    items: int = 0  # a list: at least this many values
+    message: str = ""
+
+    def check(self, where: str, value: Any) -> str | None:
+        """What is wrong with `value`, or None."""
+        values = value if isinstance(value, tuple) else (value,)
+        if isinstance(value, tuple) and len(value) < self.items:
+            return self.message or f"give at least {self.items} value(s)"
+        for v in values:
+            if not isinstance(v, int | float):
+                continue
+            if self.port and not 0 <= v <= 65535:
+                return self.message or f"must be a TCP port 0..65535 (0 = off), is {v}"
+            if self.above is not None and v <= self.above:
+                return self.message or f"must be greater than {self.above:g}, is {v}"
+            if self.minimum is not None and v < self.minimum:
+                return self.message or f"must be at least {self.minimum:g}, is {v}"
+            if self.maximum is not None and v > self.maximum:
+                return self.message or f"must be at most {self.maximum:g}, is {v}"
+        return None
+
+
+def bounded(default: Any, **bound: Any) -> Any:
+    """A setting with a default and bounds (see `Bound`)."""
+    return field(default=default, metadata={"bound": Bound(**bound)})
+
+
+POSITIVE: Final = {"above": 0}
+PORT: Final = {"port": True}
+ZERO_OFF: Final = "must be >= 0 (0 = off)"
+NEVER_OR_DAYS: Final = "must be 0 (never) or a number of days"
 
 
 @dataclass(frozen=True)
@@ -23,14 +75,22 @@ class TlsSettings:
 
 @dataclass(frozen=True)
 class BrokerSettings:
-    urls: tuple[str, ...] = ("amqp://guest:guest@127.0.0.1:5672/%2F",)
+    urls: tuple[str, ...] = bounded(
+        ("amqp://guest:guest@127.0.0.1:5672/%2F",),
+        items=1,
+        message="give at least one amqp:// or amqps:// URL",
+    )
     prefix: str = "cti-journal"
-    heartbeat_s: int = 30
+    heartbeat_s: int = bounded(30, **POSITIVE)
     reconnect_max_s: float = 30.0
-    retry_delays_ms: tuple[int, ...] = (1000, 5000, 30000)
-    max_attempts: int = 5  # handler attempts (through the retry queues) before dead-lettering
+    retry_delays_ms: tuple[int, ...] = bounded(
+        (1000, 5000, 30000), items=1, above=0, message="give one or more delays > 0 in ms"
+    )
+    # handler attempts (through the retry queues) before dead-lettering
+    max_attempts: int = bounded(5, **POSITIVE)
     delivery_limit: int = 20  # broker-side limit for entries that crash their worker repeatedly
-    dead_letter_days: int = 30  # dead letters expire after this (per-message TTL); 0 = never
+    # dead letters expire after this (per-message TTL); 0 = never
+    dead_letter_days: int = bounded(30, minimum=0, message=NEVER_OR_DAYS)
     tls: TlsSettings = field(default_factory=TlsSettings)
 
 
@@ -38,15 +98,17 @@ class BrokerSettings:
 class GatewaySettings:
     source: Literal["tcp", "listen", "file"] = "tcp"
     host: str = "127.0.0.1"  # tcp: the CTI server
-    port: int = 4711
+    port: int = bounded(4711, **PORT)
     listen_address: str = "127.0.0.1"  # listen: where pushing clients connect
-    listen_port: int = 4712
-    max_clients: int = 16
-    max_clients_per_address: int = 8  # listen: connections from one client address at once
+    listen_port: int = bounded(4712, **PORT)
+    max_clients: int = bounded(16, **POSITIVE)
+    # listen: connections from one client address at once
+    max_clients_per_address: int = bounded(8, **POSITIVE)
     # listen: e.g. ("10.1.0.0/16",); empty = any, allowed only on a loopback listen_address or
     # with client certificates (tls_client_ca_file)
     allowed_networks: tuple[str, ...] = ()
-    handshake_timeout_s: float = 10.0  # listen: drop a client with no complete line by then
+    # listen: drop a client with no complete line by then
+    handshake_timeout_s: float = bounded(10.0, minimum=0, message=ZERO_OFF)
     path: str = ""  # file: the server's Journal/day.log
     checkpoint: str = ""  # file: where the read position is kept (default: <path>.cti-journal)
     format: Literal["delimited", "json"] = "delimited"
@@ -55,12 +117,15 @@ class GatewaySettings:
     encoding: str = "utf-8"
     timezone: str = ""  # IANA zone of Zeitpunkt, e.g. "Europe/Berlin"; "" = this machine's
     source_id: str = "cti"  # part of every event id: keep it stable for one CTI server
-    max_line_bytes: int = 8192
+    max_line_bytes: int = bounded(8192, **POSITIVE)
     max_dead_letter_bytes: int = 4096  # raw bytes kept with a dead-lettered line
-    idle_timeout_s: float = 0.0  # listen: drop a client silent this long; 0 = never
-    window: int = 1000  # unconfirmed messages in flight
-    bundle_max: int = 50  # entries per message when they are waiting anyway; 1 = never bundle
-    buffer: int = 5000  # entries read but not yet published; full = stop reading the socket
+    # listen: drop a client silent this long; 0 = never
+    idle_timeout_s: float = bounded(0.0, minimum=0, message=ZERO_OFF)
+    window: int = bounded(1000, **POSITIVE)  # unconfirmed messages in flight
+    # entries per message when they are waiting anyway; 1 = never bundle
+    bundle_max: int = bounded(50, above=0, maximum=MAX_BUNDLE_ENTRIES)
+    # entries read but not yet published; full = stop reading the socket
+    buffer: int = bounded(5000, **POSITIVE)
     preenriched: Literal["write", "lookup"] = "write"
     reconnect_max_s: float = 30.0
     spool: bool = True  # tcp/listen: fsync'd local spool; false = memory only (lost on a crash)
@@ -71,7 +136,7 @@ class GatewaySettings:
     tls_cert_file: str = ""  # listen: serve TLS with this certificate chain (PEM)
     tls_key_file: str = ""
     tls_client_ca_file: str = ""  # listen: require client certificates signed by this CA
-    metrics_port: int = 9310
+    metrics_port: int = bounded(9310, **PORT)
     name: str = ""  # this gateway in metrics and messages; "" = "<host name>/<source>"
 
 
@@ -88,7 +153,9 @@ class ContactSourceSettings:
     label: str = ""  # written to Journal_DatensatzTabelle; default: the table name, else the name
     priority: int = 100  # lower wins when several records share a number
     internal: bool = False  # an internal directory: matched against short extensions only
-    max_age_s: float = 3600.0  # alert when the last complete load is older (metric + alert rule)
+    max_age_s: float = bounded(
+        3600.0, **POSITIVE
+    )  # alert when the last complete load is older (metric + alert rule)
     # -- odbc
     dsn: str = ""
     table: str = ""
@@ -105,7 +172,7 @@ class ContactSourceSettings:
     username: str = ""  # carddav, http (basic auth)
     password: str = ""  # give password_file: the file's content is the password
     ca_file: str = ""  # a CA bundle (PEM) to verify the server's certificate; "" = system CAs
-    timeout_s: float = 10.0  # per request / connection
+    timeout_s: float = bounded(10.0, **POSITIVE)  # per request / connection
     # -- ldap
     base_dn: str = ""
     bind_dn: str = ""
@@ -136,27 +203,35 @@ class ContactSourceSettings:
     next_path: str = "links.next"  # the next page's URL in the reply ("" with page_param)
     page_param: str = ""  # instead of next_path: a page number parameter, 1, 2, … until empty
     page_size_param: str = ""
-    page_size: int = 100
-    max_pages: int = 10000  # a reply that always has a next page is an error, not a hang
+    page_size: int = bounded(100, **POSITIVE)
+    max_pages: int = bounded(
+        10000, **POSITIVE
+    )  # a reply that always has a next page is an error, not a hang
     query_url: str = ""  # per-call query mode: a URL with {number} (E.164, e.g. +498912345)
-    query_timeout_s: float = 1.0  # the longest a message waits for query_url, at most 1 s
-    query_cache_size: int = 1000
-    query_cache_s: float = 300.0
+    # the longest a message waits for query_url
+    query_timeout_s: float = bounded(
+        1.0,
+        above=0,
+        maximum=5,
+        message="must be more than 0 and at most 5 s (a message waits this long at most)",
+    )
+    query_cache_size: int = bounded(1000, **POSITIVE)
+    query_cache_s: float = bounded(300.0, **POSITIVE)
 
 
 @dataclass(frozen=True)
 class LookupSettings:
-    prefetch: int = 200
+    prefetch: int = bounded(200, **POSITIVE)
     region: str = "DE"
     area_code: str = ""  # the company's own area code, e.g. "89", for local numbers
     outside_prefix: str = "0"  # outgoing calls: the outside-line prefix when Amtsholung is empty
     max_extension_digits: int = 4  # internal numbers have at most this many digits
     own_number: str = ""  # the company's main number, e.g. "089 1234-0": its extensions' block
-    refresh_s: float = 300.0
+    refresh_s: float = bounded(300.0, **POSITIVE)
     relookup: bool = False  # look up entries that arrived enriched, too
     tie_break: Literal["lowest_id", "highest_id"] = "lowest_id"
     sources: tuple[ContactSourceSettings, ...] = ()
-    metrics_port: int = 9311
+    metrics_port: int = bounded(9311, **PORT)
 
 
 @dataclass(frozen=True)
@@ -164,20 +239,24 @@ class WriterSettings:
     dsn: str = ""
     table: str = "journal"
     columns: Mapping[str, str] = field(default_factory=dict)  # table column -> Journal_* / ID
-    batch_size: int = 500
-    batch_ms: int = 200
+    batch_size: int = bounded(500, **POSITIVE)
+    batch_ms: int = bounded(200, **POSITIVE)
     prefetch: int = 0  # 0 = 2 × batch_size
     strategy: Literal["auto", "values", "executemany", "fast_executemany"] = "auto"
     ledger_table: str = ""  # "" = "<table>_ledger": one ledger per journal table
     # 0 = ledger rows live as long as the journal rows they guard (deleted with them by the
     # retention pass, retention_days); N > 0 = also pruned alone after N days (a re-import
     # after that doubles rows)
-    ledger_retention_days: int = 0
-    retention_days: int = 0  # delete journal rows older than this (by the time column); 0 = never
-    retention_every_s: float = 3600.0  # how often a writer looks for rows past retention_days
+    ledger_retention_days: int = bounded(
+        0, minimum=0, message="must be 0 (prune with the rows) or more"
+    )
+    # delete journal rows older than this (by the time column); 0 = never
+    retention_days: int = bounded(0, minimum=0, message=NEVER_OR_DAYS)
+    # how often a writer looks for rows past retention_days
+    retention_every_s: float = bounded(3600.0, above=0, message="must be greater than 0")
     create_table: bool = False  # create the journal table (all 16 columns) when missing
     db_retry_max_s: float = 30.0
-    metrics_port: int = 9312
+    metrics_port: int = bounded(9312, **PORT)
 
 
 Action = Literal["keep", "shorten", "anonymise", "pseudonymise", "drop"]
@@ -210,7 +289,7 @@ class PrivacySettings:
 class HealthSettings:
     # Work pending (entries not yet confirmed, deliveries not yet acknowledged) with no progress
     # for this long makes a process not ready (/readyz 503, cti_journal_ready 0).
-    stall_s: float = 60.0
+    stall_s: float = bounded(60.0, **POSITIVE)
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from cti_journal.shared.config import Settings
+from cti_journal.shared.config import Bound, Settings
 from cti_journal.shared.errors import ConfigError
-from cti_journal.shared.privacy import validate_privacy
+from cti_journal.shared.privacy_validation import validate_privacy
 from cti_journal.shared.validation import validate_settings
 
 ENV_PREFIX = "CTI_JOURNAL_"
@@ -55,16 +55,19 @@ def build(cls: type[T], data: Mapping[str, Any], path: str) -> T:
     if not isinstance(data, Mapping):
         raise ConfigError(path or "(top)", "must be a table")
     hints = get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
-        name = key.removesuffix("_file") if key.endswith("_file") and key not in names else key
+        name = key.removesuffix("_file") if key.endswith("_file") and key not in fields else key
         where = f"{path}.{key}" if path else key
-        if name not in names:
-            raise ConfigError(where, f"unknown setting; known: {', '.join(sorted(names))}")
+        if name not in fields:
+            raise ConfigError(where, f"unknown setting; known: {', '.join(sorted(fields))}")
         if name != key:
             value = _read_secret_file(where, value)
         kwargs[name] = _convert(hints[name], value, where)
+        bound: Bound | None = fields[name].metadata.get("bound")
+        if bound is not None and (problem := bound.check(where, kwargs[name])):
+            raise ConfigError(where, problem)
     try:
         return cls(**kwargs)
     except TypeError as exc:
@@ -84,7 +87,7 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
             value = [part.strip() for part in value.split(",") if part.strip()]
         if not isinstance(value, list):
             raise ConfigError(where, f"expected a list, got {type(value).__name__}")
-        return tuple(_convert(args[0], item, f"{where}[{i}]") for i, item in enumerate(value))
+        return tuple(_convert(args[0], item, _item(where, i, item)) for i, item in enumerate(value))
     if origin in (Mapping, dict):
         if not isinstance(value, Mapping):
             raise ConfigError(where, "expected a table of name = value")
@@ -92,6 +95,15 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
     if origin in (Union, types.UnionType):
         raise ConfigError(where, "internal: union settings are not supported")
     return _scalar(hint, value, where)
+
+
+def _item(where: str, index: int, item: Any) -> str:
+    """`lookup.sources[crm]`: a contact source is named by its name, as validation names it
+    (`lookup.sources[crm].base_dn`), so that an admin finds the block; anything else by place."""
+    name = item.get("name") if isinstance(item, Mapping) else None
+    if where == "lookup.sources" and isinstance(name, str) and name.strip():
+        return f"{where}[{name}]"
+    return f"{where}[{index}]"
 
 
 def _scalar(hint: Any, value: Any, where: str) -> Any:

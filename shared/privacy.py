@@ -20,9 +20,8 @@ walks the rules and stops at the first rule that needs the contact (`contact_sou
 cannot know yet; the look-up then walks the same list on the enriched entry. Rules without a
 contact condition see only fields the look-up does not change, so both walks agree.
 
-Numbers in rules are read as the look-up reads journal numbers (lookup/normalize.py, found as
-the `cti_journal.numbers` plugin so that shared/ never imports a process folder): `089 1234567`,
-`+49 89 1234567` and `0049891234567` are one number.
+What a rule matches is in shared/privacy_patterns.py, how the configured rules are checked in
+shared/privacy_validation.py; here, the decision and the actions.
 """
 
 from __future__ import annotations
@@ -30,174 +29,24 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter
 
-from cti_journal.shared.config import LookupSettings, PrivacyRule, Settings
-from cti_journal.shared.errors import ConfigError
-from cti_journal.shared.masking import mask_numbers_in
+from cti_journal.shared.config import Settings
 from cti_journal.shared.message import JournalEntry, Lookup
+from cti_journal.shared.privacy_patterns import (
+    SEPARATORS,
+    CompiledRule,
+    Normalizer,
+    load_normalizer,
+)
+from cti_journal.shared.privacy_validation import compile_rules
 
 log = logging.getLogger(__name__)
 
-STATES: Final = ("CONN", "RING", "BUSY")
 PSEUDONYM_PREFIX: Final = "P:"
-MIN_KEY_CHARS: Final = 16
-_SEPARATORS: Final = str.maketrans("", "", " -/().\t")
-_RANGE: Final = re.compile(r"(\d+)-(\d+)")
-
-
-class Normalizer(Protocol):
-    """What the rules need of the look-up's number reading (lookup/normalize.py)."""
-
-    country_code: str
-    area_code: str
-    max_extension_digits: int
-
-    def to_key(self, dial: str, *, foreign_as_is: bool = False) -> int | None: ...
-
-    def journal(self, rufnummer: str, amtsholung: str = "", *, incoming: bool = False) -> Any: ...
-
-
-def load_normalizer(lookup: LookupSettings) -> Normalizer:
-    """The number reading the look-up uses, so that rules read numbers as it does. Imported here,
-    when a rule needs numbers: the reader loads phonenumbers' metadata, which `probe` (the
-    container health check, every few seconds) and configs without number rules never need."""
-    from cti_journal.shared.normalize import NumberNormalizer
-
-    return NumberNormalizer.from_settings(lookup)
-
-
-# -- patterns -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _LocalPattern:
-    exact: str = ""
-    prefix: str = ""
-    low: int = -1
-    high: int = -1
-    lengths: tuple[int, int] = (0, 0)
-
-    def matches(self, digits: str) -> bool:
-        if self.exact:
-            return digits == self.exact
-        if self.prefix:
-            return digits.startswith(self.prefix)
-        if not digits.isdigit() or not self.lengths[0] <= len(digits) <= self.lengths[1]:
-            return False
-        return self.low <= int(digits) <= self.high
-
-
-def _local_pattern(text: str, where: str) -> _LocalPattern:
-    raw = text.strip()
-    if m := _RANGE.fullmatch(raw):
-        low, high = m.group(1), m.group(2)
-        if int(low) > int(high):
-            raise ConfigError(where, f"range {raw!r} runs backwards")
-        return _LocalPattern(low=int(low), high=int(high), lengths=(len(low), len(high)))
-    prefix = raw.endswith("*")
-    digits = raw.removesuffix("*").translate(_SEPARATORS)
-    if not digits.isdigit():
-        raise ConfigError(
-            where, f"{raw!r}: expected digits, a range such as 200-219, or a prefix such as 0891*"
-        )
-    return _LocalPattern(prefix=digits) if prefix else _LocalPattern(exact=digits)
-
-
-@dataclass(frozen=True, slots=True)
-class _NumberPattern:
-    key: int | None = None  # an exact number
-    key_prefix: str = ""  # E.164 digits a number starts with
-    extension: str = ""  # an internal extension (exact)
-
-    def matches(self, keys: Sequence[int], extension: str) -> bool:
-        if self.extension:
-            return extension == self.extension
-        if self.key is not None:
-            return self.key in keys
-        return any(str(k).startswith(self.key_prefix) for k in keys)
-
-
-def _number_pattern(text: str, normalizer: Normalizer, where: str) -> _NumberPattern:
-    raw = text.strip()
-    prefix = raw.endswith("*")
-    dial = raw.removesuffix("*").translate(_SEPARATORS)
-    body = dial[1:] if dial.startswith("+") else dial
-    if not body.isdigit():
-        raise ConfigError(where, f"{raw!r}: expected a phone number, optionally ending in *")
-    if not prefix and dial.isdigit() and len(dial) <= normalizer.max_extension_digits:
-        return _NumberPattern(extension=dial)
-    if prefix:
-        return _NumberPattern(key_prefix=_key_prefix(dial, normalizer, where))
-    key = normalizer.to_key(dial)
-    if key is None:
-        raise ConfigError(where, f"{raw!r} is not a number the look-up can read")
-    return _NumberPattern(key=key)
-
-
-def _key_prefix(dial: str, normalizer: Normalizer, where: str) -> str:
-    """The E.164 digits every number dialled as `dial…` starts with."""
-    if dial.startswith("+"):
-        return dial[1:]
-    if dial.startswith("00"):
-        return dial[2:]
-    if dial.startswith("0"):
-        return normalizer.country_code + dial[1:]
-    if not normalizer.area_code:
-        raise ConfigError(where, f"{dial!r}* is a local number: set lookup.area_code, or add 0")
-    return normalizer.country_code + normalizer.area_code + dial
-
-
-# -- compiled rules -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CompiledRule:
-    index: int
-    rule: PrivacyRule
-    label: str
-    local: tuple[_LocalPattern, ...]
-    number: tuple[_NumberPattern, ...]
-
-    @property
-    def needs_contact(self) -> bool:
-        return bool(self.rule.contact_source)
-
-    def matches(self, entry: JournalEntry, normalizer: Normalizer | None) -> bool:
-        rule = self.rule
-        if rule.direction != "any" and entry.in_out != rule.direction[0]:
-            return False
-        if rule.states and entry.verb_zustand not in rule.states:
-            return False
-        if rule.lcr and entry.lcr not in rule.lcr:
-            return False
-        if rule.amtsholung and entry.amtsholung not in rule.amtsholung:
-            return False
-        if rule.contact_source and entry.datensatz_tabelle not in rule.contact_source:
-            return False
-        if self.local:
-            local = entry.lokale_rufnummer.translate(_SEPARATORS)
-            if not any(p.matches(local) for p in self.local):
-                return False
-        if self.number:
-            assert normalizer is not None
-            keys, extension = _read(entry, normalizer)
-            if not any(p.matches(keys, extension) for p in self.number):
-                return False
-        return True
-
-
-def _read(entry: JournalEntry, normalizer: Normalizer) -> tuple[tuple[int, ...], str]:
-    # As the look-up reads it: the outside prefix is stripped from outgoing calls only.
-    found = normalizer.journal(entry.rufnummer, entry.amtsholung, incoming=entry.in_out == "i")
-    if found is None:
-        return (), ""
-    return tuple(found.keys), str(found.extension)
 
 
 class Decision:
@@ -359,83 +208,7 @@ def canonical_number(
             return f"+{found.keys[0]}"
         if found is not None and found.extension:
             return f"ext:{found.extension}"
-    return number.strip().translate(_SEPARATORS).lower()
+    return number.strip().translate(SEPARATORS).lower()
 
 
-# -- validation ---------------------------------------------------------------------------------
-
-
-def compile_rules(settings: Settings) -> list[CompiledRule]:
-    """The configured rules, checked; ConfigError names `privacy.rules[i].<key>`."""
-    privacy = settings.privacy
-    normalizer: Normalizer | None = None
-    compiled: list[CompiledRule] = []
-    for i, rule in enumerate(privacy.rules):
-        where = f"privacy.rules[{i}]"
-        _check_rule(rule, where)
-        if rule.action == "pseudonymise":
-            _check_key(privacy.pseudonym_key, where)
-        local = tuple(_local_pattern(p, f"{where}.local[{j}]") for j, p in enumerate(rule.local))
-        numbers: tuple[_NumberPattern, ...] = ()
-        if rule.number:
-            normalizer = normalizer or load_normalizer(settings.lookup)
-            numbers = tuple(
-                _number_pattern(p, normalizer, f"{where}.number[{j}]")
-                for j, p in enumerate(rule.number)
-            )
-        label = mask_numbers_in(rule.name) if rule.name else f"rules[{i}]"
-        compiled.append(CompiledRule(i, rule, label, local, numbers))
-    return compiled
-
-
-def _check_rule(rule: PrivacyRule, where: str) -> None:
-    for j, state in enumerate(rule.states):
-        if state not in STATES:
-            raise ConfigError(f"{where}.states[{j}]", f"{state!r} is not one of {STATES}")
-    if rule.contact_source and rule.stage == "before":
-        raise ConfigError(
-            f"{where}.contact_source",
-            'the contact is known only after the look-up: use stage = "after"',
-        )
-    if rule.action == "shorten" and not 1 <= rule.digits <= 15:
-        raise ConfigError(f"{where}.digits", f"must be 1..15, is {rule.digits}")
-
-
-def _check_key(key: str, where: str) -> None:
-    if len(key) < MIN_KEY_CHARS:
-        raise ConfigError(
-            "privacy.pseudonym_key_file",
-            f"{where} pseudonymises: it needs a secret key of at least {MIN_KEY_CHARS} "
-            "characters in a file readable only by the service, e.g. "
-            "`head -c 32 /dev/urandom | base64 > /etc/cti-journal/pseudonym.key`",
-        )
-
-
-def validate_privacy(settings: Settings) -> None:
-    """Config checks at load time (every process), so that a bad rule stops it with exit 2."""
-    compile_rules(settings)
-    days, retention = settings.broker.dead_letter_days, settings.writer.retention_days
-    for where, value in (("broker.dead_letter_days", days), ("writer.retention_days", retention)):
-        if value < 0:
-            raise ConfigError(where, f"must be 0 (never) or a number of days, is {value}")
-    if settings.writer.retention_every_s <= 0:
-        raise ConfigError("writer.retention_every_s", "must be greater than 0")
-    if retention and (days == 0 or days > retention):
-        raise ConfigError(
-            "broker.dead_letter_days",
-            f"dead letters hold whole entries and must not outlive writer.retention_days "
-            f"({retention}); set it to 1..{retention} (it is {days})",
-        )
-
-
-__all__ = [
-    "PSEUDONYM_PREFIX",
-    "CompiledRule",
-    "PrivacyRule",
-    "PrivacyRules",
-    "canonical_number",
-    "compile_rules",
-    "load_normalizer",
-    "shorten",
-    "validate_privacy",
-]
+__all__ = ["PSEUDONYM_PREFIX", "Decision", "PrivacyRules", "canonical_number", "shorten"]

@@ -35,7 +35,9 @@ from cti_journal.shared.errors import ConfigError, ConnectionLostError
 from cti_journal.shared.odbc import classify, connect, redact_dsn
 from cti_journal.writer.dialect import Dialect, quote_identifier
 from cti_journal.writer.ledger import Ledger
-from cti_journal.writer.table import MappedColumn, TablePlan, load_plan, ole_date
+from cti_journal.writer.mapping import MappedColumn
+from cti_journal.writer.table import TablePlan, load_plan
+from cti_journal.writer.values import ole_date
 
 log = logging.getLogger(__name__)
 BATCH_ROWS: Final = 1000

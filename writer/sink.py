@@ -8,6 +8,9 @@ the error for that entry — and retries what is not the entries' fault:
 * lock conflicts, timeouts → the batch again, three times, then each entry's own retry path;
 * a row the database rejects → the batch is split in halves until that row stands alone; it
   gets its error (dead-lettered with the database's message), the others commit.
+
+Which of a batch's rows are new is claimed in the ledger (`writer/claim.py`); the rows go in by
+the strategy of `writer/insert.py` and are counted per gateway (`writer/gateway_counts.py`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import pyodbc
 
@@ -41,8 +43,11 @@ from cti_journal.shared.odbc import (
     redact_dsn,
     refused_for_good,
 )
+from cti_journal.writer.claim import LedgerClaim, Row
 from cti_journal.writer.ddl import create_if_missing, create_table_sql
-from cti_journal.writer.dialect import Dialect, detect_dialect, multi_row_values
+from cti_journal.writer.dialect import Dialect, detect_dialect
+from cti_journal.writer.gateway_counts import count_by_gateway
+from cti_journal.writer.insert import choose_strategy, insert
 from cti_journal.writer.ledger import Ledger
 from cti_journal.writer.pairs import PairCheck
 from cti_journal.writer.table import TablePlan, load_plan
@@ -51,23 +56,10 @@ log = logging.getLogger(__name__)
 Outcome = BaseException | None
 BATCH_ATTEMPTS = 3
 PRUNE_EVERY_S = 3600.0
-SKIPPED_LOG_EVERY_S = 60.0
-# Measured (shared/measurements.md): fast_executemany crashes the SQLite driver and raises
-# MemoryError with MariaDB Connector/ODBC. Only where it was shown to work may it be chosen.
-FAST_EXECUTEMANY_SAFE = frozenset({Dialect.POSTGRESQL, Dialect.MSSQL})
 
 
 class StoppingError(CtiJournalError):
     """The writer is shutting down while the database is away: settle nothing."""
-
-
-@dataclass(slots=True)
-class _Row:
-    index: int
-    event_id: str
-    values: tuple[object, ...]
-    utc: str  # the call's instant: the ledger keeps its day, for pruning with the rows
-    gateway: str  # which gateway sent this copy (a pair sends two)
 
 
 class OdbcJournalSink:
@@ -78,14 +70,12 @@ class OdbcJournalSink:
         self._conn: pyodbc.Connection | None = None
         self._plan: TablePlan | None = None
         self._ledger: Ledger | None = None
+        self._claim: LedgerClaim | None = None
         self._strategy: str = settings.strategy
         self._truncation_logged: set[str] = set()
         self._last_prune = float("-inf")  # the first prune is due at once
-        self._skipped_unlogged = 0
-        self._skipped_logged_at = float("-inf")
         self._replan = False  # read the table's catalog again before the next batch
         self._pairs = PairCheck()
-        self._expect_known = False  # the last batch held entries already written
 
     # -- set-up -------------------------------------------------------------------------------
     def open(self) -> TablePlan:
@@ -108,8 +98,9 @@ class OdbcJournalSink:
             self._warn_if_journal_was_emptied(conn, plan, ledger)
         except pyodbc.Error as exc:
             raise ConfigError("writer.ledger_table", f"cannot use {ledger_name}: {exc}") from exc
-        self._strategy = self._choose_strategy(dialect)
+        self._strategy = choose_strategy(self.settings.strategy, dialect)
         self._plan, self._ledger = plan, ledger
+        self._claim = LedgerClaim(ledger, self.metrics)
         log.info(
             "journal table %s on %s: %d mapped columns (%s), strategy %s",
             plan.table, dialect.value, len(plan.columns),
@@ -140,20 +131,6 @@ class OdbcJournalSink:
 
         if create_if_missing(conn, exists, create_table_sql(dialect, self.settings.table)):
             log.info("created journal table %s", self.settings.table)
-
-    def _choose_strategy(self, dialect: Dialect) -> str:
-        wanted = self.settings.strategy
-        if wanted == "fast_executemany" and dialect not in FAST_EXECUTEMANY_SAFE:
-            raise ConfigError(
-                "writer.strategy",
-                f"fast_executemany is known to crash or fail with the {dialect.value} ODBC "
-                "driver; use values or executemany",
-            )
-        if wanted == "values" and not multi_row_values(dialect):
-            raise ConfigError("writer.strategy", f"{dialect.value} has no multi-row VALUES")
-        if wanted == "auto":
-            return "values" if multi_row_values(dialect) else "executemany"
-        return wanted
 
     def _truncated(self, column: str) -> None:
         self.metrics.truncated.labels(column).inc()
@@ -215,7 +192,7 @@ class OdbcJournalSink:
             self._reload_plan(conn)
         self._pairs.observe(entries)
         outcomes: list[Outcome] = [None] * len(entries)
-        rows: list[_Row] = []
+        rows: list[Row] = []
         seen: set[str] = set()
         for i, entry in enumerate(entries):
             if entry.event_id in seen:  # the same entry twice in one batch: one row
@@ -224,7 +201,7 @@ class OdbcJournalSink:
                 continue
             seen.add(entry.event_id)
             try:
-                row = _Row(i, entry.event_id, self._plan.row(entry), entry.utc, entry.gateway)
+                row = Row(i, entry.event_id, self._plan.row(entry), entry.utc, entry.gateway)
                 rows.append(row)
             except PermanentError as exc:
                 outcomes[i] = exc
@@ -252,7 +229,7 @@ class OdbcJournalSink:
             raise classify(exc) from exc
         self._replan = False
 
-    def _isolating(self, conn: pyodbc.Connection, rows: list[_Row], outcomes: list[Outcome]) -> int:
+    def _isolating(self, conn: pyodbc.Connection, rows: list[Row], outcomes: list[Outcome]) -> int:
         """Commit rows; bisect around rows the database rejects. Returns rows written."""
         if not rows:
             return 0
@@ -266,7 +243,8 @@ class OdbcJournalSink:
                     conn, rows[mid:], outcomes
                 )
             row = rows[0]
-            if self._committed_elsewhere(conn, row.event_id):
+            assert self._claim is not None
+            if self._claim.committed_elsewhere(conn, row.event_id):
                 self.metrics.duplicates_skipped.inc()
                 self.metrics.skipped_by_gateway.labels(row.gateway).inc()
                 return 0  # another writer won the race for this entry
@@ -274,7 +252,7 @@ class OdbcJournalSink:
             outcomes[row.index] = exc
             return 0
 
-    def _commit(self, conn: pyodbc.Connection, rows: list[_Row]) -> int:
+    def _commit(self, conn: pyodbc.Connection, rows: list[Row]) -> int:
         """One transaction: ledger rows first, then journal rows, then commit.
 
         Writing the ledger first does two things. Its primary key is the duplicate check, so the
@@ -282,120 +260,17 @@ class OdbcJournalSink:
         writer racing us, whose commit the database makes us wait for) leads to reading which
         ids are known. And the transaction takes the write lock at its first statement, so two
         writers on SQLite queue up instead of deadlocking on a read lock each wants to upgrade."""
-        assert self._plan is not None and self._ledger is not None
+        assert self._plan is not None and self._claim is not None
         try:
             cursor = conn.cursor()
-            todo = self._claim(conn, cursor, rows)
+            todo = self._claim.claim(conn, cursor, rows)
             if todo:
-                self._insert(cursor, [r.values for r in todo])
+                insert(cursor, self._plan, self._strategy, [r.values for r in todo])
             conn.commit()
         except pyodbc.Error as exc:
             raise classify(exc) from exc
-        self._count_by_gateway(rows, todo)
+        count_by_gateway(self.metrics, rows, todo)
         return len(todo)
-
-    def _count_by_gateway(self, rows: list[_Row], todo: list[_Row]) -> None:
-        """Rows written and copies skipped per gateway: a pair's overlap, and a sign of a pair
-        whose gateways disagree on `gateway.source_id` (both write, neither is ever skipped)."""
-        written: dict[str, int] = {}
-        for r in todo:
-            written[r.gateway] = written.get(r.gateway, 0) + 1
-        skipped: dict[str, int] = {}
-        if len(todo) != len(rows):
-            kept = {id(r) for r in todo}
-            for r in rows:
-                if id(r) not in kept:
-                    skipped[r.gateway] = skipped.get(r.gateway, 0) + 1
-        for gateway, n in written.items():
-            self.metrics.rows_by_gateway.labels(gateway).inc(n)
-        for gateway, n in skipped.items():
-            self.metrics.skipped_by_gateway.labels(gateway).inc(n)
-
-    def _claim(
-        self, conn: pyodbc.Connection, cursor: pyodbc.Cursor, rows: list[_Row]
-    ) -> list[_Row]:
-        """Insert the batch's ledger rows; returns the rows not committed before."""
-        assert self._ledger is not None
-        if self._expect_known:
-            claimed = self._claim_known_first(conn, cursor, rows)
-            if claimed is not None:
-                return claimed
-        try:
-            self._ledger.record(cursor, [(r.event_id, r.utc) for r in rows])
-            return rows
-        except pyodbc.Error as exc:
-            if not isinstance(classify(exc), RowError):
-                raise
-            conn.rollback()
-        known = self._ledger.existing(cursor, [r.event_id for r in rows])
-        todo = [r for r in rows if r.event_id not in known]
-        if len(todo) == len(rows):
-            raise RowError("the ledger refused event ids it does not hold")
-        self._skipped(len(rows) - len(todo))
-        # A gateway pair: the next batch very likely holds copies too. Reading first saves the
-        # failed INSERT and its rollback; not on SQLite, where a read lock that must be upgraded
-        # would make two writers deadlock (see _commit).
-        self._expect_known = self._ledger.dialect is not Dialect.SQLITE
-        if todo:
-            self._ledger.record(cursor, [(r.event_id, r.utc) for r in todo])
-        return todo
-
-    def _claim_known_first(
-        self, conn: pyodbc.Connection, cursor: pyodbc.Cursor, rows: list[_Row]
-    ) -> list[_Row] | None:
-        """Read which ids are known, then insert the others; None if a racing writer got some
-        of those first (the caller then takes the usual path)."""
-        assert self._ledger is not None
-        known = self._ledger.existing(cursor, [r.event_id for r in rows])
-        todo = [r for r in rows if r.event_id not in known]
-        try:
-            if todo:
-                self._ledger.record(cursor, [(r.event_id, r.utc) for r in todo])
-        except pyodbc.Error as exc:
-            if not isinstance(classify(exc), RowError):
-                raise
-            conn.rollback()
-            return None
-        self._expect_known = bool(known)
-        if known:
-            self._skipped(len(rows) - len(todo))
-        return todo
-
-    def _skipped(self, count: int) -> None:
-        self.metrics.duplicates_skipped.inc(count)
-        self._log_skipped(count)
-
-    def _log_skipped(self, count: int) -> None:
-        """With a gateway pair nearly every batch skips entries: one line a minute, not per
-        batch (the metrics count each)."""
-        self._skipped_unlogged += count
-        now = time.monotonic()
-        if now - self._skipped_logged_at >= SKIPPED_LOG_EVERY_S:
-            log.info("skipped %d entries already in the journal (since the last such line)",
-                     self._skipped_unlogged)  # fmt: skip
-            self._skipped_unlogged, self._skipped_logged_at = 0, now
-
-    def _insert(self, cursor: pyodbc.Cursor, rows: list[tuple[object, ...]]) -> None:
-        assert self._plan is not None
-        plan = self._plan
-        if self._strategy == "values":
-            step = plan.max_rows_per_statement()
-            for start in range(0, len(rows), step):
-                chunk = rows[start : start + step]
-                params = [value for row in chunk for value in row]
-                cursor.execute(plan.insert_sql(len(chunk)), params)
-            return
-        cursor.fast_executemany = self._strategy == "fast_executemany"
-        cursor.executemany(plan.insert_sql(1), rows)
-
-    def _committed_elsewhere(self, conn: pyodbc.Connection, event_id: str) -> bool:
-        assert self._ledger is not None
-        try:
-            found = bool(self._ledger.existing(conn.cursor(), [event_id]))
-            conn.rollback()
-        except pyodbc.Error as exc:
-            raise classify(exc) from exc
-        return found
 
     def _rollback(self) -> None:
         if self._conn is not None:

@@ -34,9 +34,11 @@ from cti_journal.shared.config import Settings
 from cti_journal.shared.errors import ConfigError, ConnectionLostError
 from cti_journal.shared.masking import mask_number
 from cti_journal.shared.odbc import classify, connect, redact_dsn
-from cti_journal.shared.privacy import PrivacyRules, canonical_number, load_normalizer
+from cti_journal.shared.privacy import PrivacyRules, canonical_number
+from cti_journal.shared.privacy_patterns import load_normalizer
 from cti_journal.writer.dialect import quote_identifier
-from cti_journal.writer.table import MappedColumn, TablePlan, load_plan
+from cti_journal.writer.mapping import MappedColumn
+from cti_journal.writer.table import TablePlan, load_plan
 
 NUMBER_TYPES: Final = (ColumnType.RUFNUMMER, ColumnType.WEITERGELEITET)
 CONTACT_TYPES: Final = (

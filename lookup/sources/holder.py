@@ -177,7 +177,10 @@ class IndexHolder:
         state.token = token
         state.last_success = time.time()
         seconds = time.monotonic() - started
-        log.info("contact source %s: %s in %.1f s", source.name, what, seconds)
+        # An incremental refresh that found nothing is the common case: not worth a line.
+        quiet = what.startswith("0 changed and 0 deleted")
+        log.log(logging.DEBUG if quiet else logging.INFO,
+                "contact source %s: %s in %.1f s", source.name, what, seconds)  # fmt: skip
         self._report(source.name, ok=True, seconds=seconds)
 
     def _report(self, name: str, *, ok: bool, seconds: float) -> None:

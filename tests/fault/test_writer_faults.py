@@ -19,8 +19,8 @@ import pika
 import pyodbc
 import pytest
 
-from cti_journal.shared.amqp import declare_topology_blocking
 from cti_journal.shared.config import BrokerSettings
+from cti_journal.shared.declare import declare_topology_blocking
 from cti_journal.shared.message import JournalEntry, Lookup
 from cti_journal.shared.record import LineFormat
 from cti_journal.simulator.calls import generate_calls

@@ -8,7 +8,7 @@ import sys
 import orjson
 import pika
 
-from cti_journal.shared.amqp import declare_topology_blocking
+from cti_journal.shared.declare import declare_topology_blocking
 from cti_journal.shared.loader import load_settings
 from cti_journal.shared.message import JournalEntry
 from cti_journal.shared.record import LineFormat

@@ -31,7 +31,10 @@ ALLOWED: dict[str, set[str]] = {
 # (importing module, imported module): why the import waits until it is needed.
 LAZY: dict[tuple[str, str], str] = {
     ("cli.main", "*"): "the command table imports only the chosen command's module",
-    ("shared.privacy", "shared.normalize"): "phonenumbers' metadata only when a rule reads numbers",
+    (
+        "shared.privacy_patterns",
+        "shared.normalize",
+    ): "phonenumbers' metadata only when a rule reads numbers",
     ("lookup.sources.factory", "*"): "a source type's module (and its client library, an LDAP "
     "one say) only when a source of that type is configured",
 }

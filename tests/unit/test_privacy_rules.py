@@ -20,8 +20,8 @@ from cti_journal.shared.message import JournalEntry, Lookup
 from cti_journal.shared.metrics import make_metrics
 from cti_journal.shared.privacy import PrivacyRules, shorten
 from cti_journal.shared.topology import DEAD, LOOKUP, WRITE, Topology
+from cti_journal.writer.mapping import MappedColumn
 from cti_journal.writer.retention import cutoff_value, parse_age
-from cti_journal.writer.table import MappedColumn
 from tests.support.harness import to_toml
 
 KEY = "k" * 32

@@ -12,16 +12,16 @@ import pytest
 from cti_journal.shared.columns import ColumnType
 from cti_journal.shared.errors import ConfigError, PermanentError
 from cti_journal.shared.message import JournalEntry
+from cti_journal.writer.catalog import CatalogColumn
 from cti_journal.writer.dialect import Dialect, max_params, quote_identifier
-from cti_journal.writer.table import (
-    CatalogColumn,
+from cti_journal.writer.mapping import (
     MappedColumn,
-    TablePlan,
     _by_name,  # the default mapping, tested without a catalog
     _cannot_hold,
     _sql_type,
-    ole_date,
 )
+from cti_journal.writer.table import TablePlan
+from cti_journal.writer.values import ole_date
 
 ENTRY = JournalEntry(
     event_id="0123456789abcdef0123456789abcdef",

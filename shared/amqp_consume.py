@@ -1,0 +1,41 @@
+"""Consuming on the link's channel: deliveries handed on as plain values (body, headers, tag,
+redelivered), acks and requeues. Only the consumer wrapper (shared/consumer.py) calls these,
+through the link, so that no delivery tag leaves it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pika
+import pika.channel
+import pika.spec
+
+MessageCallback = Callable[
+    [bytes, Mapping[str, Any], int, bool], None
+]  # body, headers, tag, redelivered
+
+
+def consume(
+    channel: pika.channel.Channel, stage_queue: str, prefetch: int, on_message: MessageCallback
+) -> None:
+    def deliver(
+        _ch: pika.channel.Channel,
+        method: pika.spec.Basic.Deliver,
+        properties: pika.BasicProperties,
+        body: bytes,
+    ) -> None:
+        on_message(body, properties.headers or {}, method.delivery_tag, method.redelivered)
+
+    channel.basic_qos(prefetch_count=prefetch)
+    channel.basic_consume(stage_queue, deliver)
+
+
+def ack(channel: pika.channel.Channel | None, tag: int, *, multiple: bool = False) -> None:
+    if channel is not None and channel.is_open:
+        channel.basic_ack(tag, multiple=multiple)
+
+
+def nack_requeue(channel: pika.channel.Channel | None, tag: int) -> None:
+    if channel is not None and channel.is_open:
+        channel.basic_nack(tag, multiple=False, requeue=True)

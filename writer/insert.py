@@ -1,0 +1,43 @@
+"""How the rows of a batch are inserted: multi-row VALUES, executemany, or fast_executemany."""
+
+from __future__ import annotations
+
+import pyodbc
+
+from cti_journal.shared.errors import ConfigError
+from cti_journal.writer.dialect import Dialect, multi_row_values
+from cti_journal.writer.table import TablePlan
+
+# Measured (shared/measurements.md): fast_executemany crashes the SQLite driver and raises
+# MemoryError with MariaDB Connector/ODBC. Only where it was shown to work may it be chosen.
+FAST_EXECUTEMANY_SAFE = frozenset({Dialect.POSTGRESQL, Dialect.MSSQL})
+
+
+def choose_strategy(wanted: str, dialect: Dialect) -> str:
+    """The insert strategy for `writer.strategy` on this database; ConfigError if it cannot work."""
+    if wanted == "fast_executemany" and dialect not in FAST_EXECUTEMANY_SAFE:
+        raise ConfigError(
+            "writer.strategy",
+            f"fast_executemany is known to crash or fail with the {dialect.value} ODBC "
+            "driver; use values or executemany",
+        )
+    if wanted == "values" and not multi_row_values(dialect):
+        raise ConfigError("writer.strategy", f"{dialect.value} has no multi-row VALUES")
+    if wanted == "auto":
+        return "values" if multi_row_values(dialect) else "executemany"
+    return wanted
+
+
+def insert(
+    cursor: pyodbc.Cursor, plan: TablePlan, strategy: str, rows: list[tuple[object, ...]]
+) -> None:
+    """The rows' INSERT statements on *cursor*, in the chosen strategy."""
+    if strategy == "values":
+        step = plan.max_rows_per_statement()
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            params = [value for row in chunk for value in row]
+            cursor.execute(plan.insert_sql(len(chunk)), params)
+        return
+    cursor.fast_executemany = strategy == "fast_executemany"
+    cursor.executemany(plan.insert_sql(1), rows)

@@ -1,0 +1,138 @@
+"""How each `Journal_*` value is made to fit its column's SQL type; a value that cannot fit
+raises `PermanentError` naming the column.
+
+* Missing values: an empty text or a missing number goes in as NULL when the column is nullable,
+  and as the neutral value ("" or 0) when it is NOT NULL (or the driver cannot tell), so that an
+  unanswered call without a duration is never refused by a NOT NULL column.
+* Text longer than the column is cut to fit and `on_truncate(column)` is called; the declared
+  size is honoured on SQLite as well, which does not enforce it, so that all databases hold the
+  same data. A number is never cut: a number whose text does not fit is a `PermanentError`.
+  The event id (`ID`) is never cut either: a cut id could collide with another entry's.
+* Integers are checked against the column's range here, because MariaDB outside strict mode would
+  silently store the nearest value.
+* `Journal_ZeitpunktNumerisch` (and `Journal_Zeitpunkt`, which carries the same value) goes into
+  a date/time column as a naive `datetime` of the local wall-clock time; into a column with a time
+  zone (PostgreSQL `timestamptz`, SQL Server `datetimeoffset`) as the UTC instant; into a floating
+  point or decimal column as the OLE Automation date; into a text column as the text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any, Final
+
+from cti_journal.shared.columns import SPECS, ColumnType
+from cti_journal.shared.errors import PermanentError
+from cti_journal.shared.message import JournalEntry
+from cti_journal.writer.mapping import MappedColumn
+
+OLE_EPOCH: Final = date(1899, 12, 30)
+
+
+def ole_date(moment: datetime) -> float:
+    """*moment* as an OLE Automation date: days since 1899-12-30, the time of day as the fraction.
+
+    Before the epoch the whole days count down while the fraction still counts up, as in Access.
+    """
+    days = (moment.date() - OLE_EPOCH).days
+    fraction = (
+        moment.hour * 3600 + moment.minute * 60 + moment.second + moment.microsecond / 1e6
+    ) / 86400
+    return days + fraction if days >= 0 else days - fraction
+
+
+def converter(
+    col: MappedColumn, on_truncate: Callable[[str], None]
+) -> Callable[[JournalEntry], Any]:
+    source = _source(col)
+    if col.sql_kind == "text":
+        return lambda entry: _text(col, source(entry), on_truncate)
+    if col.sql_kind == "integer":
+        return lambda entry: _integer(col, source(entry))
+    if col.sql_kind == "float":
+        return lambda entry: _float(col, source(entry))
+    if col.utc:
+        return lambda entry: entry.utc
+    return lambda entry: _moment(col, entry.zeitpunkt)
+
+
+def _source(col: MappedColumn) -> Callable[[JournalEntry], Any]:
+    if (
+        col.type in (ColumnType.ZEITPUNKT, ColumnType.ZEITPUNKT_NUMERISCH)
+        and col.sql_kind == "float"
+    ):
+        return lambda entry: _moment(col, entry.zeitpunkt)
+    attribute = SPECS[col.type].field
+    return lambda entry: getattr(entry, attribute)
+
+
+def _missing(col: MappedColumn) -> Any:
+    if col.nullable:
+        return None
+    return "" if col.sql_kind == "text" else 0
+
+
+def _text(col: MappedColumn, value: str | int | None, on_truncate: Callable[[str], None]) -> Any:
+    if value is None or value == "":
+        return _missing(col)
+    text = str(value)
+    if col.size is None or len(text) <= col.size:
+        return text
+    if isinstance(value, int) or col.type is ColumnType.ID:
+        raise PermanentError(
+            f"{text!r} does not fit into column {col.name} of {col.size} characters",
+            column=col.name,
+        )
+    on_truncate(col.name)
+    return text[: col.size]
+
+
+_WHOLE_NUMBER: Final = re.compile(r"[+-]?[0-9]+")
+
+
+def _integer(col: MappedColumn, value: str | int | None) -> Any:
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            return _missing(col)
+        if not _WHOLE_NUMBER.fullmatch(value):
+            raise PermanentError(
+                f"{value[:60]!r} is not a whole number for the integer column {col.name}",
+                column=col.name,
+            )
+        value = int(value)
+    if value is None:
+        return _missing(col)
+    _check_range(col, value)
+    return value
+
+
+def _check_range(col: MappedColumn, value: float) -> None:
+    if (col.low is not None and value < col.low) or (col.high is not None and value > col.high):
+        raise PermanentError(
+            f"{value} does not fit into column {col.name} ({col.low}..{col.high})",
+            column=col.name,
+        )
+
+
+def _float(col: MappedColumn, value: datetime | int | None) -> Any:
+    if value is None:
+        return _missing(col)
+    number = ole_date(value) if isinstance(value, datetime) else value
+    _check_range(col, number)
+    if col.scale is not None and isinstance(number, float):
+        return round(number, col.scale)
+    return number
+
+
+def _moment(col: MappedColumn, zeitpunkt: str) -> datetime:
+    try:
+        if len(zeitpunkt) != len("YYYY-MM-DD HH:MM:SS") or zeitpunkt[10] != " ":
+            raise ValueError(zeitpunkt)
+        return datetime.fromisoformat(zeitpunkt)  # ~10x cheaper than strptime, on every row
+    except ValueError as exc:
+        raise PermanentError(
+            f"Zeitpunkt {zeitpunkt[:40]!r} is not YYYY-MM-DD HH:MM:SS", column=col.name
+        ) from exc
