@@ -148,6 +148,7 @@ class CardDavContactSource:
     def full_load(self) -> Iterator[ContactRow]:
         self._token = None
         books = self._discover()
+        skipped = self._reader.skipped
         ids: dict[str, str] = {}
         for book in books:
             book.token = self._sync_token(book.href)
@@ -158,6 +159,11 @@ class CardDavContactSource:
         # Only a load that got to the end replaces the map and sets a token.
         self._ids = ids
         self._token = self._encode(books)
+        if self._reader.skipped > skipped:
+            log.warning(
+                "%s: %d cards skipped as unreadable (e.g. %s)",
+                self._where, self._reader.skipped - skipped, self._reader.problems[-1],
+            )  # fmt: skip
 
     def changes(self, token: str | None) -> ChangeSet:
         books = self._decode(token)
