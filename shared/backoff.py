@@ -51,6 +51,11 @@ class Backoff:
         else:
             logger.debug("%s: %s (attempt %d)", what, reason, self.attempts + 1)
 
+    def reset(self) -> None:
+        """Start over from `first_s`, without a log line (a success the caller reports itself)."""
+        self.attempts = 0
+        self.failing_since = None
+
     def succeeded(self, logger: logging.Logger, what: str) -> None:
         """Reset after a success; logs the recovery once if there had been failures."""
         if self.attempts and self.failing_since is not None:
@@ -60,5 +65,4 @@ class Backoff:
                 time.monotonic() - self.failing_since,
                 self.attempts,
             )
-        self.attempts = 0
-        self.failing_since = None
+        self.reset()
