@@ -72,12 +72,7 @@ class AmqpLink:
         declare: bool = True,
     ) -> None:
         self.broker = broker
-        self.topology = Topology(
-            broker.prefix,
-            broker.retry_delays_ms,
-            broker.delivery_limit,
-            broker.dead_letter_days * 86_400_000,
-        )
+        self.topology = Topology.from_settings(broker)
         self.name = name
         self.metrics = metrics
         self._on_ready = on_ready

@@ -50,7 +50,7 @@ class FakeLink:
 
     @property
     def topology(self) -> Topology:
-        return Topology(self.broker.prefix, self.broker.retry_delays_ms, self.broker.delivery_limit)
+        return Topology.from_settings(self.broker)
 
     def publish(
         self,
