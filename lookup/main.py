@@ -10,7 +10,7 @@ from cti_journal.lookup import explain as explaining
 from cti_journal.lookup.sources import IndexHolder, SourceUnavailableError
 from cti_journal.lookup.worker import LookupWorker
 from cti_journal.shared.arguments import add_config_argument, load_settings
-from cti_journal.shared.backoff import Backoff
+from cti_journal.shared.backoff import Backoff, retry
 from cti_journal.shared.errors import ConfigError
 from cti_journal.shared.metrics import Metrics
 from cti_journal.shared.odbc import refused_for_good
@@ -50,19 +50,25 @@ def load_contacts(holder: IndexHolder, stop: threading.Event) -> bool:
     """Read every contact source before serving, waiting with backoff while one is unreachable.
     A source that refuses us for good - login, unknown database, a table, column or query that
     does not exist - raises ConfigError (exit 2: restarting cannot fix it). False if stopped."""
-    backoff = Backoff(max_s=SOURCES_RETRY_MAX_S)
-    while True:
+
+    def start() -> bool:
         try:
             holder.start()
         except SourceUnavailableError as exc:
             if refused_for_good(exc.__cause__):
                 raise ConfigError("lookup.sources", str(exc)) from exc
-            backoff.failed(log, "contact sources", exc)
-            if backoff.wait(stop):
-                return False
-            continue
-        backoff.succeeded(log, "contact sources")
+            raise
         return True
+
+    started = retry(
+        start,
+        failures=SourceUnavailableError,
+        backoff=Backoff(max_s=SOURCES_RETRY_MAX_S),
+        stop=stop,
+        logger=log,
+        what="contact sources",
+    )
+    return bool(started)
 
 
 def run(args: argparse.Namespace) -> int:

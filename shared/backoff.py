@@ -11,9 +11,12 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -66,3 +69,30 @@ class Backoff:
                 self.attempts,
             )
         self.reset()
+
+
+def retry(
+    attempt: Callable[[], T],
+    *,
+    failures: type[BaseException] | tuple[type[BaseException], ...],
+    backoff: Backoff,
+    stop: threading.Event,
+    logger: logging.Logger,
+    what: str,
+    failing: str | None = None,
+) -> T | None:
+    """`attempt()` until it returns, waiting out `backoff` after each of `failures` (any other
+    error, e.g. a ConfigError, ends the loop at once); None if `stop` was set meanwhile.
+
+    Logged once when the failures begin (as `failing`, default `what`) and once when `what` is
+    back, as every reconnect of the project is."""
+    while True:
+        try:
+            result = attempt()
+        except failures as exc:
+            backoff.failed(logger, failing or what, exc)
+            if backoff.wait(stop):
+                return None
+            continue
+        backoff.succeeded(logger, what)
+        return result

@@ -7,7 +7,7 @@ import logging
 import threading
 
 from cti_journal.shared.arguments import add_config_argument, load_settings
-from cti_journal.shared.backoff import Backoff
+from cti_journal.shared.backoff import Backoff, retry
 from cti_journal.shared.errors import ConfigError, ConnectionLostError
 from cti_journal.shared.process import on_termination, start_metrics, watch_consumer
 from cti_journal.writer.retention import start_retention
@@ -26,17 +26,14 @@ def open_sink(sink: OdbcJournalSink, stop: threading.Event, max_s: float) -> Tab
     """Open the journal table, waiting with backoff while the database is unreachable (a
     database that starts after us is no reason to exit). A database that refuses us - login,
     unknown database, missing table - raises ConfigError at once. None if stopped meanwhile."""
-    backoff = Backoff(max_s=max_s)
-    while True:
-        try:
-            plan = sink.open()
-        except ConnectionLostError as exc:
-            backoff.failed(log, "journal database", exc)
-            if backoff.wait(stop):
-                return None
-            continue
-        backoff.succeeded(log, "journal database")
-        return plan
+    return retry(
+        sink.open,
+        failures=ConnectionLostError,
+        backoff=Backoff(max_s=max_s),
+        stop=stop,
+        logger=log,
+        what="journal database",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
