@@ -8,8 +8,9 @@ import threading
 
 from cti_journal.shared.arguments import add_config_argument, load_settings
 from cti_journal.shared.backoff import Backoff, retry
-from cti_journal.shared.errors import ConfigError, ConnectionLostError
+from cti_journal.shared.errors import ConnectionLostError
 from cti_journal.shared.process import on_termination, start_metrics, watch_consumer
+from cti_journal.writer.journal_db import journal_dsn
 from cti_journal.writer.retention import start_retention
 from cti_journal.writer.sink import OdbcJournalSink
 from cti_journal.writer.table import TablePlan
@@ -38,8 +39,7 @@ def open_sink(sink: OdbcJournalSink, stop: threading.Event, max_s: float) -> Tab
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
-    if not settings.writer.dsn:
-        raise ConfigError("writer.dsn", "the ODBC connection string of the journal database")
+    journal_dsn(settings.writer)  # before anything starts: a missing DSN is exit 2 at once
     metrics = start_metrics(settings, settings.writer.metrics_port, "writer")
     stop = threading.Event()
     on_termination(stop.set)
