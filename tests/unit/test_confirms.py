@@ -16,16 +16,9 @@ from cti_journal.shared.confirms import (
     REOPEN_AFTER_ROUNDS,
     ConfirmWindow,
 )
+from tests.support.clock import Clock
 
 LOG = logging.getLogger("test_confirms")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
