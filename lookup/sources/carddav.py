@@ -108,7 +108,11 @@ class CardDavContactSource:
         self._token: str | None = None
         self._reader = VCardReader()
         parts = urlsplit(settings.url)
-        self._where = f"source {settings.name} ({parts.scheme}://{parts.hostname}{parts.path})"
+        port = f":{parts.port}" if parts.port else ""
+        # No user, password or query: the message goes to logs and `check`.
+        self._where = (
+            f"source {settings.name} ({parts.scheme}://{parts.hostname}{port}{parts.path})"
+        )
         self._context = (
             ssl.create_default_context(cafile=settings.ca_file or None)
             if parts.scheme == "https"
@@ -144,6 +148,7 @@ class CardDavContactSource:
     def full_load(self) -> Iterator[ContactRow]:
         self._token = None
         books = self._discover()
+        skipped = self._reader.skipped
         ids: dict[str, str] = {}
         for book in books:
             book.token = self._sync_token(book.href)
@@ -154,6 +159,11 @@ class CardDavContactSource:
         # Only a load that got to the end replaces the map and sets a token.
         self._ids = ids
         self._token = self._encode(books)
+        if self._reader.skipped > skipped:
+            log.warning(
+                "%s: %d cards skipped as unreadable (e.g. %s)",
+                self._where, self._reader.skipped - skipped, self._reader.problems[-1],
+            )  # fmt: skip
 
     def changes(self, token: str | None) -> ChangeSet:
         books = self._decode(token)

@@ -198,7 +198,8 @@ def _property(line: str, max_line_bytes: int) -> _Property | None:
     """A content line: [group "."] name *(";" param) ":" value; None for a property not kept."""
     head_end = _head_end(line)
     if head_end < 0:
-        raise MalformedCardError(f"no ':' in a content line starting {line[:20]!r}")
+        # The line itself stays out of the message: it may hold a name or a number.
+        raise MalformedCardError("a content line without ':'")
     head, value = line[:head_end], line[head_end + 1 :]
     parts = _split_unquoted(head, ";")
     group, _, name = parts[0].rpartition(".")

@@ -1,5 +1,5 @@
 """One contact world spread across every kind of source (issue 15): the company in the ERP
-(ODBC), persons in AD (a real slapd), a Nextcloud address book (its vCards, read as a folder),
+(ODBC), persons in AD (a real slapd), a Nextcloud address book (a real Radicale over CardDAV),
 a vCard export, Outlook (English, German) and Google CSV exports, and a CRM over HTTP (the
 loopback stand-in). tests/corpus/sources/ was written from the formats' specifications by an
 author who did not read the reader; `calls.tsv` says which record each call must find, by the
@@ -22,12 +22,12 @@ from cti_journal.lookup.sources.holder import IndexHolder
 from cti_journal.shared.config import ContactSourceSettings, LookupSettings
 from tests.corpus.sources.loader import Call, load_calls, load_world
 from tests.support.crm import Crm, running_crm
+from tests.support.radicale import PASSWORD, USER, Radicale
 from tests.support.slapd import BASE_DN, READER_DN, READER_PASSWORD, Slapd
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "sources"
 WORLD = load_world()
 FILES = {
-    "nextcloud": "carddav",
     "export_vcf": "export.vcf",
     "outlook_en": "outlook_en.csv",
     "outlook_de": "outlook_de.csv",
@@ -59,7 +59,7 @@ def _erp(dsn: str) -> None:
         conn.close()
 
 
-def _sources(slapd: Slapd, dsn: str, crm: Crm) -> list[ContactSourceSettings]:
+def _sources(slapd: Slapd, dsn: str, crm: Crm, radicale: Radicale) -> list[ContactSourceSettings]:
     p = WORLD.priorities
     sources = [
         ContactSourceSettings(
@@ -76,6 +76,10 @@ def _sources(slapd: Slapd, dsn: str, crm: Crm) -> list[ContactSourceSettings]:
             first_name_path="attributes.name.first", last_name_path="attributes.name.last",
             company_path="attributes.company.name",
             phone_paths=("attributes.phones[*].number",), priority=p["crm"],
+        ),
+        ContactSourceSettings(
+            name="nextcloud", type="carddav", url=radicale.book_url("contacts"), username=USER,
+            password=PASSWORD, ca_file=str(radicale.ca_file), priority=p["nextcloud"],
         ),
     ]  # fmt: skip
     for name, file in FILES.items():
@@ -112,11 +116,13 @@ def _verdict(call: Call, match: Match | None) -> str:
     return "missed" if got == "NONE" else f"other source: {got}" if same_person else f"wrong: {got}"
 
 
-def test_every_call_of_the_world_finds_its_record(slapd: Slapd, sqlite_dsn: str, crm: Crm) -> None:
+def test_every_call_of_the_world_finds_its_record(
+    slapd: Slapd, sqlite_dsn: str, crm: Crm, radicale: Radicale
+) -> None:
     _erp(sqlite_dsn)
     settings = LookupSettings(
         region=WORLD.region, area_code=WORLD.own_area_code, refresh_s=3600,
-        sources=tuple(_sources(slapd, sqlite_dsn, crm)),
+        sources=tuple(_sources(slapd, sqlite_dsn, crm, radicale)),
     )  # fmt: skip
     holder = IndexHolder(settings, sources=[make_source(s) for s in settings.sources])
     holder.start()
