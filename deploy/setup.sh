@@ -17,7 +17,12 @@ die() { printf '\nsetup FAILED: %s\n' "$*" >&2; exit 1; }
 DEMO_PACKAGES=(python3 python3-venv python3-pip unixodbc unixodbc-dev libsqliteodbc rabbitmq-server)
 # prometheus: promtool for the alert unit tests and a real Prometheus for tests/integration/test_prometheus_alerts.py
 # systemd: systemd-analyze verify for the units (tests/unit/test_deploy_files.py)
-TEST_PACKAGES=(odbc-postgresql odbc-mariadb postgresql mariadb-server mariadb-client iproute2 procps prometheus systemd)
+# openssl: the test CA of the throwaway slapd and Radicale (tests/support/slapd.py)
+TEST_PACKAGES=(odbc-postgresql odbc-mariadb postgresql mariadb-server mariadb-client iproute2 procps prometheus systemd openssl)
+# The ldap source's tests run Debian's slapd as an ordinary process from the unpacked package, so
+# nothing is installed as a system service: the packages are only downloaded into the test cache.
+SLAPD_PACKAGES=(slapd libldap-2.5-0)
+TEST_CACHE=${CTI_JOURNAL_TEST_CACHE:-/var/tmp/cti-journal-test-cache}
 
 install_packages() {
     local wanted=("${DEMO_PACKAGES[@]}")
@@ -32,6 +37,17 @@ install_packages() {
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi
     odbcinst -q -d | grep -q '^\[SQLite3\]' || die "the SQLite3 ODBC driver is not registered (libsqliteodbc)"
+}
+
+fetch_slapd() {
+    local debs="$TEST_CACHE/slapd-debs"
+    ls "$debs"/slapd_*.deb >/dev/null 2>&1 && return 0
+    log "downloading ${SLAPD_PACKAGES[*]} into $debs (for the ldap tests; not installed)"
+    mkdir -p "$debs"
+    # apt-get download needs package lists; on a fresh machine there are none yet.
+    (cd "$debs" && apt-get download -qq "${SLAPD_PACKAGES[@]}" >/dev/null 2>&1) \
+        || { apt-get update -qq && (cd "$debs" && apt-get download -qq "${SLAPD_PACKAGES[@]}" >/dev/null); } \
+        || die "apt-get download ${SLAPD_PACKAGES[*]} failed"
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -111,6 +127,7 @@ start_rabbitmq
 if [ "$MODE" != demo ]; then
     start_postgresql
     start_mariadb
+    fetch_slapd
 fi
 build_venv
 

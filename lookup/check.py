@@ -8,10 +8,11 @@ from typing import Final
 
 from cti_journal.lookup.contacts import ContactRow
 from cti_journal.lookup.index import ContactIndex
-from cti_journal.lookup.sources import OdbcContactSource
+from cti_journal.lookup.sources.factory import make_source
+from cti_journal.lookup.sources.http import HttpClient, RecordMapper
 from cti_journal.shared.config import ContactSourceSettings, Settings
 from cti_journal.shared.errors import CheckFailedError, CtiJournalError
-from cti_journal.shared.masking import mask_number
+from cti_journal.shared.masking import mask_number, redact_url
 from cti_journal.shared.normalize import NumberNormalizer
 
 EXAMPLES: Final = 3
@@ -29,7 +30,7 @@ def check(settings: Settings) -> list[str]:
     for source in lookup.sources:
         started = time.perf_counter()
         try:
-            read = list(OdbcContactSource(source).load(None))
+            read = list(make_source(source).full_load())
         except CtiJournalError as exc:
             lines.append(f"source {source.name}: FAILED: {exc}")
             failed.append(source.name)
@@ -38,6 +39,12 @@ def check(settings: Settings) -> list[str]:
         lines.append(f"source {source.name}: ok, {len(read)} records in {seconds:.2f} s")
         lines.append(_unreadable(source, read, normalizer))
         rows += read
+        if source.type == "http" and source.query_url:
+            try:
+                lines.append(_query(source, normalizer, lookup.own_number))
+            except CtiJournalError as exc:
+                lines.append(f"source {source.name}: query_url FAILED: {exc}")
+                failed.append(source.name)
     index = ContactIndex.build(rows, normalizer, lookup.tie_break)
     lines.append(f"index: {len(index)} numbers, {index.bases} switchboard bases")
     if failed:
@@ -45,6 +52,23 @@ def check(settings: Settings) -> list[str]:
         message = f"contact source(s) {names} cannot be read ([[lookup.sources]])"
         raise CheckFailedError(lines, message)
     return lines
+
+
+def _query(source: ContactSourceSettings, normalizer: NumberNormalizer, own_number: str) -> str:
+    """One per-call query, for the company's own number (a number the CRM may well know)."""
+    number = normalizer.journal(own_number, incoming=True) if own_number else None
+    if number is None or not number.keys:
+        return f"source {source.name}: query_url not tried (lookup.own_number gives the number)"
+    client = HttpClient(source, timeout_s=source.timeout_s, attempts=1)
+    url = source.query_url.replace("{number}", f"%2B{number.keys[0]}")
+    started = time.perf_counter()
+    reply = client.get_json(url, shown=redact_url(source.query_url))
+    found = sum(1 for _ in RecordMapper(source).rows(reply))
+    seconds = time.perf_counter() - started
+    return (
+        f"source {source.name}: query_url answers: {found} record(s) for lookup.own_number in "
+        f"{seconds:.2f} s (query_timeout_s {source.query_timeout_s:g})"
+    )
 
 
 def _unreadable(

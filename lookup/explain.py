@@ -4,15 +4,15 @@ name. For admins; it prints numbers in full, as they were typed on the command l
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 from cti_journal.lookup.contacts import Contact, ContactRow, Match
 from cti_journal.lookup.index import MAX_DIRECT_DIAL_DIGITS, ContactIndex
-from cti_journal.lookup.sources import IndexHolder
+from cti_journal.lookup.sources.exports import ExportError
+from cti_journal.lookup.sources.files import read_contacts
+from cti_journal.lookup.sources.holder import IndexHolder
 from cti_journal.shared.arguments import load_settings
 from cti_journal.shared.config import ContactSourceSettings, LookupSettings
 from cti_journal.shared.errors import ConfigError
@@ -34,10 +34,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--direction", choices=("in", "out"), default="in", help="the entry's In_Out (default in)"
     )
     parser.add_argument(
-        "--contacts", action="append", default=[], metavar="CSV", help="instead of the "
-        "configured sources: a CSV file with a header (id; name or first_name + last_name; "
-        "company; every other column a phone field; a file with `name` and no `company` holds "
-        "companies); repeat for several, the first has the highest priority",
+        "--contacts", action="append", default=[], metavar="FILE", help="instead of the "
+        "configured sources: a contacts file as a `file` source reads it - vCard, an Outlook "
+        "(English or German) or Google CSV export, or a CSV with a header (id; name or "
+        "first_name + last_name; company; every other column a phone field; a file with `name` "
+        "and no `company` holds companies), any of , ; or tab, UTF-8/16 or Windows-1252; "
+        "repeat for several, the first has the highest priority",
     )  # fmt: skip
     parser.add_argument("--area-code", help="the company's area code (instead of the config's)")
     parser.add_argument("--region", help="the home region, e.g. DE (instead of the config's)")
@@ -202,24 +204,15 @@ def _index(
     return holder.current
 
 
-def _csv_rows(path: Path, priority: int) -> Iterator[ContactRow]:
+def _csv_rows(path: Path, priority: int) -> list[ContactRow]:
+    """A contacts file read as a `type = "file"` source reads it: vCard, Outlook or Google CSV,
+    or a plain table, with its dialect and encoding from the content."""
+    source = ContactSourceSettings(
+        name=path.stem, type="file", path=str(path), label=path.stem, priority=priority
+    )
     try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            table = list(csv.DictReader(fh))
+        return read_contacts(path.read_bytes(), source)
     except OSError as exc:
         raise ConfigError("--contacts", f"cannot read {path}: {exc.strerror}") from exc
-    columns = list(table[0]) if table else []
-    companies = "name" in columns and "company" not in columns
-    names = {"id", "name", "first_name", "last_name", "company"}
-    phones = tuple(c for c in columns if c not in names)
-    source = ContactSourceSettings(
-        name=path.stem, dsn="", table=path.stem, phone_columns=phones, priority=priority
-    )
-    for row in table:
-        if companies:
-            name, company = "", row["name"]
-        else:
-            full = f"{row.get('first_name', '')} {row.get('last_name', '')}".strip()
-            name, company = row.get("name") or full, row.get("company", "")
-        fields = tuple(row[c] or "" for c in phones)
-        yield ContactRow(row.get("id", ""), name, company or "", fields, source)
+    except ExportError as exc:
+        raise ConfigError("--contacts", f"{path}: {exc}") from exc

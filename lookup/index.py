@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Final, Literal
 
 from cti_journal.lookup.contacts import Contact, ContactRow, Match, source_label
@@ -364,9 +364,10 @@ class ContactIndex:
         rows: Iterable[ContactRow],
         *,
         replace: Literal["all", "changed"],
+        deleted: Collection[str] = (),
     ) -> ContactIndex:
         """A new index with `rows` for `source`: replacing all its records (`all`), or only those
-        with the ids of `rows` (`changed`)."""
+        with the ids of `rows` (`changed`), without the records whose ids are `deleted`."""
         builder = _Builder(self._normalizer)
         info = _Source(source)
         if replace == "all":
@@ -375,7 +376,7 @@ class ContactIndex:
                 builder.add_row(row, info)
         else:
             changed = list(rows)
-            ids = {row.record_id for row in changed}
+            ids = {row.record_id for row in changed} | set(deleted)
             builder.copy_from(self, lambda name, rid: name == source.name and rid in ids)
             for row in changed:
                 builder.add_row(row, info)

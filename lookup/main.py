@@ -7,13 +7,15 @@ import logging
 import threading
 
 from cti_journal.lookup import explain as explaining
-from cti_journal.lookup.sources import IndexHolder, SourceUnavailableError
+from cti_journal.lookup.sources.base import SourceRefusedError, SourceUnavailableError
+from cti_journal.lookup.sources.holder import IndexHolder
+from cti_journal.lookup.sources.query import CallQueries
 from cti_journal.lookup.worker import LookupWorker
 from cti_journal.shared.arguments import add_config_argument, load_settings
 from cti_journal.shared.backoff import Backoff, retry
+from cti_journal.shared.config import LookupSettings
 from cti_journal.shared.errors import ConfigError
 from cti_journal.shared.metrics import Metrics
-from cti_journal.shared.odbc import refused_for_good
 from cti_journal.shared.privacy import PrivacyRules
 from cti_journal.shared.process import on_termination, start_metrics, watch_consumer
 
@@ -26,10 +28,19 @@ def refresh_reporter(metrics: Metrics):  # type: ignore[no-untyped-def]
         metrics.contact_refresh_seconds.labels(source).observe(seconds)
         if ok:
             metrics.contacts.labels(source).set(records)
+            metrics.contact_source_last_success.labels(source).set_to_current_time()
         else:
             metrics.contact_refresh_failures.labels(source).inc()
 
     return report
+
+
+def publish_source_limits(metrics: Metrics, settings: LookupSettings) -> None:
+    """Each source's max_age_s as a gauge, so that one alert rule serves every site's limits;
+    the failure counter starts at 0 so that its first failure is an increase."""
+    for source in settings.sources:
+        metrics.contact_source_max_age.labels(source.name).set(source.max_age_s)
+        metrics.contact_refresh_failures.labels(source.name)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -47,17 +58,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def load_contacts(holder: IndexHolder, stop: threading.Event) -> bool:
-    """Read every contact source before serving, waiting with backoff while one is unreachable.
-    A source that refuses us for good - login, unknown database, a table, column or query that
-    does not exist - raises ConfigError (exit 2: restarting cannot fix it). False if stopped."""
+    """Read every contact source before serving, waiting with backoff while one is unreachable
+    (the sources read already are kept). A source that refuses us for good - login, unknown
+    database, a table, column or query that does not exist, a file in no known format - raises
+    ConfigError (exit 2: restarting cannot fix it). False if stopped."""
 
     def start() -> bool:
         try:
             holder.start()
-        except SourceUnavailableError as exc:
-            if refused_for_good(exc.__cause__):
-                raise ConfigError("lookup.sources", str(exc)) from exc
-            raise
+        except SourceRefusedError as exc:
+            raise ConfigError("lookup.sources", str(exc)) from exc
         return True
 
     started = retry(
@@ -82,14 +92,16 @@ def run(args: argparse.Namespace) -> int:
     on_termination(stop.set)
     metrics.health.needs("contacts", loaded.is_set)
     metrics.health.start(settings.health.stall_s)
+    publish_source_limits(metrics, settings.lookup)
     holder = IndexHolder(settings.lookup, on_refresh=refresh_reporter(metrics))
+    queries = CallQueries(settings.lookup)
     try:
         if not load_contacts(holder, stop):
             return 0
         loaded.set()
         privacy = PrivacyRules.from_settings(settings, metrics.registry) or None
         worker = LookupWorker(
-            settings.broker, settings.lookup, lambda: holder.current, metrics, privacy
+            settings.broker, settings.lookup, lambda: holder.current, metrics, privacy, queries
         )
         watch_consumer(metrics.health, worker.link, worker.consumer)
         on_termination(worker.stop)
@@ -97,5 +109,6 @@ def run(args: argparse.Namespace) -> int:
             worker.run()
     finally:
         holder.stop()
+        queries.close()
         metrics.health.stop()
     return 0

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 
 from cti_journal.lookup.enrich import Finder, enrich
+from cti_journal.lookup.sources.query import CallQueries
 from cti_journal.shared.amqp import AmqpLink
 from cti_journal.shared.config import BrokerSettings, LookupSettings
 from cti_journal.shared.consumer import Consumer, Delivery
@@ -28,10 +29,12 @@ class LookupWorker:
         index: Callable[[], Finder],
         metrics: Metrics,
         privacy: PrivacyRules | None = None,
+        queries: CallQueries | None = None,
     ) -> None:
         self.settings = settings
         self.privacy = privacy  # [[privacy.rules]] of stage "after"
         self.index = index
+        self.queries = queries  # per-call CRM queries for numbers the index misses
         self.metrics = metrics
         self.link = AmqpLink(
             broker, name="lookup", metrics=metrics, on_ready=self._ready, on_lost=self._lost
@@ -58,6 +61,9 @@ class LookupWorker:
         if entries is None:
             return
         index = self.index()
+        if self.queries:
+            # Waits at most the sources' query_timeout_s for the whole message.
+            index = self.queries.finder(index, entries, relookup=self.settings.relookup)
         bodies = []
         for entry in entries:
             try:

@@ -140,10 +140,24 @@ class GatewaySettings:
     name: str = ""  # this gateway in metrics and messages; "" = "<host name>/<source>"
 
 
+SourceType = Literal["odbc", "ldap", "carddav", "file", "http"]
+
+
 @dataclass(frozen=True)
 class ContactSourceSettings:
+    """One `[[lookup.sources]]` table. Keys apply by `type`; shared/validation.py says which
+    (a key that does not apply to the type is an error, not silently ignored)."""
+
     name: str
-    dsn: str
+    type: SourceType = "odbc"
+    label: str = ""  # written to Journal_DatensatzTabelle; default: the table name, else the name
+    priority: int = 100  # lower wins when several records share a number
+    internal: bool = False  # an internal directory: matched against short extensions only
+    max_age_s: float = bounded(
+        3600.0, **POSITIVE
+    )  # alert when the last complete load is older (metric + alert rule)
+    # -- odbc
+    dsn: str = ""
     table: str = ""
     query: str = ""  # instead of table: any SELECT returning the named columns
     id_column: str = "id"
@@ -152,10 +166,58 @@ class ContactSourceSettings:
     last_name_column: str = ""
     company_column: str = ""
     phone_columns: tuple[str, ...] = ()
-    label: str = ""  # written to Journal_DatensatzTabelle; default: the table name
-    priority: int = 100  # lower wins when several records share a number
-    internal: bool = False  # an internal directory: matched against short extensions only
     modified_column: str = ""  # enables incremental refresh
+    # -- ldap, carddav, http: where and who
+    url: str = ""
+    username: str = ""  # carddav, http (basic auth)
+    # give password_file: the file's content is the password (never in a repr, hence field)
+    password: str = field(default="", repr=False)
+    ca_file: str = ""  # a CA bundle (PEM) to verify the server's certificate; "" = system CAs
+    timeout_s: float = bounded(10.0, **POSITIVE)  # per request / connection
+    # -- ldap
+    base_dn: str = ""
+    bind_dn: str = ""
+    filter: str = ""  # default: (objectClass=person)
+    start_tls: bool = False  # ldap:// upgraded with StartTLS
+    # ldap:// without StartTLS, carddav over http://: the password crosses the network in the
+    # clear, so it takes this explicit opt-in
+    allow_plain: bool = False
+    # attribute mapping; the defaults read Active Directory and inetOrgPerson as they come
+    phone_attributes: tuple[str, ...] = ()  # () = telephoneNumber mobile homePhone ipPhone …
+    name_attribute: str = ""  # "" = displayName, else givenName + sn, else cn
+    company_attribute: str = ""  # "" = company, else o
+    id_attribute: str = ""  # "" = objectGUID (AD), else entryUUID, else the DN
+    ldap_page_size: int = 500  # entries per page of the paged search (AD's limit is 1,000)
+    # -- file
+    path: str = ""  # a vCard file or folder, an Outlook or Google CSV export
+    # -- http (a REST CRM); paths in the small syntax of lookup/sources/jsonpath.py
+    token: str = field(default="", repr=False)  # bearer token; give token_file
+    records_path: str = "data[*]"  # the records in one reply
+    id_path: str = "id"
+    name_path: str = ""  # or first_name_path + last_name_path
+    first_name_path: str = ""
+    last_name_path: str = ""
+    company_path: str = ""
+    phone_paths: tuple[str, ...] = ()  # each may end in [*] for a list of numbers
+    updated_path: str = ""  # a record's change time: enables updated_since refresh
+    updated_since_param: str = "updated_since"
+    next_path: str = "links.next"  # the next page's URL in the reply ("" with page_param)
+    page_param: str = ""  # instead of next_path: a page number parameter, 1, 2, … until empty
+    page_size_param: str = ""
+    page_size: int = bounded(100, **POSITIVE)
+    max_pages: int = bounded(
+        10000, **POSITIVE
+    )  # a reply that always has a next page is an error, not a hang
+    query_url: str = ""  # per-call query mode: a URL with {number} (E.164, e.g. +498912345)
+    # the longest a message waits for query_url
+    query_timeout_s: float = bounded(
+        1.0,
+        above=0,
+        maximum=5,
+        message="must be more than 0 and at most 5 s (a message waits this long at most)",
+    )
+    query_cache_size: int = bounded(1000, **POSITIVE)
+    query_cache_s: float = bounded(300.0, **POSITIVE)
 
 
 @dataclass(frozen=True)

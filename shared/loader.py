@@ -87,7 +87,7 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
             value = [part.strip() for part in value.split(",") if part.strip()]
         if not isinstance(value, list):
             raise ConfigError(where, f"expected a list, got {type(value).__name__}")
-        return tuple(_convert(args[0], item, f"{where}[{i}]") for i, item in enumerate(value))
+        return tuple(_convert(args[0], item, _item(where, i, item)) for i, item in enumerate(value))
     if origin in (Mapping, dict):
         if not isinstance(value, Mapping):
             raise ConfigError(where, "expected a table of name = value")
@@ -95,6 +95,15 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
     if origin in (Union, types.UnionType):
         raise ConfigError(where, "internal: union settings are not supported")
     return _scalar(hint, value, where)
+
+
+def _item(where: str, index: int, item: Any) -> str:
+    """`lookup.sources[crm]`: a contact source is named by its name, as validation names it
+    (`lookup.sources[crm].base_dn`), so that an admin finds the block; anything else by place."""
+    name = item.get("name") if isinstance(item, Mapping) else None
+    if where == "lookup.sources" and isinstance(name, str) and name.strip():
+        return f"{where}[{name}]"
+    return f"{where}[{index}]"
 
 
 def _scalar(hint: Any, value: Any, where: str) -> Any:

@@ -4,6 +4,7 @@ error messages, metric labels) shows them masked to their last digits."""
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit, urlunsplit
 
 KEEP_DIGITS = 3
 # 6+ digits with the separators people type; never part of a word (an event id's hex digits)
@@ -47,4 +48,22 @@ def _mask_unless_date(run: str, keep: int) -> str:
     )
 
 
-__all__ = ["KEEP_DIGITS", "mask_number", "mask_numbers_in"]
+# Query parameters that carry credentials in REST APIs (api_key, access_token, sig, …).
+_SECRET_PARAM = re.compile(r"key|token|secret|pass|sig|auth|session", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """The URL without a password in it and with the values of credential-like query parameters
+    (`api_key`, `access_token`, `signature`, …) replaced by `***`, for logs and errors."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    query = "&".join(
+        f"{name}=***" if _SECRET_PARAM.search(name) and sep else f"{name}{sep}{value}"
+        for name, sep, value in (pair.partition("=") for pair in parts.query.split("&") if pair)
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+__all__ = ["KEEP_DIGITS", "mask_number", "mask_numbers_in", "redact_url"]

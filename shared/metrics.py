@@ -57,6 +57,8 @@ class Metrics:
     contacts: Gauge
     contact_refresh_failures: Counter
     contact_refresh_seconds: Histogram
+    contact_source_last_success: Gauge
+    contact_source_max_age: Gauge
     broker_connected: Gauge
     publish_degraded: Gauge
     db_connected: Gauge
@@ -166,6 +168,19 @@ def make_metrics(
         contact_refresh_seconds=Histogram(
             f"{NS}_contact_refresh_seconds",
             "Time to read one contact source",
+            ["source"],
+            registry=of(LOOKUP),
+        ),
+        contact_source_last_success=Gauge(
+            f"{NS}_contact_source_last_success_timestamp_seconds",
+            "Unix time of the contact source's last complete load (full or incremental)",
+            ["source"],
+            registry=of(LOOKUP),
+        ),
+        contact_source_max_age=Gauge(
+            f"{NS}_contact_source_max_age_seconds",
+            "The source's max_age_s setting: its data is stale when the last complete load is "
+            "older (the alert CtiJournalContactSourceStale compares the two)",
             ["source"],
             registry=of(LOOKUP),
         ),

@@ -4,6 +4,7 @@ to do."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 from urllib.parse import urlsplit
@@ -12,12 +13,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cti_journal.shared.columns import parse_type
 from cti_journal.shared.config import (
     BrokerSettings,
+    ContactSourceSettings,
     GatewaySettings,
     LookupSettings,
     Settings,
     WriterSettings,
 )
 from cti_journal.shared.errors import ConfigError
+from cti_journal.shared.jsonpath import JsonPath
 from cti_journal.shared.record import LineFormat
 
 
@@ -57,7 +60,9 @@ def _gateway(g: GatewaySettings) -> None:
     if g.timezone:
         try:
             ZoneInfo(g.timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        # OSError: with the `tzdata` package installed, a region name ("Europe") is a folder
+        # there and ZoneInfo raises IsADirectoryError instead of ZoneInfoNotFoundError.
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise ConfigError("gateway.timezone", f"unknown IANA zone {g.timezone!r}") from exc
     if g.source == "file" and not g.path:
         raise ConfigError("gateway.path", "source = 'file' needs the path of day.log")
@@ -104,20 +109,14 @@ def _lookup(lk: LookupSettings) -> None:
             "lookup.own_number",
             f"expected one phone number such as 089 1234-0, not {lk.own_number!r}",
         )
-    names = set()
+    names: set[str] = set()
     for i, src in enumerate(lk.sources):
-        where = f"lookup.sources[{i}] ({src.name})"
+        if not src.name.strip():
+            raise ConfigError(f"lookup.sources[{i}].name", "give every source a name")
         if src.name in names:
-            raise ConfigError(where, "source names must be unique")
+            raise ConfigError(f"lookup.sources[{src.name}].name", "source names must be unique")
         names.add(src.name)
-        if bool(src.table) == bool(src.query):
-            raise ConfigError(where, "give exactly one of table or query")
-        if not src.phone_columns:
-            raise ConfigError(where, "phone_columns must name at least one column")
-        if not (
-            src.name_column or src.first_name_column or src.last_name_column or src.company_column
-        ):
-            raise ConfigError(where, "give name_column, first/last_name_column or company_column")
+        validate_source(src)
 
 
 def _writer(w: WriterSettings) -> None:
@@ -155,3 +154,183 @@ def _gateway_tls(g: GatewaySettings) -> None:
             context.load_verify_locations(g.tls_client_ca_file)
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError("gateway.tls_client_ca_file", f"cannot load: {exc}") from exc
+
+
+# -- [[lookup.sources]] ---------------------------------------------------------------------------
+
+
+def _keys(names: str) -> frozenset[str]:
+    return frozenset(names.split())
+
+
+# Keys every type takes; then each type's own. A key set (to other than its default) on a type
+# it does not apply to is an error: a `base_dn` on a file source is a mistake, not a no-op.
+COMMON_SOURCE_KEYS: frozenset[str] = frozenset(
+    {"name", "type", "label", "priority", "internal", "max_age_s"}
+)
+SOURCE_KEYS: dict[str, frozenset[str]] = {
+    "odbc": _keys(
+        "dsn table query id_column name_column first_name_column last_name_column "
+        "company_column phone_columns modified_column timeout_s"
+    ),
+    "ldap": _keys(
+        "url base_dn bind_dn password ca_file filter start_tls timeout_s allow_plain "
+        "phone_attributes name_attribute company_attribute id_attribute ldap_page_size"
+    ),
+    "carddav": _keys("url username password ca_file timeout_s allow_plain"),
+    "file": frozenset({"path"}),
+    "http": _keys(
+        "url username password token ca_file timeout_s records_path id_path name_path "
+        "first_name_path last_name_path company_path phone_paths updated_path "
+        "updated_since_param next_path page_param page_size_param page_size max_pages "
+        "query_url query_timeout_s query_cache_size query_cache_s"
+    ),
+}
+
+
+def validate_source(src: ContactSourceSettings) -> None:
+    """One source: the keys that apply to its type, then the type's own checks. Messages start
+    with `lookup.sources[<name>].<key>`."""
+    at = f"lookup.sources[{src.name}]"
+    allowed = COMMON_SOURCE_KEYS | SOURCE_KEYS[src.type]
+    for f in dataclasses.fields(src):
+        if f.name in allowed or f.default is dataclasses.MISSING:
+            continue
+        if getattr(src, f.name) != f.default:
+            raise ConfigError(
+                f"{at}.{f.name}",
+                f"this key does not apply to type {src.type!r} "
+                f"(it takes: {', '.join(sorted(SOURCE_KEYS[src.type]))})",
+            )
+    if src.type == "odbc":
+        _odbc_source(at, src)
+    elif src.type == "file":
+        if not src.path:
+            raise ConfigError(f"{at}.path", "type 'file' needs the path of a vCard file or "
+                              "folder, or an Outlook or Google CSV export")  # fmt: skip
+    elif src.type == "http":
+        _http_source(at, src)
+    elif src.type == "ldap":
+        _ldap_source(at, src)
+    else:
+        _carddav_source(at, src)
+    if src.ca_file:
+        _ca_file(f"{at}.ca_file", src.ca_file)
+
+
+def _ldap_source(at: str, src: ContactSourceSettings) -> None:
+    _url(at, src, ("ldap", "ldaps"))
+    scheme = urlsplit(src.url).scheme
+    if scheme == "ldap" and not (src.start_tls or src.allow_plain):
+        raise ConfigError(
+            f"{at}.url",
+            "ldap:// without start_tls is refused (the bind password would cross the network "
+            "in the clear); use ldaps:// or start_tls = true, or allow_plain = true",
+        )
+    if scheme == "ldaps" and src.start_tls:
+        raise ConfigError(f"{at}.start_tls", "ldaps:// is TLS already; start_tls is for ldap://")
+    if not src.base_dn.strip():
+        raise ConfigError(f"{at}.base_dn", "give the DN to search under, e.g. DC=example,DC=local")
+    search = src.filter.strip()
+    if search and not (search.startswith("(") and search.endswith(")")):
+        raise ConfigError(f"{at}.filter", f"an LDAP filter is in parentheses: ({search})")
+    if search.count("(") != search.count(")"):
+        raise ConfigError(f"{at}.filter", "unbalanced parentheses")
+    if src.bind_dn and not src.password:
+        raise ConfigError(f"{at}.password_file", "bind_dn is set: give its password in a file")
+    if not 1 <= src.ldap_page_size <= 1000:
+        raise ConfigError(
+            f"{at}.ldap_page_size", "must be 1..1000 (Active Directory pages at most 1,000)"
+        )
+    for key in ("phone_attributes", "name_attribute", "company_attribute", "id_attribute"):
+        value = getattr(src, key)
+        for name in value if isinstance(value, tuple) else (value,) if value else ():
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]*|[0-9]+(\.[0-9]+)+", name):
+                raise ConfigError(f"{at}.{key}", f"{name!r} is no LDAP attribute name")
+
+
+def _carddav_source(at: str, src: ContactSourceSettings) -> None:
+    _url(at, src, ("http", "https"))
+    if urlsplit(src.url).scheme == "http" and not src.allow_plain:
+        raise ConfigError(
+            f"{at}.url",
+            "http:// is refused (the password would cross the network in the clear); use "
+            "https://, or allow_plain = true",
+        )
+    if src.password and not src.username:
+        raise ConfigError(f"{at}.username", "password_file is set: give the user name too")
+
+
+def _odbc_source(at: str, src: ContactSourceSettings) -> None:
+    if not src.dsn:
+        raise ConfigError(f"{at}.dsn", "type 'odbc' needs an ODBC connection string")
+    if bool(src.table) == bool(src.query):
+        raise ConfigError(f"{at}.table/query", "give exactly one of table or query")
+    if not src.phone_columns:
+        raise ConfigError(f"{at}.phone_columns", "name at least one column")
+    if not (src.name_column or src.first_name_column or src.last_name_column or src.company_column):
+        raise ConfigError(
+            f"{at}.name_column", "give name_column, first/last_name_column or company_column"
+        )
+
+
+def _http_source(at: str, src: ContactSourceSettings) -> None:
+    if not src.url and not src.query_url:
+        raise ConfigError(f"{at}.url", "type 'http' needs url (a list endpoint) or query_url")
+    if src.url:
+        _url(at, src, ("http", "https"))
+    if src.query_url:
+        _url(at, src, ("http", "https"), key="query_url")
+        if "{number}" not in src.query_url:
+            raise ConfigError(f"{at}.query_url", "must contain {number} where the number goes")
+    _http_auth(at, src)
+    _http_paths(at, src)
+    if src.page_param and src.next_path != "links.next":
+        raise ConfigError(f"{at}.page_param", "give either page_param or next_path, not both")
+
+
+def _http_auth(at: str, src: ContactSourceSettings) -> None:
+    if src.token and (src.username or src.password):
+        raise ConfigError(f"{at}.token", "give a bearer token or username + password, not both")
+    if bool(src.username) != bool(src.password):
+        raise ConfigError(f"{at}.password", "basic auth needs username and password(_file)")
+
+
+def _http_paths(at: str, src: ContactSourceSettings) -> None:
+    paths = {"records_path": src.records_path, "id_path": src.id_path,
+             "name_path": src.name_path, "first_name_path": src.first_name_path,
+             "last_name_path": src.last_name_path, "company_path": src.company_path,
+             "updated_path": src.updated_path, "next_path": src.next_path}  # fmt: skip
+    paths |= {f"phone_paths[{i}]": p for i, p in enumerate(src.phone_paths)}
+    for key, text in paths.items():
+        try:
+            JsonPath.parse(text)
+        except ValueError as exc:
+            raise ConfigError(f"{at}.{key}", str(exc)) from exc
+    if not src.phone_paths:
+        raise ConfigError(f"{at}.phone_paths", "name at least one path to a phone number")
+    if not (src.name_path or src.first_name_path or src.last_name_path or src.company_path):
+        raise ConfigError(f"{at}.name_path", "give name_path, first/last_name_path or company_path")
+
+
+def _url(at: str, src: ContactSourceSettings, schemes: tuple[str, ...], key: str = "url") -> None:
+    value = getattr(src, key)
+    if not value:
+        raise ConfigError(f"{at}.{key}", f"type {src.type!r} needs a {' or '.join(schemes)} URL")
+    parts = urlsplit(value.replace("{number}", "0"))
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ConfigError(
+            f"{at}.{key}", f"expected a {' or '.join(s + '://' for s in schemes)} URL with a host"
+        )
+    if parts.password is not None:
+        # A password in the URL ends up in logs and process listings: it belongs in a file.
+        raise ConfigError(f"{at}.{key}", "no password in the URL: give username and password_file")
+
+
+def _ca_file(where: str, path: str) -> None:
+    import ssl
+
+    try:
+        ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(where, f"cannot load the CA file {path}: {exc}") from exc

@@ -9,6 +9,7 @@ import pyodbc
 import pytest
 
 from cti_journal.cli.main import main
+from tests.support.crm import running_crm
 
 
 def _config(tmp_path: Path, dsn: str, second_table: str) -> Path:
@@ -71,3 +72,56 @@ def test_readable_sources_pass(
     out = capsys.readouterr().out
     assert "lookup: source erp: ok, 5 records" in out
     assert "all checks passed" in out
+
+
+def test_check_reads_file_and_http_sources_naming_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export = Path(__file__).resolve().parents[1] / "corpus" / "sources" / "outlook_de.csv"
+    (tmp_path / "token").write_text("wrong-token", encoding="utf-8")
+    with running_crm() as crm:
+        crm.add("1", "Anna", "Alt", None, ["089 111111"], "2026-11-01T08:00:00Z")
+        config = tmp_path / "cti.toml"
+        config.write_text(
+            f"""
+[lookup]
+area_code = "89"
+own_number = "089 111111"
+
+[[lookup.sources]]
+name = "export"
+type = "file"
+path = "{export}"
+
+[[lookup.sources]]
+name = "missing"
+type = "file"
+path = "{tmp_path / "gone.csv"}"
+
+[[lookup.sources]]
+name = "crm"
+type = "http"
+url = "{crm.url}?api_key=topsecret"
+token_file = "{tmp_path / "token"}"
+name_path = "attributes.name.last"
+phone_paths = ["attributes.phones[*].number"]
+
+[[lookup.sources]]
+name = "crm-search"
+type = "http"
+query_url = "http://127.0.0.1:{crm.port}/api/search?phone={{number}}"
+token = "{crm.token}"
+name_path = "attributes.name.last"
+phone_paths = ["attributes.phones[*].number"]
+""",
+            encoding="utf-8",
+        )
+        assert main(["check", "-c", str(config), "--only", "lookup"]) == 2
+    out = capsys.readouterr().out
+    assert "lookup: source export: ok, 6 records" in out
+    assert "lookup: source missing: FAILED: source missing (" in out and "does not exist" in out
+    assert "lookup: source crm: FAILED: source crm (http://127.0.0.1" in out
+    assert "HTTP 401" in out
+    assert "topsecret" not in out and "wrong-token" not in out
+    assert "contact source(s) missing, crm cannot be read" in out
+    assert "lookup: source crm-search: query_url answers: 1 record(s) for lookup.own_number" in out

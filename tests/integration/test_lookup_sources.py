@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import pyodbc
 import pytest
 
-from cti_journal.lookup.sources import IndexHolder, SourceUnavailableError
+from cti_journal.lookup.sources.base import SourceUnavailableError
+from cti_journal.lookup.sources.holder import IndexHolder
 from cti_journal.shared.config import ContactSourceSettings, LookupSettings
 from tests.support.services import drop_table
 

@@ -22,7 +22,7 @@ import pyodbc
 import pytest
 
 from cti_journal.lookup.index import ContactIndex
-from cti_journal.lookup.sources import IndexHolder
+from cti_journal.lookup.sources.holder import IndexHolder
 from cti_journal.shared.config import ContactSourceSettings, LookupSettings
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"

@@ -43,7 +43,7 @@ def test_defaults_without_a_file() -> None:
 
 def test_the_documented_example_is_valid() -> None:
     s = load_settings(EXAMPLE, {})
-    assert [src.name for src in s.lookup.sources] == ["crm", "staff"]
+    assert [src.name for src in s.lookup.sources] == ["crm", "staff", "export", "crm-web"]
 
 
 def test_toml_values(tmp_path: Path) -> None:
@@ -295,30 +295,82 @@ def test_errors_never_contain_the_secret(tmp_path: Path) -> None:
         (
             '[[lookup.sources]]\nname = "a"\ndsn = "x"\ntable = "t"\nquery = "q"\n'
             'name_column = "n"\nphone_columns = ["p"]',
-            "lookup.sources[0] (a)",
+            "lookup.sources[a].table/query",
             "give exactly one of table or query",
         ),
         (
             '[[lookup.sources]]\nname = "a"\ndsn = "x"\ntable = "t"\nname_column = "n"',
-            "lookup.sources[0] (a)",
-            "phone_columns must name at least one column",
+            "lookup.sources[a].phone_columns",
+            "name at least one column",
         ),
         (
             '[[lookup.sources]]\nname = "a"\ndsn = "x"\ntable = "t"\nphone_columns = ["p"]',
-            "lookup.sources[0] (a)",
+            "lookup.sources[a].name_column",
             "give name_column, first/last_name_column or company_column",
         ),
         (
             '[[lookup.sources]]\nname = "a"\ntable = "t"',
-            "lookup.sources[0]",
-            "missing a required setting",
+            "lookup.sources[a].dsn",
+            "type 'odbc' needs an ODBC connection string",
         ),
+        ('[[lookup.sources]]\ndsn = "x"', "lookup.sources[0]", "missing a required setting"),
         (
             '[[lookup.sources]]\nname = "a"\ndsn = "x"\ntable = "t"\nname_column = "n"\n'
             'phone_columns = ["p"]\n[[lookup.sources]]\nname = "a"\ndsn = "x"\ntable = "u"\n'
             'name_column = "n"\nphone_columns = ["p"]',
-            "lookup.sources[1] (a)",
+            "lookup.sources[a].name",
             "source names must be unique",
+        ),
+        (
+            '[[lookup.sources]]\nname = "ad"\ntype = "ldap"\nurl = "ldaps://dc1"\n'
+            'base_dn = "DC=x"\npath = "/srv/x.csv"',
+            "lookup.sources[ad].path",
+            "this key does not apply to type 'ldap'",
+        ),
+        (
+            '[[lookup.sources]]\nname = "ad"\ntype = "ldap"\nurl = "https://dc1"',
+            "lookup.sources[ad].url",
+            "expected a ldap:// or ldaps:// URL",
+        ),
+        (
+            '[[lookup.sources]]\nname = "export"\ntype = "file"',
+            "lookup.sources[export].path",
+            "type 'file' needs the path",
+        ),
+        (
+            '[[lookup.sources]]\nname = "export"\ntype = "vcf"\npath = "x"',
+            "lookup.sources[export].type",
+            "'vcf' is not one of 'odbc', 'ldap', 'carddav', 'file', 'http'",
+        ),
+        (
+            '[[lookup.sources]]\nname = "crm"\ntype = "http"\nurl = "https://u:pw@crm/api"\n'
+            'name_path = "n"\nphone_paths = ["p"]',
+            "lookup.sources[crm].url",
+            "no password in the URL",
+        ),
+        (
+            '[[lookup.sources]]\nname = "crm"\ntype = "http"\nurl = "https://crm/api"\n'
+            'name_path = "n"\nphone_paths = ["phones[x]"]',
+            "lookup.sources[crm].phone_paths[0]",
+            "unexpected '[' at 6",
+        ),
+        (
+            '[[lookup.sources]]\nname = "crm"\ntype = "http"\nurl = "https://crm/api"\n'
+            'name_path = "n"\nphone_paths = ["p"]\nquery_timeout_s = 30',
+            "lookup.sources[crm].query_timeout_s",
+            "at most 5 s",
+        ),
+        (
+            '[[lookup.sources]]\nname = "crm"\ntype = "http"\nurl = "https://crm/api"\n'
+            'name_path = "n"\nphone_paths = ["p"]\nusername = "u"',
+            "lookup.sources[crm].password",
+            "basic auth needs username and password",
+        ),
+        (
+            '[[lookup.sources]]\nname = "dav"\ntype = "carddav"\nurl = "https://d/"\n'
+            'ca_file = "/nonexistent/ca.pem"',
+            "lookup.sources[dav].ca_file",
+            "cannot load the CA file",
         ),
         ("[writer]\nbatch_size = 0", "writer.batch_size", "must be greater than 0, is 0"),
         ("[writer]\nprefetch = 10", "writer.prefetch", "must be at least writer.batch_size"),

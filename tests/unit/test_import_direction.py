@@ -35,6 +35,8 @@ LAZY: dict[tuple[str, str], str] = {
         "shared.privacy_patterns",
         "shared.normalize",
     ): "phonenumbers' metadata only when a rule reads numbers",
+    ("lookup.sources.factory", "*"): "a source type's module (and its client library, an LDAP "
+    "one say) only when a source of that type is configured",
 }
 
 

@@ -10,7 +10,9 @@ import pytest
 
 from cti_journal.lookup.contacts import ContactRow
 from cti_journal.lookup.index import ContactIndex
-from cti_journal.lookup.sources import IndexHolder, SourceUnavailableError, select_statement
+from cti_journal.lookup.sources.base import FULL_RELOAD_EVERY, ChangeSet, SourceUnavailableError
+from cti_journal.lookup.sources.holder import IndexHolder
+from cti_journal.lookup.sources.odbc import select_statement
 from cti_journal.shared.config import ContactSourceSettings, LookupSettings
 from cti_journal.shared.normalize import NumberNormalizer
 
@@ -204,6 +206,11 @@ class MemorySource:
         self.rows = rows
         self.fail = False
         self.loads: list[Any] = []
+        self._mark: Any = None
+
+    @property
+    def name(self) -> str:
+        return self._settings.name
 
     @property
     def settings(self) -> ContactSourceSettings:
@@ -213,11 +220,30 @@ class MemorySource:
     def incremental(self) -> bool:
         return bool(self._settings.modified_column)
 
-    def load(self, since: Any | None) -> Iterable[ContactRow]:
+    @property
+    def deletions(self) -> bool:
+        return False
+
+    @property
+    def token(self) -> str | None:
+        return None if self._mark is None else str(self._mark)
+
+    def full_load(self) -> Iterable[ContactRow]:
+        return self._load(None)
+
+    def changes(self, token: str | None) -> ChangeSet:
+        rows = list(self._load(None if token is None else int(token)))
+        return ChangeSet(rows, [], self.token)
+
+    def _load(self, since: Any | None) -> Iterable[ContactRow]:
         self.loads.append(since)
         if self.fail:
             raise SourceUnavailableError(f"source {self._settings.name}: cannot connect")
-        return self._rows(since)
+        rows = list(self._rows(since))
+        marks = [r.modified for r in rows if r.modified is not None]
+        if marks:
+            self._mark = max([self._mark or 0, *marks])  # type: ignore[type-var]
+        return rows
 
     def _rows(self, since: Any | None) -> Iterator[ContactRow]:
         for r in self.rows:
@@ -378,3 +404,90 @@ def test_an_unreadable_own_number_names_the_setting() -> None:
 
     with pytest.raises(ConfigError, match=r"lookup\.own_number"):
         NumberNormalizer.from_settings(LookupSettings(area_code="", own_number="1234-0"))
+
+
+class FeedSource(MemorySource):
+    """A source with a change feed that reports deletions (as CardDAV's sync-collection does)."""
+
+    def __init__(self, settings: ContactSourceSettings, rows: list[ContactRow]) -> None:
+        super().__init__(settings, rows)
+        self.pending = ChangeSet()
+        self.tokens: list[str | None] = []
+        self.broken_after: int | None = None
+
+    @property
+    def incremental(self) -> bool:
+        return True
+
+    @property
+    def deletions(self) -> bool:
+        return True
+
+    @property
+    def token(self) -> str | None:
+        return "t0"
+
+    def full_load(self) -> Iterator[ContactRow]:
+        self.loads.append(None)
+        for i, r in enumerate(self.rows):
+            if self.broken_after is not None and i == self.broken_after:
+                raise SourceUnavailableError("source crm: page 2 failed")
+            yield r
+
+    def changes(self, token: str | None) -> ChangeSet:
+        self.tokens.append(token)
+        change, self.pending = self.pending, ChangeSet(token=self.pending.token)
+        return change
+
+
+def test_holder_applies_a_change_feed_with_deletions_and_never_reads_fully() -> None:
+    crm = FeedSource(
+        CRM, [row(CRM, "1", "Anna", "", "089 111111"), row(CRM, "2", "Bert", "", "089 222222")]
+    )
+    holder = IndexHolder(LookupSettings(area_code="89", refresh_s=3600), sources=[crm])
+    holder.start()
+    try:
+        crm.pending = ChangeSet([row(CRM, "3", "Cora", "", "089 333333")], ["1"], "t1")
+        holder.refresh_now()
+        assert holder.current.find("089111111") is None
+        assert found(holder.current, "089333333") == ("hit", "crm", "3", False)
+        assert found(holder.current, "089222222") == ("hit", "crm", "2", False)
+        for _ in range(FULL_RELOAD_EVERY + 1):
+            holder.refresh_now()
+        assert crm.loads == [None]  # deletions come with the feed: no periodic full read
+        assert crm.tokens[:3] == ["t0", "t1", "t1"]
+        assert holder.last_success("crm") > 0
+    finally:
+        holder.stop()
+
+
+def test_a_load_that_breaks_off_part_way_is_never_swapped_in() -> None:
+    rows = [row(CRM, str(i), f"P{i}", "", f"089 1111{i:02d}") for i in range(10)]
+    crm = FeedSource(CRM, rows)
+    crm.broken_after = 5
+    holder = IndexHolder(LookupSettings(area_code="89", refresh_s=3600), sources=[crm])
+    with pytest.raises(SourceUnavailableError):
+        holder.start()
+    assert holder.current.records == 0  # not the first five
+    crm.broken_after = None
+    holder.start()
+    try:
+        assert holder.current.records == 10
+    finally:
+        holder.stop()
+
+
+def test_a_start_after_a_failure_reads_only_the_missing_sources() -> None:
+    crm = MemorySource(CRM, [row(CRM, "1", "Anna", "", "089 111111")])
+    erp = MemorySource(ERP, [row(ERP, "5", "", "ACME GmbH", "089 222222")])
+    erp.fail = True
+    holder = IndexHolder(LookupSettings(area_code="89", refresh_s=3600), sources=[crm, erp])
+    with pytest.raises(SourceUnavailableError, match="erp"):
+        holder.start()
+    erp.fail = False
+    holder.start()
+    try:
+        assert (len(crm.loads), len(erp.loads)) == (1, 2)
+        assert holder.current.records == 2
+    finally:
+        holder.stop()

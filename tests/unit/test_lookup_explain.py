@@ -71,3 +71,16 @@ def test_an_incoming_call_without_amtsholung_strips_nothing(
 def test_no_field_and_no_call_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lookup", "explain"]) == 2
     assert "give a contact FIELD or --call NUMBER" in capsys.readouterr().err
+
+
+def test_contacts_reads_a_german_excel_export_by_its_columns(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`;`-separated, Windows-1252: read by its columns as a file source reads it (it used to be
+    read as one `,` column, with numbers "found" in whole lines and no name)."""
+    export = Path(__file__).resolve().parents[1] / "corpus" / "sources" / "outlook_de.csv"
+    out = explain(capsys, "--contacts", str(export), "--call", "0893838191")
+    assert (
+        "→ hit: Name 'Jon. Hofmann', Firma 'Schwabinger Werbeagentur', DatensatzID row:1, "
+        "table 'outlook_de'" in out
+    )
