@@ -31,6 +31,7 @@ import pika
 import pyodbc
 
 from cti_journal.shared.errors import ConfigError
+from cti_journal.shared.loader import load_settings
 from cti_journal.shared.privacy import shorten
 from cti_journal.shared.topology import Topology
 
@@ -231,8 +232,7 @@ def _shortened(journal: Path) -> tuple[int, int, str]:
     return int(outgoing or 0), int(cut or 0), str(row[0]) if row else ""
 
 
-def _dead_count(url: str, prefix: str) -> int:
-    topology = Topology(prefix, (1,), 2)
+def _dead_count(url: str, topology: Topology) -> int:
     conn = pika.BlockingConnection(pika.URLParameters(url))
     try:
         frame = conn.channel().queue_declare(topology.queue("dead"), passive=True)
@@ -241,8 +241,7 @@ def _dead_count(url: str, prefix: str) -> int:
         conn.close()
 
 
-def _delete_queues(url: str, prefix: str, retry_delays: tuple[int, ...]) -> None:
-    topology = Topology(prefix, retry_delays, 2)
+def _delete_queues(url: str, topology: Topology) -> None:
     conn = pika.BlockingConnection(pika.URLParameters(url))
     try:
         channel = conn.channel()
@@ -303,7 +302,8 @@ def run(args: argparse.Namespace) -> int:
     (work / "contacts.txt").write_text("\n".join(numbers) + "\n", encoding="utf-8")
     cti_port = _free_port()
     config = work / "demo.toml"
-    prefix = write_config(config, work, args, cti_port)
+    write_config(config, work, args, cti_port)
+    topology = Topology.from_settings(load_settings(config).broker)  # as the processes see it
     journal = work / "journal.db"
     print(f"demo: {args.count} entries, {args.lookups} lookup + {args.writers} writer workers")
     print(f"demo: work folder {work} (logs, config, journal.db)")
@@ -321,7 +321,7 @@ def run(args: argparse.Namespace) -> int:
         "--start", "2026-11-25 08:00:00", "--expect-out", str(work / "expected.jsonl"),
     ], work)  # fmt: skip
     try:
-        return _watch(args, work, journal, prefix, procs, sim)
+        return _watch(args, work, journal, topology, procs, sim)
     finally:
         for proc in [sim, *procs]:
             if proc.popen.poll() is None:
@@ -332,11 +332,11 @@ def run(args: argparse.Namespace) -> int:
             except subprocess.TimeoutExpired:
                 proc.popen.kill()
         if not args.keep:
-            _delete_queues(args.amqp, prefix, (1000, 5000, 30000))
+            _delete_queues(args.amqp, topology)
 
 
 def _watch(
-    args: argparse.Namespace, work: Path, journal: Path, prefix: str,
+    args: argparse.Namespace, work: Path, journal: Path, topology: Topology,
     procs: list[_Proc], sim: _Proc,
 ) -> int:  # fmt: skip
     started = time.monotonic()
@@ -362,7 +362,7 @@ def _watch(
     elapsed = time.monotonic() - started
     time.sleep(1.0)  # let a late duplicate, if any, show itself
     expected, missing, extra = compare(work / "expected.jsonl", journal)
-    dead_letters = _dead_count(args.amqp, prefix)
+    dead_letters = _dead_count(args.amqp, topology)
     written, enriched = _count(journal)
     rate = written / elapsed if elapsed else 0.0
     print("demo: summary")

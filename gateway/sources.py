@@ -27,7 +27,7 @@ from typing import Protocol
 from cti_journal.gateway.intake import Buffer
 from cti_journal.gateway.lines import Line, LineSplitter
 from cti_journal.gateway.prepare import Outgoing, Preparer
-from cti_journal.shared.backoff import Backoff
+from cti_journal.shared.backoff import Backoff, retry
 from cti_journal.shared.config import GatewaySettings
 from cti_journal.shared.metrics import Metrics
 
@@ -166,13 +166,17 @@ class TcpClientSource:
         origin = f"tcp {self.settings.host}:{self.settings.port}"
         backoff = Backoff(first_s=0.5, max_s=self.settings.reconnect_max_s)
         while not stop.is_set():
-            try:
-                sock = socket.create_connection(address, timeout=5)
-            except OSError as exc:
-                backoff.failed(log, f"CTI server {origin} unreachable", exc)
-                backoff.wait(stop)
-                continue
-            backoff.succeeded(log, f"CTI server {origin}")
+            sock = retry(
+                lambda: socket.create_connection(address, timeout=5),
+                failures=OSError,
+                backoff=backoff,
+                stop=stop,
+                logger=log,
+                what=f"CTI server {origin}",
+                failing=f"CTI server {origin} unreachable",
+            )
+            if sock is None:
+                return
             log.info("connected to CTI server %s", origin)
             self.metrics.source_connected.inc()
             try:

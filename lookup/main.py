@@ -12,7 +12,7 @@ from cti_journal.lookup.sources.holder import IndexHolder
 from cti_journal.lookup.sources.query import CallQueries
 from cti_journal.lookup.worker import LookupWorker
 from cti_journal.shared.arguments import add_config_argument, load_settings
-from cti_journal.shared.backoff import Backoff
+from cti_journal.shared.backoff import Backoff, retry
 from cti_journal.shared.config import LookupSettings
 from cti_journal.shared.errors import ConfigError
 from cti_journal.shared.metrics import Metrics
@@ -62,19 +62,23 @@ def load_contacts(holder: IndexHolder, stop: threading.Event) -> bool:
     (the sources read already are kept). A source that refuses us for good - login, unknown
     database, a table, column or query that does not exist, a file in no known format - raises
     ConfigError (exit 2: restarting cannot fix it). False if stopped."""
-    backoff = Backoff(max_s=SOURCES_RETRY_MAX_S)
-    while True:
+
+    def start() -> bool:
         try:
             holder.start()
         except SourceRefusedError as exc:
             raise ConfigError("lookup.sources", str(exc)) from exc
-        except SourceUnavailableError as exc:
-            backoff.failed(log, "contact sources", exc)
-            if backoff.wait(stop):
-                return False
-            continue
-        backoff.succeeded(log, "contact sources")
         return True
+
+    started = retry(
+        start,
+        failures=SourceUnavailableError,
+        backoff=Backoff(max_s=SOURCES_RETRY_MAX_S),
+        stop=stop,
+        logger=log,
+        what="contact sources",
+    )
+    return bool(started)
 
 
 def run(args: argparse.Namespace) -> int:

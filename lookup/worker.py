@@ -13,8 +13,7 @@ from cti_journal.lookup.sources.query import CallQueries
 from cti_journal.shared.amqp import AmqpLink
 from cti_journal.shared.config import BrokerSettings, LookupSettings
 from cti_journal.shared.consumer import Consumer, Delivery
-from cti_journal.shared.errors import BadInputError
-from cti_journal.shared.message import Lookup, decode_bundle, encode_bundle
+from cti_journal.shared.message import Lookup, encode_bundle
 from cti_journal.shared.metrics import Metrics
 from cti_journal.shared.privacy import PrivacyRules
 from cti_journal.shared.topology import LOOKUP, WRITE
@@ -58,10 +57,8 @@ class LookupWorker:
 
     def _handle(self, delivery: Delivery) -> None:
         """One message (one entry or a bundle) in, one message with as many entries out."""
-        try:
-            entries = decode_bundle(delivery.body)
-        except BadInputError as exc:
-            self.consumer.fail(delivery, exc)
+        entries = self.consumer.entries(delivery)
+        if entries is None:
             return
         index = self.index()
         if self.queries:

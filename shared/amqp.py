@@ -5,18 +5,11 @@ message: see shared/measurements.md) and the topology declared on every (re)conn
 Everything here runs on the IOLoop thread, except `call_threadsafe` and `stop`, which other
 threads use to hand work in. Callers never see pika objects.
 
-Refused publishes (RabbitMQ 3.10.8 on a cluster that lost a node, seen and reproduced): a
-channel opened during a quorum queue's leader election initialises its queue client from the
-queue record, which still names the dead leader; the client's first enqueue asks that node for
-its machine version, gets `{badrpc, nodedown}` and answers `reject_publish` *without changing
-its state* (rabbit_fifo_client:enqueue/3), so every later publish on that channel is nacked at
-once, forever, while a new channel gets a fresh client and its confirms. So a run of nacks (or
-returns, or a confirm that does not come) is handled here, once for every process: the link
-holds publishing for a backoff delay (`retry_in_s`, `holding`), logs the broker's reason once
-per change of state, sets `publish_degraded` and the health state's "publishes degraded" (not
-ready), and after REOPEN_AFTER_ROUNDS held rounds without a single confirm, or a confirm older
-than CONFIRM_BOUND_S, closes the connection and opens one to the next URL, whose channel starts
-clean.
+Refused publishes (nacks, returns, a confirm that does not come) hold publishing, make the
+process not ready and, after a few rounds, reopen the connection to the next URL: the state
+machine that decides this is `shared/confirms.py` (no pika there); the link feeds it pika's
+frames and carries its decisions out. Declaring the topology is `shared/declare.py`, one URL's
+connection parameters `shared/amqp_params.py`, consuming and acking `shared/amqp_consume.py`.
 """
 
 from __future__ import annotations
@@ -24,9 +17,7 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import pika
@@ -40,6 +31,7 @@ from cti_journal.shared.amqp_consume import MessageCallback, ack, consume, nack_
 from cti_journal.shared.amqp_params import connection_parameters, redact
 from cti_journal.shared.backoff import Backoff
 from cti_journal.shared.config import BrokerSettings
+from cti_journal.shared.confirms import ConfirmWindow, Decision, return_reason
 from cti_journal.shared.declare import BrokerRefusedError, Declarer
 from cti_journal.shared.errors import ConfigError, describe
 from cti_journal.shared.metrics import Metrics
@@ -48,26 +40,7 @@ from cti_journal.shared.topology import Topology
 log = logging.getLogger(__name__)
 ConfirmCallback = Callable[[bool], None]
 
-# A round is every refusal that arrives within one hold. Three rounds in a row with no confirm in
-# between (about 1-2 s of refusals with the first holds of 0.25, 0.5, 1 s) mean the channel will not
-# recover by itself: reopen, to the next URL. Later rounds hold longer (the backoff only resets on a
-# confirm), so a broker that refuses everything is asked less and less often, up to
-# broker.reconnect_max_s apart.
-REOPEN_AFTER_ROUNDS = 3
-REFUSED_FIRST_HOLD_S = 0.25
-# A publish not confirmed within this bound (a node cut off from the queue's leader neither acks
-# nor nacks) counts as refused and reopens the connection. Confirms normally take milliseconds; a
-# memory or disk alarm blocks the connection instead, which is not counted (nothing is sent then).
-CONFIRM_BOUND_S = 15.0
 WATCH_INTERVAL_S = 1.0
-
-
-def _nack_reason(routing_key: str) -> str:
-    # AMQP 0-9-1 nacks carry no reason text: say what RabbitMQ nacks for.
-    return (
-        f"nacked for routing key {routing_key!r} (a quorum queue without a leader this "
-        "channel can reach, or over its length limit)"
-    )
 
 
 # A broker may refuse a login for a moment while its users are being set up (a definitions
@@ -78,14 +51,6 @@ _REFUSALS = (
     pika.exceptions.ProbableAccessDeniedError,
     pika.exceptions.AuthenticationError,
 )
-
-
-@dataclass(slots=True)
-class _Pending:
-    routing_key: str
-    message_id: str
-    callback: ConfirmCallback
-    sent_at: float
 
 
 class AmqpLink:
@@ -107,12 +72,7 @@ class AmqpLink:
         declare: bool = True,
     ) -> None:
         self.broker = broker
-        self.topology = Topology(
-            broker.prefix,
-            broker.retry_delays_ms,
-            broker.delivery_limit,
-            broker.dead_letter_days * 86_400_000,
-        )
+        self.topology = Topology.from_settings(broker)
         self.name = name
         self.metrics = metrics
         self._on_ready = on_ready
@@ -130,15 +90,10 @@ class AmqpLink:
         self._failures = 0
         self._refusals = 0  # logins refused in a row
         self._reconnect = Backoff(first_s=0.5, max_s=broker.reconnect_max_s)
-        self._seq = 0
-        self._pending: dict[int, _Pending] = {}
-        self._returned: dict[str, str] = {}  # message id -> the broker's reason
         self._message_counter = 0
-        # refused publishes (see the module's docstring)
-        self._refused = Backoff(first_s=REFUSED_FIRST_HOLD_S, max_s=broker.reconnect_max_s)
-        self._hold_until = 0.0
-        self._rounds = 0
-        self._degraded = False
+        self._confirms: ConfirmWindow[ConfirmCallback] = ConfirmWindow(
+            max_hold_s=broker.reconnect_max_s, log=log, where=self._where
+        )
         self._watch: object | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -259,7 +214,7 @@ class AmqpLink:
         self._channel = channel
         channel.add_on_close_callback(self._on_channel_closed)
         channel.add_on_return_callback(self._on_return)
-        self._seq = 0
+        self._confirms.opened()
         channel.confirm_delivery(ack_nack_callback=self._on_confirm)
         if self._declare:
             Declarer(channel, self.topology, self._on_declared).start()
@@ -271,7 +226,7 @@ class AmqpLink:
         self._session_up = True
         self._failures = 0
         self._refusals = 0
-        self._reconnect.attempts, self._reconnect.failing_since = 0, None
+        self._reconnect.reset()
         self._blocked = False
         self.metrics.broker_connected.set(1)
         log.info("connected to broker %s", redact(self.broker.urls[self._url_index]))
@@ -309,37 +264,36 @@ class AmqpLink:
         if self._watch is not None:
             self.ioloop.remove_timeout(self._watch)
             self._watch = None
-        pending, self._pending = self._pending, {}
-        self._returned.clear()
+        pending = self._confirms.lost()
         self.metrics.in_flight.set(0)
-        for item in pending.values():
+        for item in pending:
             self.metrics.publish_failed.inc()
-            item.callback(False)
+            item.token(False)
         if was_ready and self._on_lost is not None:
             self._on_lost()
 
     # -- publishing -------------------------------------------------------------------------
     @property
     def in_flight(self) -> int:
-        return len(self._pending)
+        return self._confirms.in_flight
 
     @property
     def degraded(self) -> bool:
         """Publishes are being refused (nacked, returned) or not confirmed within the bound."""
-        return self._degraded
+        return self._confirms.degraded
 
     @property
     def holding(self) -> bool:
         """Publishing is held after a refusal; retry after `retry_in_s()`."""
-        return time.monotonic() < self._hold_until
+        return self._confirms.holding
 
     def retry_in_s(self) -> float:
-        return max(0.0, self._hold_until - time.monotonic())
+        return self._confirms.retry_in_s()
 
     def can_publish(self, window: int) -> bool:
-        if not self._ready or self._blocked or self.holding:
+        if not self._ready or self._blocked or self._confirms.holding:
             return False
-        return len(self._pending) < window
+        return self._confirms.in_flight < window
 
     def publish(
         self,
@@ -375,10 +329,9 @@ class AmqpLink:
             # The channel is going away; its close callback reports everything pending.
             log.debug("publish failed: %s", exc)
             return False
-        self._seq += 1
-        self._pending[self._seq] = _Pending(routing_key, message_id, on_confirm, time.monotonic())
+        self._confirms.published(routing_key, message_id, on_confirm)
         self.metrics.published.labels(routing_key).inc()
-        self.metrics.in_flight.set(len(self._pending))
+        self.metrics.in_flight.set(self._confirms.in_flight)
         return True
 
     def _on_return(
@@ -388,83 +341,51 @@ class AmqpLink:
         properties: pika.BasicProperties,
         _body: bytes,
     ) -> None:
-        # Counted and logged with the confirm that follows every return (_publish_refused).
+        # Counted and logged with the confirm that follows every return.
         if properties.message_id:
-            self._returned[properties.message_id] = (
-                f"returned {method.reply_code} {method.reply_text} for routing key "
-                f"{method.routing_key!r} (was a queue deleted?)"
+            self._confirms.returned(
+                properties.message_id,
+                return_reason(method.reply_code, method.reply_text, method.routing_key),
             )
 
     def _on_confirm(self, frame: pika.frame.Method) -> None:
         method = frame.method
-        ok = isinstance(method, pika.spec.Basic.Ack)
-        tag: int = method.delivery_tag
-        if method.multiple:
-            tags = []
-            for t in self._pending:  # insertion order is publish order: stop at the first later
-                if t > tag:
-                    break
-                tags.append(t)
-        else:
-            tags = [tag] if tag in self._pending else []
-        outcomes: list[tuple[_Pending, bool]] = []
-        refusal = ""
-        for t in tags:
-            item = self._pending.pop(t)
-            returned = self._returned.pop(item.message_id, None)
-            success = ok and returned is None
+        decision = self._confirms.confirmed(
+            method.delivery_tag,
+            multiple=bool(method.multiple),
+            ack=isinstance(method, pika.spec.Basic.Ack),
+        )
+        for item, success in decision.settled:
             if success:
                 self.metrics.confirmed.labels(item.routing_key).inc()
             else:
                 self.metrics.publish_failed.inc()
-                refusal = refusal or returned or _nack_reason(item.routing_key)
-            outcomes.append((item, success))
-        self.metrics.in_flight.set(len(self._pending))
+        self.metrics.in_flight.set(self._confirms.in_flight)
         # The state first, so that callbacks see the hold (retry_in_s) this frame causes.
-        if refusal:
-            self._publish_refused(refusal)
-        elif outcomes:
-            self._publish_confirmed()
-        for item, success in outcomes:
-            item.callback(success)
+        self._carry_out(decision)
+        for item, success in decision.settled:
+            item.token(success)
 
-    # -- refused publishes --------------------------------------------------------------------
+    # -- refused publishes (shared/confirms.py decides) -------------------------------------
     def _where(self) -> str:
         return f"broker {redact(self.broker.urls[self._url_index])}"
 
-    def _publish_confirmed(self) -> None:
-        if self._degraded:
-            self._refused.succeeded(log, f"publishes to {self._where()}")
-            self._degraded = False
-            self.metrics.health.set_degraded("publishes", None, self.metrics.publish_degraded)
-        self._refused.attempts, self._refused.failing_since = 0, None
-        self._rounds = 0
-        self._hold_until = 0.0
-
-    def _set_degraded(self, reason: str) -> None:
-        """Not ready (/readyz, cti_journal_ready) and publish_degraded 1 until a confirm."""
-        if not self._degraded:
-            self._degraded = True
+    def _carry_out(self, decision: Decision[ConfirmCallback]) -> None:
+        # Not ready (/readyz, cti_journal_ready) and publish_degraded 1 until a confirm.
+        if decision.degraded is not None:
             self.metrics.health.set_degraded(
                 "publishes",
-                f"{self._where()} refused them: {reason}",
+                f"{self._where()} refused them: {decision.degraded}",
                 self.metrics.publish_degraded,
             )
-
-    def _publish_refused(self, reason: str) -> None:
-        self._set_degraded(reason)
-        if self.holding:
-            return  # this round is already counted
-        self._refused.failed(log, f"{self._where()} refused publishes", reason)
-        self._hold_until = time.monotonic() + self._refused.delay()
-        self._rounds += 1
-        if self._rounds >= REOPEN_AFTER_ROUNDS:
-            self._reopen(f"{self._rounds} rounds of refused publishes ({reason})")
+        elif decision.recovered:
+            self.metrics.health.set_degraded("publishes", None, self.metrics.publish_degraded)
+        if decision.reopen is not None:
+            self._reopen(decision.reopen)
 
     def _reopen(self, why: str) -> None:
         """Close the connection; the reconnect goes to the next URL with a channel that starts
         clean. Whatever is unconfirmed is reported as failed and sent again."""
-        self._rounds = 0
         connection = self._connection
         if self._stopping or connection is None or not connection.is_open:
             return
@@ -475,20 +396,10 @@ class AmqpLink:
         self._watch = None
         if not self._ready:
             return
-        oldest = next(iter(self._pending.values()), None)
-        if (
-            oldest is not None
-            and not self._blocked
-            and time.monotonic() - oldest.sent_at > CONFIRM_BOUND_S
-        ):
-            self._set_degraded(f"no confirm for {CONFIRM_BOUND_S:.0f} s")
-            self._refused.failed(
-                log, f"{self._where()} refused publishes", f"no confirm for {CONFIRM_BOUND_S:.0f} s"
-            )
-            self._refused.delay()  # counts the failure; the reconnect waits its own backoff
-            self._reopen(f"a publish unconfirmed for over {CONFIRM_BOUND_S:.0f} s")
-            return
-        self._watch = self.ioloop.call_later(WATCH_INTERVAL_S, self._watch_confirms)
+        decision = self._confirms.tick(blocked=self._blocked)
+        self._carry_out(decision)
+        if decision.reopen is None:
+            self._watch = self.ioloop.call_later(WATCH_INTERVAL_S, self._watch_confirms)
 
     # -- consuming --------------------------------------------------------------------------
     def consume(self, stage_queue: str, prefetch: int, on_message: MessageCallback) -> None:

@@ -11,9 +11,12 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -51,6 +54,11 @@ class Backoff:
         else:
             logger.debug("%s: %s (attempt %d)", what, reason, self.attempts + 1)
 
+    def reset(self) -> None:
+        """Start over from `first_s`, without a log line (a success the caller reports itself)."""
+        self.attempts = 0
+        self.failing_since = None
+
     def succeeded(self, logger: logging.Logger, what: str) -> None:
         """Reset after a success; logs the recovery once if there had been failures."""
         if self.attempts and self.failing_since is not None:
@@ -60,5 +68,31 @@ class Backoff:
                 time.monotonic() - self.failing_since,
                 self.attempts,
             )
-        self.attempts = 0
-        self.failing_since = None
+        self.reset()
+
+
+def retry(
+    attempt: Callable[[], T],
+    *,
+    failures: type[BaseException] | tuple[type[BaseException], ...],
+    backoff: Backoff,
+    stop: threading.Event,
+    logger: logging.Logger,
+    what: str,
+    failing: str | None = None,
+) -> T | None:
+    """`attempt()` until it returns, waiting out `backoff` after each of `failures` (any other
+    error, e.g. a ConfigError, ends the loop at once); None if `stop` was set meanwhile.
+
+    Logged once when the failures begin (as `failing`, default `what`) and once when `what` is
+    back, as every reconnect of the project is."""
+    while True:
+        try:
+            result = attempt()
+        except failures as exc:
+            backoff.failed(logger, failing or what, exc)
+            if backoff.wait(stop):
+                return None
+            continue
+        backoff.succeeded(logger, what)
+        return result

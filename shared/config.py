@@ -170,7 +170,8 @@ class ContactSourceSettings:
     # -- ldap, carddav, http: where and who
     url: str = ""
     username: str = ""  # carddav, http (basic auth)
-    password: str = ""  # give password_file: the file's content is the password
+    # give password_file: the file's content is the password (never in a repr, hence field)
+    password: str = field(default="", repr=False)
     ca_file: str = ""  # a CA bundle (PEM) to verify the server's certificate; "" = system CAs
     timeout_s: float = bounded(10.0, **POSITIVE)  # per request / connection
     # -- ldap
@@ -190,7 +191,7 @@ class ContactSourceSettings:
     # -- file
     path: str = ""  # a vCard file or folder, an Outlook or Google CSV export
     # -- http (a REST CRM); paths in the small syntax of lookup/sources/jsonpath.py
-    token: str = ""  # bearer token; give token_file
+    token: str = field(default="", repr=False)  # bearer token; give token_file
     records_path: str = "data[*]"  # the records in one reply
     id_path: str = "id"
     name_path: str = ""  # or first_name_path + last_name_path

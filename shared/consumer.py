@@ -25,6 +25,7 @@ from typing import Any, Final
 from cti_journal.shared.amqp import AmqpLink
 from cti_journal.shared.errors import BadInputError, PermanentError
 from cti_journal.shared.masking import mask_numbers_in
+from cti_journal.shared.message import JournalEntry, decode_bundle
 from cti_journal.shared.topology import DEAD
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,15 @@ class Consumer:
     ) -> None:
         self._outstanding.append(tag)
         self._handle(Delivery(body, headers, redelivered, tag, self._generation))
+
+    def entries(self, delivery: Delivery) -> list[JournalEntry] | None:
+        """The entries a delivery carries (one entry or a bundle). None when it is not entries
+        at all: it is then dead-lettered as bad input, and the handler has nothing left to do."""
+        try:
+            return decode_bundle(delivery.body)
+        except BadInputError as exc:
+            self.fail(delivery, exc)
+            return None
 
     # -- outcomes -----------------------------------------------------------------------------
     def complete(self, delivery: Delivery) -> None:

@@ -61,7 +61,7 @@ class Declarer:
 
 def declare_topology_blocking(broker: BrokerSettings) -> Topology:
     """Declare everything once over a short blocking connection (for `check`, `dlq`, tests)."""
-    topology = Topology(broker.prefix, broker.retry_delays_ms, broker.delivery_limit)
+    topology = Topology.from_settings(broker)
     last: Exception | None = None
     for url in broker.urls:
         try:

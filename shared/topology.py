@@ -27,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
+from cti_journal.shared.config import BrokerSettings
+
 LOOKUP: Final = "lookup"
 WRITE: Final = "write"
 DEAD: Final = "dead"
@@ -46,6 +48,17 @@ class Topology:
     retry_delays_ms: tuple[int, ...]
     delivery_limit: int
     dead_letter_ttl_ms: int = 0  # 0 = dead letters never expire
+
+    @classmethod
+    def from_settings(cls, broker: BrokerSettings) -> Topology:
+        """The topology `[broker]` describes: the same names, arguments and dead-letter expiry in
+        every process and command."""
+        return cls(
+            broker.prefix,
+            broker.retry_delays_ms,
+            broker.delivery_limit,
+            broker.dead_letter_days * 86_400_000,
+        )
 
     def expiration(self, routing_key: str) -> str | None:
         """The per-message TTL (AMQP `expiration`, ms as text) of a message to `routing_key`."""

@@ -42,7 +42,7 @@ from typing import IO, Any, Final
 
 import orjson
 
-from cti_journal.shared.backoff import Backoff
+from cti_journal.shared.backoff import Backoff, retry
 from cti_journal.shared.errors import ConfigError
 from cti_journal.shared.record import FIELDS, LineFormat, canonical_field
 from cti_journal.simulator.calls import TIME_FORMAT, generate_calls
@@ -245,13 +245,17 @@ class Simulator:
         self._ready.set()
         backoff = Backoff(first_s=_BACKOFF_START_S, max_s=_BACKOFF_MAX_S)
         while not self._stop.is_set() and not self.done:
-            try:
-                conn = socket.create_connection((host, port), timeout=5)
-            except OSError as exc:
-                backoff.failed(log, f"cannot connect to {host}:{port}", exc)
-                backoff.wait(self._stop)
-                continue
-            backoff.succeeded(log, f"{host}:{port}")
+            conn = retry(
+                lambda: socket.create_connection((host, port), timeout=5),
+                failures=OSError,
+                backoff=backoff,
+                stop=self._stop,
+                logger=log,
+                what=f"{host}:{port}",
+                failing=f"cannot connect to {host}:{port}",
+            )
+            if conn is None:
+                break
             log.info("connected to %s:%d", host, port)
             conn.settimeout(None)
             with conn:

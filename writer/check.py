@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from cti_journal.shared.config import Settings
-from cti_journal.shared.errors import ConfigError
 from cti_journal.shared.metrics import make_metrics
 from cti_journal.shared.odbc import redact_dsn
+from cti_journal.writer.journal_db import journal_dsn
 from cti_journal.writer.sink import OdbcJournalSink
 
 
 def check(settings: Settings) -> list[str]:
-    if not settings.writer.dsn:
-        raise ConfigError("writer.dsn", "not set")
+    journal_dsn(settings.writer)
     sink = OdbcJournalSink(settings.writer, make_metrics())
     try:
         plan = sink.open()

@@ -7,9 +7,10 @@ import logging
 import threading
 
 from cti_journal.shared.arguments import add_config_argument, load_settings
-from cti_journal.shared.backoff import Backoff
-from cti_journal.shared.errors import ConfigError, ConnectionLostError
+from cti_journal.shared.backoff import Backoff, retry
+from cti_journal.shared.errors import ConnectionLostError
 from cti_journal.shared.process import on_termination, start_metrics, watch_consumer
+from cti_journal.writer.journal_db import journal_dsn
 from cti_journal.writer.retention import start_retention
 from cti_journal.writer.sink import OdbcJournalSink
 from cti_journal.writer.table import TablePlan
@@ -26,23 +27,19 @@ def open_sink(sink: OdbcJournalSink, stop: threading.Event, max_s: float) -> Tab
     """Open the journal table, waiting with backoff while the database is unreachable (a
     database that starts after us is no reason to exit). A database that refuses us - login,
     unknown database, missing table - raises ConfigError at once. None if stopped meanwhile."""
-    backoff = Backoff(max_s=max_s)
-    while True:
-        try:
-            plan = sink.open()
-        except ConnectionLostError as exc:
-            backoff.failed(log, "journal database", exc)
-            if backoff.wait(stop):
-                return None
-            continue
-        backoff.succeeded(log, "journal database")
-        return plan
+    return retry(
+        sink.open,
+        failures=ConnectionLostError,
+        backoff=Backoff(max_s=max_s),
+        stop=stop,
+        logger=log,
+        what="journal database",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
-    if not settings.writer.dsn:
-        raise ConfigError("writer.dsn", "the ODBC connection string of the journal database")
+    journal_dsn(settings.writer)  # before anything starts: a missing DSN is exit 2 at once
     metrics = start_metrics(settings, settings.writer.metrics_port, "writer")
     stop = threading.Event()
     on_termination(stop.set)

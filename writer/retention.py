@@ -32,8 +32,9 @@ from cti_journal.shared.arguments import add_config_argument, load_settings
 from cti_journal.shared.columns import ColumnType
 from cti_journal.shared.config import Settings
 from cti_journal.shared.errors import ConfigError, ConnectionLostError
-from cti_journal.shared.odbc import classify, connect, redact_dsn
+from cti_journal.shared.odbc import classify, connect
 from cti_journal.writer.dialect import Dialect, quote_identifier
+from cti_journal.writer.journal_db import open_journal
 from cti_journal.writer.ledger import Ledger
 from cti_journal.writer.mapping import MappedColumn
 from cti_journal.writer.table import TablePlan, load_plan
@@ -316,12 +317,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ConfigError("--older-than", str(exc)) from exc
     w = settings.writer
-    if not w.dsn:
-        raise ConfigError("writer.dsn", "the ODBC connection string of the journal database")
-    try:
-        conn = connect(w.dsn)
-    except ConnectionLostError as exc:
-        raise ConfigError("writer.dsn", f"{redact_dsn(w.dsn)}: {exc}") from exc
+    conn = open_journal(w)
     try:
         plan = load_plan(conn, w.table, w.columns)
         purger = Purger(plan, settings.gateway.timezone)

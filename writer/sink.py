@@ -40,14 +40,13 @@ from cti_journal.shared.odbc import (
     UnknownDatabaseError,
     classify,
     connect,
-    redact_dsn,
-    refused_for_good,
 )
 from cti_journal.writer.claim import LedgerClaim, Row
 from cti_journal.writer.ddl import create_if_missing, create_table_sql
 from cti_journal.writer.dialect import Dialect, detect_dialect
 from cti_journal.writer.gateway_counts import count_by_gateway
 from cti_journal.writer.insert import choose_strategy, insert
+from cti_journal.writer.journal_db import open_journal
 from cti_journal.writer.ledger import Ledger
 from cti_journal.writer.pairs import PairCheck
 from cti_journal.writer.table import TablePlan, load_plan
@@ -81,12 +80,7 @@ class OdbcJournalSink:
     def open(self) -> TablePlan:
         """Connect, read the table through the catalog, prepare the ledger. Raises ConfigError
         naming the setting when the database, the table or a column is not as configured."""
-        try:
-            conn = self._connection()
-        except ConnectionLostError as exc:
-            if refused_for_good(exc.__cause__):
-                raise ConfigError("writer.dsn", f"{redact_dsn(self.settings.dsn)}: {exc}") from exc
-            raise  # unreachable for now: the caller waits and tries again
+        conn = self._connection(opening=True)  # ConnectionLostError: the caller waits, retries
         dialect = detect_dialect(conn)
         if self.settings.create_table:
             self._create_table_if_missing(conn, dialect)
@@ -138,9 +132,16 @@ class OdbcJournalSink:
             self._truncation_logged.add(column)
             log.warning("values for column %s are cut to fit its size (logged once)", column)
 
-    def _connection(self) -> pyodbc.Connection:
+    def _connection(self, *, opening: bool = False) -> pyodbc.Connection:
         if self._conn is None:
-            self._conn = connect(self.settings.dsn)
+            # A database that refuses us for good is a configuration error when the writer
+            # starts (exit 2); a later reconnect waits out whatever it meets, as the broker
+            # keeps the entries meanwhile.
+            self._conn = (
+                open_journal(self.settings, unreachable_is_transient=True)
+                if opening
+                else connect(self.settings.dsn)
+            )
             self.metrics.db_connected.set(1)
         return self._conn
 

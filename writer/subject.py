@@ -31,12 +31,13 @@ import pyodbc
 from cti_journal.shared.arguments import add_config_argument, load_settings
 from cti_journal.shared.columns import ColumnType
 from cti_journal.shared.config import Settings
-from cti_journal.shared.errors import ConfigError, ConnectionLostError
+from cti_journal.shared.errors import ConfigError
 from cti_journal.shared.masking import mask_number
-from cti_journal.shared.odbc import classify, connect, redact_dsn
+from cti_journal.shared.odbc import classify
 from cti_journal.shared.privacy import PrivacyRules, canonical_number
 from cti_journal.shared.privacy_patterns import load_normalizer
 from cti_journal.writer.dialect import quote_identifier
+from cti_journal.writer.journal_db import open_journal
 from cti_journal.writer.mapping import MappedColumn
 from cti_journal.writer.table import TablePlan, load_plan
 
@@ -217,12 +218,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     w = settings.writer
-    if not w.dsn:
-        raise ConfigError("writer.dsn", "the ODBC connection string of the journal database")
-    try:
-        conn = connect(w.dsn)
-    except ConnectionLostError as exc:
-        raise ConfigError("writer.dsn", f"{redact_dsn(w.dsn)}: {exc}") from exc
+    conn = open_journal(w)
     try:
         finder = SubjectFinder(settings, load_plan(conn, w.table, w.columns))
         matches = finder.find(conn, args.number)

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from cti_journal.shared.amqp import AmqpLink
 from cti_journal.shared.config import BrokerSettings, WriterSettings
 from cti_journal.shared.consumer import Consumer, Delivery
-from cti_journal.shared.errors import BadInputError
-from cti_journal.shared.message import JournalEntry, decode_bundle
+from cti_journal.shared.message import JournalEntry
 from cti_journal.shared.metrics import Metrics
 from cti_journal.shared.topology import WRITE
 from cti_journal.writer.sink import OdbcJournalSink, Outcome, StoppingError
@@ -90,10 +89,8 @@ class WriterWorker:
         self._cancel_timer()
 
     def _handle(self, delivery: Delivery) -> None:
-        try:
-            entries = decode_bundle(delivery.body)
-        except BadInputError as exc:
-            self.consumer.fail(delivery, exc)
+        entries = self.consumer.entries(delivery)
+        if entries is None:
             return
         self._batch.deliveries.extend([delivery] * len(entries))
         self._batch.entries.extend(entries)

@@ -98,25 +98,6 @@ class ContactSource(Protocol):
         ...
 
 
-class FullLoadOnly:
-    """Mixin for sources without a change feed: every refresh reads everything."""
-
-    @property
-    def incremental(self) -> bool:
-        return False
-
-    @property
-    def deletions(self) -> bool:
-        return False
-
-    @property
-    def token(self) -> str | None:
-        return None
-
-    def changes(self, token: str | None) -> ChangeSet:
-        raise NotImplementedError("this source has no change feed; the holder reads it fully")
-
-
 def where(settings: ContactSourceSettings, location: str = "") -> str:
     """`source crm (https://crm.example/api)`: the start of every message about a source;
     `location` must already be free of secrets."""

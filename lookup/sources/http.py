@@ -51,6 +51,26 @@ MAX_REPLY_BYTES: Final = 64 * 1024 * 1024
 _REFUSED: Final = {401: "unauthorised", 403: "forbidden", 404: "not found", 410: "gone"}
 
 
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib sends a request's Authorization header on to wherever a redirect points: a
+    redirect to another host (or from https to http) would hand it the token or password. Such
+    a redirect is refused (HTTP 3xx, a refused read); one within the same origin is followed."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        old, new = urlsplit(req.full_url), urlsplit(urljoin(req.full_url, newurl))
+        if (old.scheme, old.netloc) != (new.scheme, new.netloc):
+            return None  # urllib then raises HTTPError with the 3xx code
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 class HttpClient:
     """GET → parsed JSON for one source, with its auth, CA and time-out; errors as the
     source's errors, naming the source and the (redacted) URL."""
@@ -62,6 +82,9 @@ class HttpClient:
         self._timeout_s = timeout_s
         self._attempts = attempts
         self._context = ssl.create_default_context(cafile=settings.ca_file or None)
+        self._opener = urllib.request.build_opener(
+            _SameOriginRedirects(), urllib.request.HTTPSHandler(context=self._context)
+        )
         self._headers = {"Accept": "application/json", "User-Agent": "cti-journal"}
         if settings.token:
             self._headers["Authorization"] = f"Bearer {settings.token}"
@@ -85,6 +108,11 @@ class HttpClient:
                 raise SourceRefusedError(
                     f"{place}: HTTP {status} ({_REFUSED[status]}): check url and the credentials"
                 )
+            if 300 <= status < 400:
+                raise SourceRefusedError(
+                    f"{place}: HTTP {status}: a redirect to another host or to http:// is not "
+                    "followed (it would carry the credentials); give the final URL"
+                )
             if status != 429 and status < 500:
                 raise SourceRefusedError(f"{place}: HTTP {status}")
             if attempt == self._attempts:
@@ -97,9 +125,7 @@ class HttpClient:
     def _get(self, url: str, place: str) -> tuple[int, bytes, float]:
         request = urllib.request.Request(url, headers=self._headers)
         try:
-            with urllib.request.urlopen(
-                request, timeout=self._timeout_s, context=self._context
-            ) as reply:
+            with self._opener.open(request, timeout=self._timeout_s) as reply:
                 body = reply.read(MAX_REPLY_BYTES + 1)
                 if len(body) > MAX_REPLY_BYTES:
                     raise SourceUnavailableError(f"{place}: reply larger than {MAX_REPLY_BYTES}")

@@ -18,7 +18,11 @@ from typing import Any
 import pytest
 
 from cti_journal.lookup.main import load_contacts
-from cti_journal.lookup.sources.base import FULL_RELOAD_EVERY, SourceUnavailableError
+from cti_journal.lookup.sources.base import (
+    FULL_RELOAD_EVERY,
+    SourceRefusedError,
+    SourceUnavailableError,
+)
 from cti_journal.lookup.sources.holder import IndexHolder
 from cti_journal.lookup.sources.http import HttpContactSource
 from cti_journal.lookup.sources.query import CallQueries
@@ -164,6 +168,17 @@ def test_a_failing_page_keeps_the_last_complete_index(crm: Crm, fault: list[Faul
         assert reports[-1] == ("crm", True)
     finally:
         holder.stop()
+
+
+def test_redirects_are_followed_only_within_the_origin(crm: Crm) -> None:
+    """urllib would send the token on to wherever a redirect points."""
+    moved = crm_settings(crm, url=crm.url.replace("/api/contacts", "/api/old"))
+    assert len(HttpContactSource(moved).full_load()) == 3
+    crm.requests.clear()
+    away = crm_settings(crm, url=crm.url.replace("/api/contacts", "/api/elsewhere"))
+    with pytest.raises(SourceRefusedError, match="HTTP 302: a redirect to another host"):
+        HttpContactSource(away).full_load()
+    assert crm.requests == ["/api/elsewhere"]  # the token never went to `localhost`
 
 
 def test_a_refused_token_stops_the_start_naming_the_source(crm: Crm) -> None:

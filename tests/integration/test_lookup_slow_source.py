@@ -78,9 +78,11 @@ def publish_and_time(pipeline: Pipeline, phase: int, first_event: int) -> float:
             ch.basic_publish(
                 pipeline.topology.exchange, "lookup", body, pika.BasicProperties(delivery_mode=2)
             )
-    wait_for(
-        lambda: pipeline.queue_depth("write") >= before + PER_PHASE, 120, f"phase {phase} through"
-    )
+    try:
+        wait_for(lambda: pipeline.queue_depth("write") >= before + PER_PHASE, 120, f"phase {phase}")
+    except AssertionError as exc:
+        depths = {q: pipeline.queue_depth(q) for q in ("lookup", "write", "dead")}
+        raise AssertionError(f"{exc}; queue depths {depths}") from None
     return PER_PHASE / (time.monotonic() - started)
 
 

@@ -89,6 +89,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
         parts = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        if parts.path in ("/api/old", "/api/elsewhere"):
+            # A move within the server, and one to another origin (`localhost` is another host
+            # name for the same server, so the test sees whether the token followed).
+            target = "/api/contacts" if parts.path == "/api/old" else (
+                f"http://localhost:{crm.port}/api/contacts"
+            )  # fmt: skip
+            self._send(302, b"", {"Location": target})
+            return
         if parts.path == "/api/search":
             time.sleep(crm.query_delay_s)
             body = self._search(query.get("phone", ""))

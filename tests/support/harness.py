@@ -26,6 +26,8 @@ import pika
 import pika.exceptions
 import pyodbc
 
+from cti_journal.shared.config import BrokerSettings
+from cti_journal.shared.loader import build
 from cti_journal.shared.topology import Topology
 
 
@@ -95,8 +97,8 @@ class Pipeline:
 
     @property
     def topology(self) -> Topology:
-        b = self.settings["broker"]
-        return Topology(self.prefix, tuple(b["retry_delays_ms"]), b.get("delivery_limit", 20))
+        # As the processes build it from the config (only its [broker] table is read here).
+        return Topology.from_settings(build(BrokerSettings, self.settings["broker"], "broker"))
 
     def start(
         self, name: str, command: str, *args: str, env: Mapping[str, str] | None = None

@@ -16,6 +16,7 @@ from cti_journal.shared.errors import (
     PermanentError,
     TransientError,
 )
+from cti_journal.shared.message import JournalEntry, encode_bundle
 from cti_journal.shared.metrics import Metrics, make_metrics
 from cti_journal.shared.topology import Topology
 
@@ -50,7 +51,7 @@ class FakeLink:
 
     @property
     def topology(self) -> Topology:
-        return Topology(self.broker.prefix, self.broker.retry_delays_ms, self.broker.delivery_limit)
+        return Topology.from_settings(self.broker)
 
     def publish(
         self,
@@ -393,3 +394,16 @@ def test_settle_parts_gives_the_bundle_back_when_a_part_is_refused(
     link.published[1].confirm(True)
     link.run_timers()
     assert link.nacks == [1]  # redelivered: its committed entries are skipped by the ledger
+
+
+def test_entries_decodes_a_bundle_and_dead_letters_what_is_not_entries(
+    link: FakeLink, consumer: Consumer, received: list[Delivery]
+) -> None:
+    entry = JournalEntry("e", "cti", 1, "o", "2026-01-15 08:00:00", "2026-01-15T07:00:00Z", "BUSY")
+    link.on_message(encode_bundle([entry.encode(), entry.encode()]), {}, 1, False)
+    link.on_message(b"not json", {}, 2, False)
+    assert consumer.entries(received[0]) == [entry, entry]
+    assert link.published == []
+    assert consumer.entries(received[1]) is None
+    assert [(p.routing_key, p.body) for p in link.published] == [("dead", b"not json")]
+    assert (link.published[0].headers or {})["x-cti-error"] == "BadInputError"

@@ -19,15 +19,8 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from cti_journal.shared.health import LOOP_TIMEOUT_S, Health, SystemdNotifier
 from cti_journal.shared.metrics import make_metrics, serve_metrics
+from tests.support.clock import Clock
 from tests.support.harness import free_port, wait_for
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
