@@ -33,24 +33,25 @@ class Bound:
     maximum: float | None = None  # ... at most this
     port: bool = False  # a TCP port, 0 = off
     items: int = 0  # a list: at least this many values
-    message: str = ""
+    message: str = ""  # may say the refused value as {value}
 
     def check(self, where: str, value: Any) -> str | None:
         """What is wrong with `value`, or None."""
         values = value if isinstance(value, tuple) else (value,)
+        message = self.message.format(value=value)
         if isinstance(value, tuple) and len(value) < self.items:
-            return self.message or f"give at least {self.items} value(s)"
+            return message or f"give at least {self.items} value(s)"
         for v in values:
             if not isinstance(v, int | float):
                 continue
             if self.port and not 0 <= v <= 65535:
-                return self.message or f"must be a TCP port 0..65535 (0 = off), is {v}"
+                return message or f"must be a TCP port 0..65535 (0 = off), is {v}"
             if self.above is not None and v <= self.above:
-                return self.message or f"must be greater than {self.above:g}, is {v}"
+                return message or f"must be greater than {self.above:g}, is {v}"
             if self.minimum is not None and v < self.minimum:
-                return self.message or f"must be at least {self.minimum:g}, is {v}"
+                return message or f"must be at least {self.minimum:g}, is {v}"
             if self.maximum is not None and v > self.maximum:
-                return self.message or f"must be at most {self.maximum:g}, is {v}"
+                return message or f"must be at most {self.maximum:g}, is {v}"
         return None
 
 
@@ -62,7 +63,7 @@ def bounded(default: Any, **bound: Any) -> Any:
 POSITIVE: Final = {"above": 0}
 PORT: Final = {"port": True}
 ZERO_OFF: Final = "must be >= 0 (0 = off)"
-NEVER_OR_DAYS: Final = "must be 0 (never) or a number of days"
+NEVER_OR_DAYS: Final = "must be 0 (never) or a number of days, is {value}"
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,9 @@ def test_every_default_keeps_its_bounds(where: str, bound: Bound, default: Any) 
         ("GATEWAY__IDLE_TIMEOUT_S", "-1", "gateway.idle_timeout_s", "must be >= 0 (0 = off)"),
         ("BROKER__RETRY_DELAYS_MS", "10,0", "broker.retry_delays_ms", "give one or more"),
         ("GATEWAY__BUNDLE_MAX", "10000000", "gateway.bundle_max", "must be at most"),
+        # The days settings said the value they refused before the schema; they still do.
+        ("WRITER__RETENTION_DAYS", "-1", "writer.retention_days", "number of days, is -1"),
+        ("BROKER__DEAD_LETTER_DAYS", "-3", "broker.dead_letter_days", "number of days, is -3"),
     ],
 )
 def test_a_value_out_of_bounds_from_the_environment_names_the_setting(
