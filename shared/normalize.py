@@ -11,7 +11,7 @@ easy case (a home-country number of 6–13 significant digits) is converted arit
 fast path is only taken in regions whose trunk prefix is "0" and international prefix "00", and a
 unit test checks that both paths agree on the whole generated test set.
 
-Contact fields are read by `lookup/fields.py` (the conventions people type). Journal numbers:
+Contact fields are read by `shared/fields.py` (the conventions people type). Journal numbers:
 
 1. Empty, `anonym`, `unknown`, ... or anything with letters, `*` or `#` → no look-up. `+…` is
    international. At most `max_extension_digits` digits → internal extension.

@@ -1,6 +1,6 @@
 """`cti-journal simulate`: a fake reventix CTI server that emits journal entries.
 
-Three ways to deliver the lines of `sim_calls.generate_calls` in our wire format (`LineFormat`):
+Three ways to deliver the lines of `calls.generate_calls` in our wire format (`LineFormat`):
 
 * ``--listen HOST:PORT`` (default ``127.0.0.1:4711``): a TCP server. One client at a time
   receives the lines; further clients wait in the backlog. When a connection drops, the entries

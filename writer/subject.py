@@ -4,7 +4,7 @@ answers to data subjects (GDPR Art. 15 and 17) about one phone number.
 A number may be stored in any notation the CTI server delivered (`089 1234567`, `0891234567`,
 `+49891234567`, `0049891234567`, with the outside prefix `0` in front): the command reads every
 distinct value of Rufnummer and Weitergeleitet (with the row's Amtsholung, where mapped) the way
-the look-up reads journal numbers (lookup/normalize.py, through shared/privacy.py), and takes the
+the look-up reads journal numbers (shared/normalize.py), and takes the
 rows whose value can be the subject's number. Rows a `pseudonymise` rule wrote are found too,
 by computing the number's pseudonym with the configured key. Shortened numbers (`0891234xxx`)
 cannot be attributed to one person and are not matched.

@@ -41,7 +41,7 @@ SQLITE_DRIVER = "SQLite3"
 TIMEZONE = "Europe/Berlin"
 START = datetime(2026, 11, 25, 8, 0, 0)
 SHARED_PORTS = frozenset({5672, 25672, 15672, 15692, 4369})
-# The simulator's values as the journal holds them (shared/demo.py compares the same way).
+# The simulator's values as the journal holds them (cli/demo.py compares the same way).
 _KEYS = ("in_out", "zeitpunkt", "verb_zustand", "rufnummer", "lokale_rufnummer",
          "rufdauer_ms", "verbdauer_sec", "gebuehren")  # fmt: skip
 _COLUMNS = ("Journal_In_Out", "Journal_Zeitpunkt", "Journal_VerbZustand", "Journal_Rufnummer",

@@ -1,4 +1,4 @@
-"""Numbers as people type them and as PBXs deliver them (the rules in lookup/normalize.py)."""
+"""Numbers as people type them and as PBXs deliver them (the rules in shared/normalize.py)."""
 
 from __future__ import annotations
 
