@@ -1,10 +1,11 @@
 """The real pipeline processes (gateway, lookup ×L, writer ×W) fed by the simulator in this process.
 
-Every process is `python -m cti_journal.cli.main <command> -c <config>` (tests/harness.Pipeline),
-with its own Prometheus port. Throughput is counted by the writers' `cti_journal_rows_written`
-counters, polled every 200 ms: from the first poll that sees a row to the poll that sees the last
-one. Latency comes from the writers' `cti_journal_end_to_end_seconds` histogram (gateway read the
-line → the row's transaction committed), as the difference of two scrapes around the phase.
+Every process is `python -m cti_journal.cli.main <command> -c <config>`
+(tests/support/harness.Pipeline), with its own Prometheus port. Throughput is counted by the
+writers' `cti_journal_rows_written` counters, polled every 200 ms: from the first poll that sees a
+row to the poll that sees the last one. Latency comes from the writers'
+`cti_journal_end_to_end_seconds` histogram (gateway read the line → the row's transaction
+committed), as the difference of two scrapes around the phase.
 """
 
 from __future__ import annotations
