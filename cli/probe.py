@@ -31,7 +31,9 @@ def run(args: argparse.Namespace) -> int:
     """Ask this host's cti-journal process: exit 0 if it answers 200, 1 otherwise. The ports
     come from the config (and its environment overrides), so it works unchanged in every
     container of the image: one process per container, so whichever port answers is it."""
-    settings = load_settings(args)
+    # Only the metrics address and ports: the cross-checks would load the number reader for
+    # privacy rules every few seconds, and a config bad enough to fail them runs no process.
+    settings = load_settings(args, cross_checks=False)
     ports = args.port or [
         p
         for p in (

@@ -19,5 +19,5 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_settings(args: argparse.Namespace) -> Settings:
-    return load_file(getattr(args, "config", None))
+def load_settings(args: argparse.Namespace, *, cross_checks: bool = True) -> Settings:
+    return load_file(getattr(args, "config", None), cross_checks=cross_checks)

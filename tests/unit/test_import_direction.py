@@ -204,7 +204,7 @@ def test_probe_and_version_load_no_driver_broker_client_or_number_library() -> N
     script = (
         "import sys\n"
         "from cti_journal.cli.main import main\n"
-        "for argv in (['probe', '--help'], ['--version']):\n"
+        "for argv in (['probe', '--help'], ['--version'], ['probe', '-c', sys.argv[1]]):\n"
         "    try:\n"
         "        main(argv)\n"
         "    except SystemExit:\n"
@@ -213,6 +213,11 @@ def test_probe_and_version_load_no_driver_broker_client_or_number_library() -> N
         "print('LOADED', ','.join(heavy))\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+        # a real probe, with a config that has number rules (nothing answers: exit 1, no matter)
+        [sys.executable, "-c", script, str(ROOT / "deploy" / "cti-journal.example.toml")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     ).stdout
     assert out.strip().splitlines()[-1] == "LOADED", out
