@@ -8,11 +8,11 @@ import argparse
 from collections.abc import Callable
 
 from cti_journal.lookup.check import check as lookup_check
-from cti_journal.shared.amqp_params import redact
-from cti_journal.shared.arguments import add_config_argument, load_settings
+from cti_journal.shared.arguments import ALL, add_config_argument, load_settings
 from cti_journal.shared.config import Settings
 from cti_journal.shared.declare import TopologyError, declare_topology_blocking
 from cti_journal.shared.errors import CheckFailedError, ConfigError, CtiJournalError
+from cti_journal.shared.secrets import redact_url
 from cti_journal.writer.check import check as writer_check
 
 
@@ -22,7 +22,7 @@ def check_broker(settings: Settings) -> list[str]:
     except TopologyError as exc:
         raise ConfigError("broker.urls", str(exc)) from exc
     names = ", ".join(q.name for q in topology.queues()[:3])
-    urls = ", ".join(map(redact, settings.broker.urls))
+    urls = ", ".join(map(redact_url, settings.broker.urls))
     return [f"broker {urls}: reachable; topology declared ({names}, ...)"]
 
 
@@ -34,7 +34,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(args)
+    only = frozenset({args.only, "broker", "privacy"}) if args.only else ALL
+    settings = load_settings(args, only)
     print("config: valid")
     checks: list[tuple[str, Callable[[Settings], list[str]]]] = [
         ("broker", check_broker),

@@ -41,7 +41,7 @@ import pika.exceptions
 
 from cti_journal.gateway.prepare import reparser
 from cti_journal.shared.amqp_params import connection_parameters
-from cti_journal.shared.arguments import add_config_argument, load_settings
+from cti_journal.shared.arguments import GATEWAY, add_config_argument, load_settings
 from cti_journal.shared.config import Settings
 from cti_journal.shared.declare import declare_topology_blocking
 from cti_journal.shared.errors import BadInputError, ConfigError, describe
@@ -243,7 +243,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(args)
+    settings = load_settings(args, GATEWAY)  # replay parses lines with the gateway's settings
     with _channel(settings) as (channel, topology):
         if args.action == "purge" and not args.ids:
             if not args.yes:

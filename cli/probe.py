@@ -8,7 +8,7 @@ import argparse
 import urllib.error
 import urllib.request
 
-from cti_journal.shared.arguments import add_config_argument, load_settings
+from cti_journal.shared.arguments import BROKER, add_config_argument, load_settings
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     """Ask this host's cti-journal process: exit 0 if it answers 200, 1 otherwise. The ports
     come from the config (and its environment overrides), so it works unchanged in every
     container of the image: one process per container, so whichever port answers is it."""
-    settings = load_settings(args)
+    settings = load_settings(args, BROKER)
     ports = args.port or [
         p
         for p in (

@@ -28,7 +28,7 @@ from typing import IO, Any, Final
 import orjson
 import pyodbc
 
-from cti_journal.shared.arguments import add_config_argument, load_settings
+from cti_journal.shared.arguments import DATABASE, add_config_argument, load_settings
 from cti_journal.shared.columns import ColumnType
 from cti_journal.shared.config import Settings
 from cti_journal.shared.errors import ConfigError
@@ -216,7 +216,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(args)
+    settings = load_settings(args, DATABASE)
     w = settings.writer
     conn = open_journal(w)
     try:

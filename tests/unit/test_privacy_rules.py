@@ -24,7 +24,7 @@ from cti_journal.writer.mapping import MappedColumn
 from cti_journal.writer.retention import cutoff_value, parse_age
 from tests.support.harness import to_toml
 
-KEY = "k" * 32
+KEY = "unit-test-pseudonym-key-0123456789"
 
 
 def entry(**changes: Any) -> JournalEntry:
@@ -113,7 +113,7 @@ def test_each_action() -> None:
 def test_pseudonyms_are_stable_across_notations_and_processes_and_depend_on_the_key() -> None:
     first = rules({"action": "pseudonymise"}, pseudonym_key=KEY)
     second = rules({"action": "pseudonymise"}, pseudonym_key=KEY)
-    other_key = rules({"action": "pseudonymise"}, pseudonym_key="z" * 32)
+    other_key = rules({"action": "pseudonymise"}, pseudonym_key="another-unit-test-key-9876543210")
     # (with the outside prefix 0, "0049…" reads first as 0 + "049…", as in the look-up: the
     # international form then comes as "00049…")
     forms = ["0891234567", "089 1234567", "+49 89 1234567", "00049891234567", "00891234567"]
