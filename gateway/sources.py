@@ -213,10 +213,12 @@ class TcpListenSource:
 
     def run(self, buffer: Buffer, stop: threading.Event) -> None:
         address = self.settings.listen_address
+        # `::` needs AF_INET6 (the default is IPv4 only) and means every address, IPv4 too.
         server = socket.create_server(
             (address, self.settings.listen_port),
-            family=listen_family(address),  # `::` needs AF_INET6 (the default is IPv4 only)
+            family=listen_family(address),
             reuse_port=False,
+            dualstack_ipv6=address == "::" and socket.has_dualstack_ipv6(),
         )
         server.settimeout(POLL_S)
         self.port = server.getsockname()[1]
