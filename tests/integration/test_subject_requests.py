@@ -51,8 +51,8 @@ def _publish_dead(topology: Topology, body: bytes, stage: str) -> None:
         ch.confirm_delivery()
         headers = {"x-cti-stage": stage, "x-cti-error": "RowError", "x-cti-reason": "test",
                    "x-cti-failed-at": "2026-11-25T08:00:00Z"}  # fmt: skip
-        ch.basic_publish(topology.exchange, "dead", body,
-                         pika.BasicProperties(delivery_mode=2, headers=headers), mandatory=True)  # fmt: skip
+        props = pika.BasicProperties(delivery_mode=2, headers=headers)
+        ch.basic_publish(topology.exchange, "dead", body, props, mandatory=True)
     finally:
         conn.close()
 
@@ -71,8 +71,8 @@ def _drain_dead(topology: Topology) -> list[bytes]:
         conn.close()
 
 
-def _audit(db: Db) -> list[tuple[Any, ...]]:
-    return fetch_rows(db.dsn, f"SELECT * FROM {db.q(db.journal + '_audit')}")
+def _audit(journal: Db) -> list[tuple[Any, ...]]:
+    return fetch_rows(journal.dsn, f"SELECT * FROM {journal.q(journal.journal + '_audit')}")
 
 
 def _e(i: int, number: str, **fields: Any) -> JournalEntry:
