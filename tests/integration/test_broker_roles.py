@@ -16,8 +16,8 @@ import pika
 import pika.exceptions
 import pytest
 
-from cti_journal.shared.amqp import TopologyError, declare_topology_blocking
 from cti_journal.shared.config import BrokerSettings
+from cti_journal.shared.declare import TopologyError, declare_topology_blocking
 
 SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "rabbitmq" / "setup-user.sh"
 QUEUES = ("lookup", "write", "dead")
@@ -131,3 +131,22 @@ def test_keda_reads_queue_lengths_only(roles: tuple[str, dict[str, str]]) -> Non
                 conn.close()
     with pytest.raises(TopologyError):
         declare_topology_blocking(BrokerSettings(urls=(urls["keda"],), prefix=prefix))
+
+
+def test_check_finds_the_topology_without_configure_rights(
+    roles: tuple[str, dict[str, str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cti_journal.cli.main import main
+    from tests.support.harness import to_toml
+
+    prefix, urls = roles
+    declare_topology_blocking(BrokerSettings(urls=(urls["admin"],), prefix=prefix))
+    config = tmp_path / "gateway.toml"
+    broker = {"urls": [urls["gateway"]], "prefix": prefix, "declare_topology": False}
+    config.write_text(to_toml({"broker": broker}))
+    assert main(["check", "-c", str(config), "--only", "broker"]) == 0
+    out = capsys.readouterr().out
+    assert "topology found" in out and "gateway:***@" in out
+    broker["declare_topology"] = True
+    config.write_text(to_toml({"broker": broker}))
+    assert main(["check", "-c", str(config), "--only", "broker"]) == 2  # it may not declare
