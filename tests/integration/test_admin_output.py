@@ -8,7 +8,7 @@ import socket
 
 import pika
 
-from cti_journal.shared.amqp import declare_topology_blocking
+from cti_journal.shared.declare import declare_topology_blocking
 from cti_journal.shared.loader import load_settings
 from tests.integration.test_dlq import dlq
 from tests.integration.test_listener import lines, start_listener

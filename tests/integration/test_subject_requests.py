@@ -17,7 +17,7 @@ import orjson
 import pika
 import pytest
 
-from cti_journal.shared.amqp import declare_topology_blocking
+from cti_journal.shared.declare import declare_topology_blocking
 from cti_journal.shared.loader import load_settings
 from cti_journal.shared.message import JournalEntry
 from cti_journal.shared.topology import Topology
