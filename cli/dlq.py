@@ -191,10 +191,13 @@ def _print_list(letters: list[DeadLetter], reveal: bool) -> None:
     print(f"{'id':<13} {'stage':<8} {'error':<22} {'event id':<32}  reason")
     for letter in letters:
         error = str(letter.headers.get("x-cti-error", letter.headers.get("x-first-death-reason")))
-        reason = f"copy of {letter.copy_of}" if letter.copy_of else letter.reason[:100]
+        # an id made by this command: nothing to mask in it
+        reason = (
+            f"copy of {letter.copy_of}" if letter.copy_of else _shown(letter.reason[:100], reveal)
+        )
         print(
             f"{letter.id:<13} {safe_text(letter.stage):<8} {safe_text(error[:22]):<22} "
-            f"{safe_text(letter.event_id):<32}  {_shown(reason, reveal)}"
+            f"{safe_text(letter.event_id):<32}  {reason}"
         )
     copies = sum(1 for letter in letters if letter.copy_of)
     if copies:

@@ -3,10 +3,10 @@ error messages, metric labels) shows them masked to their last digits.
 
 A number is recognised in any notation a person, a PBX or a CRM writes it: separators of every
 kind (spaces, NBSP, thin spaces, dots, dashes of any width, slashes, brackets), digits of any
-script (`０８９`, `٠٨٩`, superscripts) and digits glued to a word (`Rufnummer0891234567`). What
-is left alone: an event id (a long hexadecimal token), dates and times, an IPv4 address or a
-version (dotted groups of at most three digits without a leading zero: `079.123.45.67` is a
-number, `10.1.2.3` an address).
+script (`０８９`, `٠٨٩`, superscripts) and digits glued to a word (`Rufnummer0891234567`).
+Left alone: an id (a hexadecimal token of 10+ characters with letters in it), dates and times,
+an IPv4 address or a version (dotted groups of at most three digits without a leading zero:
+`079.123.45.67` is a number, `10.1.2.3` an address).
 
 Names are personal data too: `mask_name` shows only the first letter of each word.
 """
@@ -26,7 +26,8 @@ _NUMBERISH = re.compile(rf"\+?{_D}(?:{_D}|{_SEP}){{4,}}{_D}")
 _DATE = re.compile(r"\d{4}-\d\d-\d\d( \d\d(?=:))?")
 # An IPv4 address or a version: dots between groups of 1-3 ASCII digits, none with a leading 0.
 _DOTTED = re.compile(r"(?:0|[1-9]\d{0,2})(?:\.(?:0|[1-9]\d{0,2})){2,3}")
-_HEX_ID = re.compile(r"[0-9a-fA-F]{16,}")
+# An id or hash (dead-letter ids have 10 hex digits, event ids 32): hexadecimal with letters in it
+_HEX_ID = re.compile(r"(?=(?:[0-9]*[a-fA-F]){2})[0-9a-fA-F]{10,}")
 _TOKEN_CHAR = re.compile(r"[0-9A-Za-z]")
 MIN_DIGITS = 6
 
@@ -60,7 +61,8 @@ def _mask_match(match: re.Match[str], text: str, keep: int) -> str:
 
 
 def _in_hex_id(text: str, start: int, end: int) -> bool:
-    """Whether the run is part of a hexadecimal token of 16+ characters (an event id, a hash)."""
+    """Whether the run is part of a hexadecimal token of 10+ characters with 2+ letters a-f (an
+    event id, a dead-letter id, a hash); a number glued to a word (`Rufnummer0891234567`) is not."""
     while start > 0 and _TOKEN_CHAR.match(text[start - 1]):
         start -= 1
     while end < len(text) and _TOKEN_CHAR.match(text[end]):
