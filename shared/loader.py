@@ -5,8 +5,8 @@ Every string setting `x` may instead be given as `x_file = "/path"`: the file's 
 is used, so that passwords in DSNs and AMQP URLs can live in a file readable only by the service.
 A process resolves only the `_file` secrets of the sections it uses (`secrets=`): a gateway
 never opens the writer's DSN file, so a deployment mounts each process only its own secrets
-(least privilege); a setting whose file is not read keeps its default. Every secret file must
-be closed to others (shared/secrets.py).
+(least privilege); a text setting whose file is not read holds the marker `UNREAD`. Every secret
+file must be closed to others (shared/secrets.py).
 
 An environment variable `CTI_JOURNAL_<SECTION>__<KEY>` overrides `[section] key` (lists:
 comma-separated); only declared settings are read from the environment, so other variables with
@@ -37,6 +37,7 @@ ENV_PREFIX = "CTI_JOURNAL_"
 log = logging.getLogger(__name__)
 # The sections whose `_file` secrets a process may read; every one by default (check, demo).
 SECTIONS: frozenset[str] = frozenset({"broker", "gateway", "lookup", "writer", "privacy"})
+UNREAD = "(not read by this process)"
 
 
 def load_settings(
@@ -71,11 +72,6 @@ def build(
         raise ConfigError(path or "(top)", "must be a table")
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    defaults = {
-        name
-        for name, f in fields.items()
-        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-    }
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         name = key.removesuffix("_file") if key.endswith("_file") and key not in fields else key
@@ -84,10 +80,12 @@ def build(
             raise ConfigError(where, f"unknown setting; known: {', '.join(sorted(fields))}")
         if name != key:
             if _section(where) not in secrets:
-                # Not this process's secret: never opened; the setting keeps its default.
-                if name in defaults:
+                # Not this process's secret: never opened. A text setting holds a marker, not
+                # "", so that checks of other sections ("needs a DSN") still pass; a list keeps
+                # its default. This process never uses either.
+                if hints[name] is not str:
                     continue
-                value = ""
+                value = f"{UNREAD} {where}"
             else:
                 value = _read_secret_file(where, value)
         kwargs[name] = _convert(hints[name], value, where, secrets)

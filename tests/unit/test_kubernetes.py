@@ -327,8 +327,10 @@ def test_each_role_starts_with_only_its_own_secrets(
                 "writer": arguments.WRITER}[role]  # fmt: skip
     settings = load_settings(local, env={}, secrets=sections)
     assert settings.broker.urls == ("amqp://u:p@mq:5672/v",)
-    assert bool(settings.writer.dsn) == (role == "writer")
-    assert all(bool(s.dsn) == (role == "lookup") for s in settings.lookup.sources)
+    from cti_journal.shared.loader import UNREAD
+
+    assert settings.writer.dsn.startswith(UNREAD) == (role != "writer")
+    assert all(s.dsn.startswith(UNREAD) == (role != "lookup") for s in settings.lookup.sources)
 
 
 def test_the_docs_create_every_secret_key_the_files_use(config_toml: str) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cti_journal.shared.errors import ConfigError
-from cti_journal.shared.loader import load_settings
+from cti_journal.shared.loader import UNREAD, load_settings
 from cti_journal.shared.odbc import redact_dsn
 from cti_journal.shared.secrets import check_key_strength, check_secret_file, redact_url
 
@@ -177,8 +177,8 @@ def test_a_process_opens_only_the_secret_files_of_its_own_sections(tmp_path: Pat
     )
     gateway = load_settings(config, env={}, secrets=frozenset({"broker", "gateway", "privacy"}))
     assert gateway.broker.urls == ("amqp://gw:pw@mq1:5672/v",)
-    assert gateway.writer.dsn == ""
-    assert gateway.lookup.sources[0].dsn == ""
+    assert gateway.writer.dsn.startswith(UNREAD)
+    assert gateway.lookup.sources[0].dsn.startswith(UNREAD)
     with pytest.raises(ConfigError) as info:
         load_settings(config, env={}, secrets=frozenset({"broker", "writer", "privacy"}))
     assert info.value.setting == "writer.dsn_file"
