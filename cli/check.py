@@ -7,23 +7,55 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+import pika
+import pika.exceptions
+
 from cti_journal.lookup.check import check as lookup_check
-from cti_journal.shared.amqp_params import redact
-from cti_journal.shared.arguments import add_config_argument, load_settings
+from cti_journal.shared.amqp_params import connection_parameters
+from cti_journal.shared.arguments import ALL, add_config_argument, load_settings
 from cti_journal.shared.config import Settings
 from cti_journal.shared.declare import TopologyError, declare_topology_blocking
-from cti_journal.shared.errors import CheckFailedError, ConfigError, CtiJournalError
+from cti_journal.shared.errors import CheckFailedError, ConfigError, CtiJournalError, describe
+from cti_journal.shared.secrets import redact_url
 from cti_journal.writer.check import check as writer_check
 
 
 def check_broker(settings: Settings) -> list[str]:
+    urls = ", ".join(map(redact_url, settings.broker.urls))
+    if not settings.broker.declare_topology:
+        return [f"broker {urls}: reachable; {_topology_exists(settings)}"]
     try:
         topology = declare_topology_blocking(settings.broker)
     except TopologyError as exc:
         raise ConfigError("broker.urls", str(exc)) from exc
     names = ", ".join(q.name for q in topology.queues()[:3])
-    urls = ", ".join(map(redact, settings.broker.urls))
     return [f"broker {urls}: reachable; topology declared ({names}, ...)"]
+
+
+def _topology_exists(settings: Settings) -> str:
+    """With declare_topology = false (a user without configure permission): each queue is looked
+    up passively, which needs no permission and changes nothing."""
+    broker = settings.broker
+    names = [f"{broker.prefix}.{stage}" for stage in ("lookup", "write", "dead")]
+    url = broker.urls[0]
+    try:
+        conn = pika.BlockingConnection(connection_parameters(url, broker, "check"))
+    except (pika.exceptions.AMQPError, OSError) as exc:
+        raise ConfigError("broker.urls", f"{redact_url(url)}: {describe(exc)}") from exc
+    try:
+        for name in names:
+            try:
+                conn.channel().queue_declare(name, passive=True)
+            except pika.exceptions.ChannelClosedByBroker as exc:
+                raise ConfigError(
+                    "broker.declare_topology",
+                    f"queue {name}: {exc.reply_text}; with declare_topology = false the admin "
+                    "user declares the topology (deploy/rabbitmq/setup-user.sh)",
+                ) from exc
+    finally:
+        if conn.is_open:
+            conn.close()
+    return f"topology found ({', '.join(names)}; not declared: declare_topology = false)"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +66,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(args)
+    only = frozenset({args.only, "broker", "privacy"}) if args.only else ALL
+    settings = load_settings(args, only)
     print("config: valid")
     checks: list[tuple[str, Callable[[Settings], list[str]]]] = [
         ("broker", check_broker),

@@ -41,11 +41,12 @@ import pika.exceptions
 
 from cti_journal.gateway.prepare import reparser
 from cti_journal.shared.amqp_params import connection_parameters
-from cti_journal.shared.arguments import add_config_argument, load_settings
+from cti_journal.shared.arguments import GATEWAY, add_config_argument, load_settings
 from cti_journal.shared.config import Settings
 from cti_journal.shared.declare import declare_topology_blocking
 from cti_journal.shared.errors import BadInputError, ConfigError, describe
 from cti_journal.shared.masking import mask_numbers_in
+from cti_journal.shared.terminal import safe_text
 from cti_journal.shared.topology import DEAD, LOOKUP, STAGES, WRITE, Topology
 
 Channel = Any  # pika's BlockingChannel; pika ships no type hints
@@ -161,13 +162,21 @@ def _masked(value: Any, reveal: bool) -> Any:
     return value
 
 
+def _shown(text: str, reveal: bool) -> str:
+    """A header or reason as printed: masked unless `reveal`, and with control characters
+    escaped always (a letter's headers come from outside; they must not drive the terminal)."""
+    return safe_text(_masked(text, reveal))
+
+
 def _body_text(body: bytes, reveal: bool, indent: bool = False) -> str:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return "raw bytes: " + repr(_masked(body.decode("utf-8", "backslashreplace"), reveal))
+        return "raw bytes: " + _shown(body.decode("utf-8", "backslashreplace"), reveal)
     option = orjson.OPT_INDENT_2 if indent else 0
-    return orjson.dumps(_masked(data, reveal), option=option).decode()
+    text = orjson.dumps(_masked(data, reveal), option=option).decode()
+    # JSON escapes C0 controls itself; C1 controls and bidi overrides it leaves raw.
+    return "\n".join(safe_text(line, backslashes=False) for line in text.split("\n"))
 
 
 def _give_back(channel: Channel, letters: list[DeadLetter]) -> None:
@@ -182,10 +191,13 @@ def _print_list(letters: list[DeadLetter], reveal: bool) -> None:
     print(f"{'id':<13} {'stage':<8} {'error':<22} {'event id':<32}  reason")
     for letter in letters:
         error = str(letter.headers.get("x-cti-error", letter.headers.get("x-first-death-reason")))
-        reason = f"copy of {letter.copy_of}" if letter.copy_of else letter.reason[:100]
+        # an id made by this command: nothing to mask in it
+        reason = (
+            f"copy of {letter.copy_of}" if letter.copy_of else _shown(letter.reason[:100], reveal)
+        )
         print(
-            f"{letter.id:<13} {letter.stage:<8} {error[:22]:<22} {letter.event_id:<32}  "
-            f"{_masked(reason, reveal)}"
+            f"{letter.id:<13} {safe_text(letter.stage):<8} {safe_text(error[:22]):<22} "
+            f"{safe_text(letter.event_id):<32}  {reason}"
         )
     copies = sum(1 for letter in letters if letter.copy_of)
     if copies:
@@ -201,7 +213,7 @@ def _print_one(letter: DeadLetter, reveal: bool) -> None:
     print(f"dead letter {letter.id}")
     for key in sorted(letter.headers):
         if key.startswith("x-cti-") or key.startswith("x-first-death"):
-            print(f"  {key}: {_masked(str(letter.headers[key]), reveal)}")
+            print(f"  {safe_text(key)}: {_shown(str(letter.headers[key]), reveal)}")
     print("body:", _body_text(letter.body, reveal, indent=True))
 
 
@@ -243,7 +255,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(args)
+    settings = load_settings(args, GATEWAY)  # replay parses lines with the gateway's settings
     with _channel(settings) as (channel, topology):
         if args.action == "purge" and not args.ids:
             if not args.yes:
@@ -323,7 +335,7 @@ def _replay(
         try:
             key, body = _replay_one(channel, topology, letter, reparse)
         except (BadInputError, pika.exceptions.UnroutableError) as exc:
-            print(f"{letter.id}: not replayed: {_masked(str(exc), args.reveal)}", file=sys.stderr)
+            print(f"{letter.id}: not replayed: {_shown(str(exc), args.reveal)}", file=sys.stderr)
             failed += 1
             continue
         copies = copies_of.get(letter.id, [])

@@ -8,7 +8,7 @@ import argparse
 import urllib.error
 import urllib.request
 
-from cti_journal.shared.arguments import add_config_argument, load_settings
+from cti_journal.shared.arguments import BROKER, add_config_argument, load_settings
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     container of the image: one process per container, so whichever port answers is it."""
     # Only the metrics address and ports: the cross-checks would load the number reader for
     # privacy rules every few seconds, and a config bad enough to fail them runs no process.
-    settings = load_settings(args, cross_checks=False)
+    settings = load_settings(args, BROKER, cross_checks=False)
     ports = args.port or [
         p
         for p in (

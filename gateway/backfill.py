@@ -13,7 +13,7 @@ from pathlib import Path
 from cti_journal.gateway.intake import Buffer, Done
 from cti_journal.gateway.main import Gateway
 from cti_journal.gateway.prepare import Outgoing, Preparer
-from cti_journal.shared.arguments import add_config_argument, load_settings
+from cti_journal.shared.arguments import GATEWAY, add_config_argument, load_settings
 from cti_journal.shared.config import GatewaySettings
 from cti_journal.shared.errors import ConfigError
 from cti_journal.shared.metrics import Metrics, make_metrics
@@ -88,7 +88,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(args)
+    settings = load_settings(args, GATEWAY)
     for path in args.files:
         if not path.is_file():
             raise ConfigError("FILE", f"{path} is not a readable file")

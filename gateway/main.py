@@ -15,7 +15,7 @@ from cti_journal.gateway.publisher import GatewayPublisher
 from cti_journal.gateway.sources import EntrySource, TcpClientSource, TcpListenSource
 from cti_journal.gateway.spool import SpoolBuffer, SpoolError, default_spool_dir
 from cti_journal.shared.amqp import AmqpLink
-from cti_journal.shared.arguments import add_config_argument, load_settings
+from cti_journal.shared.arguments import GATEWAY, add_config_argument, load_settings
 from cti_journal.shared.config import GatewaySettings, Settings
 from cti_journal.shared.errors import ConfigError
 from cti_journal.shared.metrics import Metrics
@@ -160,7 +160,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(args)
+    settings = load_settings(args, GATEWAY)
     os.umask(0o077)  # the spool and the file checkpoint hold personal data: owner only
     metrics = start_metrics(settings, settings.gateway.metrics_port, "gateway")
     gateway = Gateway(settings, metrics)

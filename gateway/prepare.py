@@ -7,6 +7,7 @@ source's stream; a file tail can rebuild it by `observe`-ing the lines before it
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import struct
 import threading
@@ -22,7 +23,7 @@ from cti_journal.gateway.lines import Line, LineSplitter
 from cti_journal.shared.config import GatewaySettings, Settings
 from cti_journal.shared.consumer import dead_letter_headers
 from cti_journal.shared.errors import BadInputError
-from cti_journal.shared.masking import mask_numbers_in
+from cti_journal.shared.masking import mask_name, mask_numbers_in
 from cti_journal.shared.message import JournalEntry, Lookup
 from cti_journal.shared.metrics import Metrics, make_metrics
 from cti_journal.shared.privacy import PrivacyRules
@@ -154,6 +155,7 @@ class Preparer:
         raw = line.raw[: self.settings.max_dead_letter_bytes]
         shown = mask_numbers_in(raw[:120].decode("utf-8", "backslashreplace"))
         log.warning("rejected a line from %s: %s: %r", origin, mask_numbers_in(str(error)), shown)
+        raw, redacted = protect_unread(raw, self.privacy)
         headers = dead_letter_headers(
             "gateway",
             error,
@@ -163,9 +165,35 @@ class Preparer:
                 "x-cti-source": self.settings.source_id,
                 "x-cti-raw-bytes": len(line.raw),
                 "x-cti-received-at": f"{received_at:.3f}",
+                **({"x-cti-redacted": redacted} if redacted else {}),
             },
         )
         return Outgoing(DEAD, raw, headers, "application/octet-stream")
+
+
+# How much a `before` rule's action takes away, least to most.
+_STRICTNESS: Final = ("keep", "shorten", "pseudonymise", "anonymise", "drop")
+
+
+def protect_unread(raw: bytes, privacy: PrivacyRules | None) -> tuple[bytes, str]:
+    """A line that does not parse cannot be shown to be outside a `before` rule, whose promise is
+    that the number never reaches the broker: its dead letter gets the strictest such rule.
+    `drop` keeps no byte of it; any other action keeps its shape only (separators, field count,
+    the first letter of each word, no digit of a number), enough to see why it did not parse.
+    Returns the bytes to keep and the `x-cti-redacted` header ("" = kept as read)."""
+    before = [r for r in (privacy.rules if privacy else ()) if r.rule.stage == "before"]
+    if not before:
+        return raw, ""
+    rule = max(before, key=lambda r: _STRICTNESS.index(r.rule.action))
+    action = rule.rule.action
+    if action == "keep":
+        return raw, ""
+    if action == "drop":
+        return b"", f"dropped: the line did not parse and privacy rule {rule.label} drops"
+    text = mask_numbers_in(raw.decode("utf-8", "replace"), keep=0)
+    text = re.sub(r"[^\W\d_]{2,}", lambda m: mask_name(m.group(0)), text)
+    why = f"masked: the line did not parse and privacy rule {rule.label} protects numbers"
+    return text.encode("utf-8"), why
 
 
 def reparser(settings: Settings) -> Callable[[bytes, Mapping[str, Any]], tuple[str, bytes]]:
@@ -176,6 +204,8 @@ def reparser(settings: Settings) -> Callable[[bytes, Mapping[str, Any]], tuple[s
     preparer = Preparer(settings.gateway, make_metrics(), rules or None)
 
     def reparse(raw: bytes, headers: Mapping[str, Any]) -> tuple[str, bytes]:
+        if headers.get("x-cti-redacted"):
+            raise BadInputError(f"not the line as read ({headers['x-cti-redacted']}): no replay")
         if headers.get("x-cti-raw-bytes", len(raw)) > len(raw):
             raise BadInputError("only the first bytes of this line were kept; cannot replay it")
         line = Line(raw if raw.endswith(b"\n") else raw + b"\n")

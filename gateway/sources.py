@@ -30,6 +30,7 @@ from cti_journal.gateway.prepare import Outgoing, Preparer
 from cti_journal.shared.backoff import Backoff, retry
 from cti_journal.shared.config import GatewaySettings
 from cti_journal.shared.metrics import Metrics
+from cti_journal.shared.validation import listen_family
 
 log = logging.getLogger(__name__)
 READ_CHUNK = 64 * 1024
@@ -211,8 +212,13 @@ class TcpListenSource:
         self._refusals_logged: dict[str, tuple[float | None, int]] = {}
 
     def run(self, buffer: Buffer, stop: threading.Event) -> None:
+        address = self.settings.listen_address
+        # `::` needs AF_INET6 (the default is IPv4 only) and means every address, IPv4 too.
         server = socket.create_server(
-            (self.settings.listen_address, self.settings.listen_port), reuse_port=False
+            (address, self.settings.listen_port),
+            family=listen_family(address),
+            reuse_port=False,
+            dualstack_ipv6=address == "::" and socket.has_dualstack_ipv6(),
         )
         server.settimeout(POLL_S)
         self.port = server.getsockname()[1]
@@ -254,7 +260,7 @@ class TcpListenSource:
         self, conn: socket.socket, peer: tuple[str, int], buffer: Buffer, stop: threading.Event
     ) -> None:
         address = peer[0]
-        if self.networks and not any(ipaddress.ip_address(address) in n for n in self.networks):
+        if self.networks and not any(_client_ip(address) in n for n in self.networks):
             self._refuse(conn, address, "network", "not in gateway.allowed_networks")
             return
         stream = Stream(conn, f"client {address}:{peer[1]}", self.preparer.splitter())
@@ -368,3 +374,11 @@ def tls_context(settings: GatewaySettings) -> ssl.SSLContext | None:
         context.load_verify_locations(settings.tls_client_ca_file)
         context.verify_mode = ssl.CERT_REQUIRED
     return context
+
+
+def _client_ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """A client's address as allowed_networks read it: on an IPv6 socket (`::`), an IPv4 client
+    appears as `::ffff:10.1.2.3` and must match `10.1.0.0/16`."""
+    ip = ipaddress.ip_address(address)
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return mapped or ip

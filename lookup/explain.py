@@ -13,7 +13,7 @@ from cti_journal.lookup.index import MAX_DIRECT_DIAL_DIGITS, ContactIndex
 from cti_journal.lookup.sources.exports import ExportError
 from cti_journal.lookup.sources.files import read_contacts
 from cti_journal.lookup.sources.holder import IndexHolder
-from cti_journal.shared.arguments import load_settings
+from cti_journal.shared.arguments import LOOKUP, load_settings
 from cti_journal.shared.config import ContactSourceSettings, LookupSettings
 from cti_journal.shared.errors import ConfigError
 from cti_journal.shared.fields import ContactNumber
@@ -50,7 +50,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(args).lookup
+    settings = load_settings(args, LOOKUP).lookup
     if args.area_code is not None:
         settings = replace(settings, area_code=args.area_code.lstrip("0"))
     if args.region:

@@ -11,7 +11,7 @@ from cti_journal.lookup.sources.base import SourceRefusedError, SourceUnavailabl
 from cti_journal.lookup.sources.holder import IndexHolder
 from cti_journal.lookup.sources.query import CallQueries
 from cti_journal.lookup.worker import LookupWorker
-from cti_journal.shared.arguments import add_config_argument, load_settings
+from cti_journal.shared.arguments import LOOKUP, add_config_argument, load_settings
 from cti_journal.shared.backoff import Backoff, retry
 from cti_journal.shared.config import LookupSettings
 from cti_journal.shared.errors import ConfigError
@@ -84,7 +84,7 @@ def load_contacts(holder: IndexHolder, stop: threading.Event) -> bool:
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "action", None) == "explain":
         return explaining.run(args)
-    settings = load_settings(args)
+    settings = load_settings(args, LOOKUP)
     metrics = start_metrics(settings, settings.lookup.metrics_port, "lookup")
     if not settings.lookup.sources:
         log.warning("no [[lookup.sources]] configured: every entry passes on un-enriched")

@@ -77,7 +77,7 @@ class AmqpLink:
         self.metrics = metrics
         self._on_ready = on_ready
         self._on_lost = on_lost
-        self._declare = declare
+        self._declare = declare and broker.declare_topology  # least privilege: see config
         self.ioloop = IOLoop()
         self._connection: SelectConnection | None = None
         self._channel: pika.channel.Channel | None = None

@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import socket
 import ssl
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pika
 
 from cti_journal.shared.config import BrokerSettings
+from cti_journal.shared.secrets import redact_url
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for logs and errors."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    """The URL without its password or any secret query option, for logs and errors."""
+    return redact_url(url)
 
 
 def connection_parameters(url: str, broker: BrokerSettings, name: str) -> pika.URLParameters:

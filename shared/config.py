@@ -92,6 +92,10 @@ class BrokerSettings:
     delivery_limit: int = 20  # broker-side limit for entries that crash their worker repeatedly
     # dead letters expire after this (per-message TTL); 0 = never
     dead_letter_days: int = bounded(30, minimum=0, message=NEVER_OR_DAYS)
+    # false: the process does not declare the topology, it uses what exists (declared by the
+    # admin role of deploy/rabbitmq/setup-user.sh): its broker user then needs no configure
+    # permission, which would also let it delete queues
+    declare_topology: bool = True
     tls: TlsSettings = field(default_factory=TlsSettings)
 
 

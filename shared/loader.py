@@ -3,6 +3,11 @@ shared/config.py, validated before anything connects.
 
 Every string setting `x` may instead be given as `x_file = "/path"`: the file's content (stripped)
 is used, so that passwords in DSNs and AMQP URLs can live in a file readable only by the service.
+A process resolves only the `_file` secrets of the sections it uses (`secrets=`): a gateway
+never opens the writer's DSN file, so a deployment mounts each process only its own secrets
+(least privilege); a text setting whose file is not read holds the marker `UNREAD`. Every secret
+file must be closed to others (shared/secrets.py).
+
 An environment variable `CTI_JOURNAL_<SECTION>__<KEY>` overrides `[section] key` (lists:
 comma-separated); only declared settings are read from the environment, so other variables with
 the prefix (`CTI_JOURNAL_CONFIG`, a platform's own) never stop the process. A bad setting
@@ -25,19 +30,28 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 from cti_journal.shared.config import Bound, Settings
 from cti_journal.shared.errors import ConfigError
 from cti_journal.shared.privacy_validation import validate_privacy
+from cti_journal.shared.secrets import check_key_strength, check_secret_file
 from cti_journal.shared.validation import validate_settings
 
 ENV_PREFIX = "CTI_JOURNAL_"
 log = logging.getLogger(__name__)
+# The sections whose `_file` secrets a process may read; every one by default (check, demo).
+SECTIONS: frozenset[str] = frozenset({"broker", "gateway", "lookup", "writer", "privacy"})
+UNREAD = "(not read by this process)"
 
 
 def load_settings(
-    path: str | Path | None, env: Mapping[str, str] | None = None, *, cross_checks: bool = True
+    path: str | Path | None,
+    env: Mapping[str, str] | None = None,
+    *,
+    secrets: frozenset[str] = SECTIONS,
+    cross_checks: bool = True,
 ) -> Settings:
     """The settings of one file plus the environment, every value converted and within its
-    bounds. `cross_checks=False` skips what shared/validation.py and the privacy rules check
-    (certificates that must load, rules whose numbers the number reader compiles): only for a
-    caller that reads a few plain settings, such as `probe` asking for the metrics port."""
+    bounds, the `_file` secrets read only for the sections in `secrets`. `cross_checks=False`
+    skips what shared/validation.py and the privacy rules check (certificates that must load,
+    rules whose numbers the number reader compiles): only for a caller that reads a few plain
+    settings, such as `probe` asking for the metrics port."""
     data: dict[str, Any] = {}
     if path:
         try:
@@ -48,16 +62,18 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError("--config", f"{path} is not valid TOML: {exc}") from exc
     _apply_env(data, os.environ if env is None else env)
-    settings = build(Settings, data, "")
+    settings = build(Settings, data, "", secrets)
     if cross_checks:
-        validate(settings)
+        validate(settings, secrets)
     return settings
 
 
 T = TypeVar("T")
 
 
-def build(cls: type[T], data: Mapping[str, Any], path: str) -> T:
+def build(
+    cls: type[T], data: Mapping[str, Any], path: str, secrets: frozenset[str] = SECTIONS
+) -> T:
     """A dataclass from a TOML table, checking every key and value against the type hints."""
     if not isinstance(data, Mapping):
         raise ConfigError(path or "(top)", "must be a table")
@@ -70,8 +86,16 @@ def build(cls: type[T], data: Mapping[str, Any], path: str) -> T:
         if name not in fields:
             raise ConfigError(where, f"unknown setting; known: {', '.join(sorted(fields))}")
         if name != key:
-            value = _read_secret_file(where, value)
-        kwargs[name] = _convert(hints[name], value, where)
+            if _section(where) not in secrets:
+                # Not this process's secret: never opened. A text setting holds a marker, not
+                # "", so that checks of other sections ("needs a DSN") still pass; a list keeps
+                # its default. This process never uses either.
+                if hints[name] is not str:
+                    continue
+                value = f"{UNREAD} {where}"
+            else:
+                value = _read_secret_file(where, value)
+        kwargs[name] = _convert(hints[name], value, where, secrets)
         bound: Bound | None = fields[name].metadata.get("bound")
         if bound is not None and (problem := bound.check(where, kwargs[name])):
             raise ConfigError(where, problem)
@@ -81,10 +105,14 @@ def build(cls: type[T], data: Mapping[str, Any], path: str) -> T:
         raise ConfigError(path or "(top)", f"missing a required setting: {exc}") from exc
 
 
-def _convert(hint: Any, value: Any, where: str) -> Any:
+def _section(where: str) -> str:
+    return where.split(".", 1)[0].split("[", 1)[0]
+
+
+def _convert(hint: Any, value: Any, where: str, secrets: frozenset[str] = SECTIONS) -> Any:
     origin, args = get_origin(hint), get_args(hint)
     if dataclasses.is_dataclass(hint):
-        return build(hint, value, where)  # type: ignore[arg-type]
+        return build(hint, value, where, secrets)  # type: ignore[arg-type]
     if origin is Literal:
         if value not in args:
             raise ConfigError(where, f"{value!r} is not one of {', '.join(map(repr, args))}")
@@ -94,7 +122,9 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
             value = [part.strip() for part in value.split(",") if part.strip()]
         if not isinstance(value, list):
             raise ConfigError(where, f"expected a list, got {type(value).__name__}")
-        return tuple(_convert(args[0], item, _item(where, i, item)) for i, item in enumerate(value))
+        return tuple(
+            _convert(args[0], item, _item(where, i, item), secrets) for i, item in enumerate(value)
+        )
     if origin in (Mapping, dict):
         if not isinstance(value, Mapping):
             raise ConfigError(where, "expected a table of name = value")
@@ -141,6 +171,7 @@ def _scalar(hint: Any, value: Any, where: str) -> Any:
 def _read_secret_file(where: str, value: Any) -> str:
     if not isinstance(value, str):
         raise ConfigError(where, "expected a file path")
+    check_secret_file(where, value)
     try:
         return Path(value).read_text(encoding="utf-8").strip()
     except OSError as exc:
@@ -213,8 +244,16 @@ def _warn_undeclared(key: str, declared: Mapping[str, _EnvVar]) -> None:
     log.warning("ignoring %s: not a setting%s", key, f"; did you mean {close[0]}?" if close else "")
 
 
-def validate(s: Settings) -> None:
-    """Cross-field checks the types alone cannot express."""
+def validate(s: Settings, secrets: frozenset[str] = SECTIONS) -> None:
+    """Cross-field checks the types alone cannot express; files of sections the process does not
+    use (the gateway's TLS key in a writer) are not opened."""
 
-    validate_settings(s)
+    validate_settings(s, secrets)
+    check_key_strength("privacy.pseudonym_key_file", s.privacy.pseudonym_key)
+    for where, key_file in (
+        ("broker.tls.key_file", s.broker.tls.key_file),
+        ("gateway.tls_key_file", s.gateway.tls_key_file),
+    ):
+        if key_file and _section(where) in secrets:
+            check_secret_file(where, key_file)
     validate_privacy(s)

@@ -1,7 +1,8 @@
 """Logging set-up: plain lines for people, JSON lines (`--log-json`) for log shippers.
 
-- Phone numbers are personal data: every string argument of a log record is masked to its last
-  digits (`shared.masking`) unless `--log-numbers` is given for a debugging session. Counts and
+- Phone numbers are personal data: every string (and exception) argument of a log record is
+  masked to its last digits, and a quoted name in it to its initials (`shared.masking`), unless
+  `--log-numbers` is given for a debugging session. Counts and
   times are passed as numbers (`%d`, `%.1f`) and stay as they are.
 - A JSON line carries the fields given with `extra=` (source, queue, event_id, counts …) beside
   `msg`, so that a log shipper can filter on them.
@@ -21,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from cti_journal.shared.masking import mask_numbers_in
+from cti_journal.shared.masking import mask_personal_in
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
@@ -37,7 +38,7 @@ class PlainFormatter(logging.Formatter):
 
     def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
         text = super().formatException(ei)
-        return mask_numbers_in(text) if self.mask else text
+        return mask_personal_in(text) if self.mask else text
 
 
 class JsonFormatter(PlainFormatter):
@@ -66,20 +67,22 @@ class MaskNumbers(logging.Filter):
         elif record.args:
             record.args = tuple(_masked(a) for a in record.args)
         elif isinstance(record.msg, str):  # a message without arguments (args is ())
-            record.msg = mask_numbers_in(record.msg)
+            record.msg = mask_personal_in(record.msg)
         for key, value in vars(record).items():
             if key not in _STANDARD and isinstance(value, str):
-                setattr(record, key, mask_numbers_in(value))
+                setattr(record, key, mask_personal_in(value))
         return True
 
 
 def _masked(value: object) -> object:
     if isinstance(value, str):
-        return mask_numbers_in(value)
+        return mask_personal_in(value)
+    if isinstance(value, BaseException):  # formatted with %s later: its text may quote values
+        return mask_personal_in(str(value))
     if isinstance(value, bytes):  # a raw line logged with %r
-        return mask_numbers_in(value.decode("latin-1")).encode("latin-1")
+        return mask_personal_in(value.decode("latin-1")).encode("latin-1")
     if isinstance(value, BaseException):  # an error message may quote a line or a number
-        return mask_numbers_in(str(value))
+        return mask_personal_in(str(value))
     return value
 
 

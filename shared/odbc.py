@@ -10,6 +10,7 @@ from typing import Final
 
 import pyodbc
 
+from cti_journal.shared import secrets
 from cti_journal.shared.errors import ConnectionLostError, PermanentError, TransientError
 
 log = logging.getLogger(__name__)
@@ -128,5 +129,5 @@ def connect(dsn: str, *, login_timeout_s: int = 10, query_timeout_s: int = 60) -
 
 
 def redact_dsn(dsn: str) -> str:
-    """The DSN with any password replaced, for logs and errors."""
-    return re.sub(r"(?i)\b(pwd|password)=(\{[^}]*\}|[^;]*)", r"\1=***", dsn)
+    """The DSN with every value that can carry a secret replaced, for logs and errors."""
+    return secrets.redact_dsn(dsn)

@@ -16,9 +16,9 @@ from cti_journal.shared.privacy_patterns import (
     local_pattern,
     number_pattern,
 )
+from cti_journal.shared.secrets import MIN_KEY_CHARS  # one rule for keys (32)
 
 STATES: Final = ("CONN", "RING", "BUSY")
-MIN_KEY_CHARS: Final = 16
 
 
 def compile_rules(settings: Settings) -> list[CompiledRule]:

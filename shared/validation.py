@@ -5,8 +5,11 @@ to do."""
 from __future__ import annotations
 
 import dataclasses
+import errno
 import ipaddress
 import re
+import socket
+from collections.abc import Collection
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,9 +27,9 @@ from cti_journal.shared.jsonpath import JsonPath
 from cti_journal.shared.record import LineFormat
 
 
-def validate_settings(s: Settings) -> None:
+def validate_settings(s: Settings, sections: Collection[str] = ("gateway",)) -> None:
     _broker(s.broker)
-    _gateway(s.gateway)
+    _gateway(s.gateway, running_here="gateway" in sections)
     _lookup(s.lookup)
     _writer(s.writer)
 
@@ -48,7 +51,7 @@ def _broker(b: BrokerSettings) -> None:
         raise ConfigError("broker.delivery_limit", "must be larger than broker.max_attempts")
 
 
-def _gateway(g: GatewaySettings) -> None:
+def _gateway(g: GatewaySettings, *, running_here: bool = True) -> None:
     try:
         LineFormat(g.format, g.separator, g.fields, g.encoding, g.timezone)
     except ValueError as exc:
@@ -66,13 +69,47 @@ def _gateway(g: GatewaySettings) -> None:
             raise ConfigError("gateway.timezone", f"unknown IANA zone {g.timezone!r}") from exc
     if g.source == "file" and not g.path:
         raise ConfigError("gateway.path", "source = 'file' needs the path of day.log")
-    _gateway_tls(g)
+    _gateway_listen(g)
+    # Only the gateway's own host opens its TLS key (least privilege) and has its address.
+    if running_here:
+        _gateway_tls(g)
+        if g.source == "listen":
+            listen_family(g.listen_address, "gateway.listen_address")
+
+
+def _gateway_listen(g: GatewaySettings) -> None:
     for i, net in enumerate(g.allowed_networks):
         try:
             ipaddress.ip_network(net, strict=False)
         except ValueError as exc:
             raise ConfigError(f"gateway.allowed_networks[{i}]", str(exc)) from exc
     _gateway_exposure(g)
+
+
+def listen_family(address: str, where: str = "gateway.listen_address") -> socket.AddressFamily:
+    """The address family to listen on `address` with, after trying a bind to it (on port 0:
+    the real port may be held by the running process): `::` on a host without IPv6, or an
+    address that is not this host's, is a config error now instead of a failure at start."""
+    try:
+        infos = socket.getaddrinfo(
+            address, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE | socket.AI_NUMERICSERV
+        )
+    except socket.gaierror as exc:
+        raise ConfigError(where, f"{address!r} is not an address or host name: {exc}") from exc
+    family, _, _, _, sockaddr = infos[0]
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind(sockaddr)
+    except OSError as exc:
+        ipv6 = family == socket.AF_INET6
+        if ipv6 and exc.errno in (errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT):
+            why = "IPv6 is not available on this host: listen on 0.0.0.0 or an IPv4 address"
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            why = "not an address of this host (see `ip addr`)"
+        else:
+            why = exc.strerror or str(exc)
+        raise ConfigError(where, f"cannot listen on {address!r}: {why}") from exc
+    return family
 
 
 def _gateway_exposure(g: GatewaySettings) -> None:

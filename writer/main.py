@@ -6,7 +6,7 @@ import argparse
 import logging
 import threading
 
-from cti_journal.shared.arguments import add_config_argument, load_settings
+from cti_journal.shared.arguments import WRITER, add_config_argument, load_settings
 from cti_journal.shared.backoff import Backoff, retry
 from cti_journal.shared.errors import ConnectionLostError
 from cti_journal.shared.process import on_termination, start_metrics, watch_consumer
@@ -38,7 +38,7 @@ def open_sink(sink: OdbcJournalSink, stop: threading.Event, max_s: float) -> Tab
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(args)
+    settings = load_settings(args, WRITER)
     journal_dsn(settings.writer)  # before anything starts: a missing DSN is exit 2 at once
     metrics = start_metrics(settings, settings.writer.metrics_port, "writer")
     stop = threading.Event()

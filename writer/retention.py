@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 import pyodbc
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from cti_journal.shared.arguments import add_config_argument, load_settings
+from cti_journal.shared.arguments import DATABASE, add_config_argument, load_settings
 from cti_journal.shared.columns import ColumnType
 from cti_journal.shared.config import Settings
 from cti_journal.shared.errors import ConfigError, ConnectionLostError
@@ -311,7 +311,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(args)
+    settings = load_settings(args, DATABASE)
     try:
         age = parse_age(args.older_than)
     except ValueError as exc:

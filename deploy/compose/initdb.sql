@@ -1,7 +1,7 @@
--- Run once by the postgres container on an empty data volume: a read-only account and a small
--- contacts table for the look-up workers. The writer creates the journal table itself
+-- Run once by the postgres container on an empty data volume: a small contacts table for the
+-- look-up workers (initdb-reader.sh then makes their read-only account, with the password from
+-- the operator's secret file). The writer creates the journal table itself
 -- (writer.create_table = true in compose/cti-journal.toml).
-CREATE ROLE cti_reader LOGIN PASSWORD 'cti_reader';
 CREATE TABLE contacts (
     id         integer PRIMARY KEY,
     first_name varchar(50),
@@ -14,4 +14,3 @@ INSERT INTO contacts VALUES
     (1, 'Anna', 'Müller', 'Bäckerei Huber', '089 1234567', '0171 2345678'),
     (2, 'Bernd', 'Schmidt', 'Autohaus Süd GmbH', '+49 (0)30 9876543', NULL),
     (3, 'Claudia', 'Weber', 'Kanzlei Roth & Partner', '0221/555123', '0152 7654321');
-GRANT SELECT ON contacts TO cti_reader;

@@ -200,6 +200,7 @@ def test_a_down_crm_is_waited_for_at_start(caplog: pytest.LogCaptureFixture) -> 
 
 def test_token_from_a_file(tmp_path: Path, crm: Crm) -> None:
     (tmp_path / "token").write_text(crm.token + "\n", encoding="utf-8")
+    (tmp_path / "token").chmod(0o600)  # a secret file open to others is refused
     config = tmp_path / "cti.toml"
     config.write_text(
         f'[[lookup.sources]]\nname = "crm"\ntype = "http"\nurl = "{crm.url}"\n'

@@ -79,6 +79,7 @@ def test_check_reads_file_and_http_sources_naming_each(
 ) -> None:
     export = Path(__file__).resolve().parents[1] / "corpus" / "sources" / "outlook_de.csv"
     (tmp_path / "token").write_text("wrong-token", encoding="utf-8")
+    (tmp_path / "token").chmod(0o600)  # a secret file open to others is refused
     with running_crm() as crm:
         crm.add("1", "Anna", "Alt", None, ["089 111111"], "2026-11-01T08:00:00Z")
         config = tmp_path / "cti.toml"

@@ -34,6 +34,7 @@ from cti_journal.writer.ddl import create_table_sql
 from cti_journal.writer.dialect import Dialect, detect_dialect, quote_identifier
 from cti_journal.writer.sink import OdbcJournalSink
 from tests.support.harness import Pipeline, fetch_rows, free_port, to_toml, wait_for
+from tests.support.services import AMQP_URL
 
 TZ = "Europe/Berlin"
 KEY = "integration-test-pseudonym-key-0123456789"
@@ -87,7 +88,7 @@ def db(any_dsn: str, table_name: str) -> Iterator[Db]:
     database = Db(any_dsn, dialect, table_name)
     database.execute(create_table_sql(dialect, table_name))
     yield database
-    for suffix in ("", "_ledger", "_crm", "_private"):
+    for suffix in ("", "_ledger", "_crm", "_private", "_audit"):
         with contextlib.suppress(pyodbc.Error):
             database.execute(f"DROP TABLE IF EXISTS {database.q(table_name + suffix)}")
 
@@ -376,7 +377,7 @@ def test_subject_export_and_erase_find_a_number_in_every_notation(db: Db, tmp_pa
 
     export = _cli("subject", "export", "+49 89 1234567", "--format", "json", config=config)
     assert export.returncode == 0, export.stderr
-    found = orjson.loads(export.stdout)
+    found = orjson.loads(export.stdout)["journal"]
     numbers = sorted(r["Journal_Rufnummer"] for r in found)
     assert numbers == sorted([n for n, _ in stored] + ["0301111111"])
     assert "6 rows" in export.stderr
@@ -424,7 +425,7 @@ def test_subject_erase_takes_only_rows_whose_reading_is_the_subjects(
     assert "deleted 3 rows" in erase.stdout, erase.stdout
     assert [str(r[0]) for r in db.rows("Journal_Rufnummer")] == ["00431234567"]
     vienna = _cli("subject", "export", "0043 1 234567", "--format", "json", config=config)
-    assert len(orjson.loads(vienna.stdout)) == 1, vienna.stdout + vienna.stderr
+    assert len(orjson.loads(vienna.stdout)["journal"]) == 1, vienna.stdout + vienna.stderr
 
 
 def _entry(i: int, when: datetime, number: str, in_out: str = "i", **fields: Any) -> JournalEntry:
@@ -461,6 +462,8 @@ def _config(tmp_path: Path, db: Db) -> Path:
     path.write_text(
         to_toml(
             {
+                # A prefix of the test's own: subject requests read `<prefix>.dead` too.
+                "broker": {"urls": [AMQP_URL], "prefix": f"subj-{db.journal}"},
                 "gateway": {"timezone": TZ},
                 "lookup": {"area_code": "89"},
                 "writer": {

@@ -20,6 +20,14 @@ DSN = f"Driver={{PostgreSQL Unicode}};Server=db;Uid=writer;Pwd={SECRET};"
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "cti-journal.example.toml"
 
 
+@pytest.fixture(autouse=True)
+def _private_files() -> Iterator[None]:
+    """Secret files are refused when others can read them: write them as a service would."""
+    old = os.umask(0o077)
+    yield
+    os.umask(old)
+
+
 def _toml(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "cti-journal.toml"
     path.write_text(text, encoding="utf-8")
@@ -466,7 +474,22 @@ def test_a_listener_on_a_public_address_needs_networks_or_client_certificates(
     assert "reachable from other hosts" in str(error)
     ok = text + 'allowed_networks = ["10.1.0.0/16"]\n'
     (tmp_path / "ok.toml").write_text(ok, encoding="utf-8")
-    load_settings(tmp_path / "ok.toml", env={})
+    # Read as another process would: only the gateway's own host must have the address.
+    load_settings(tmp_path / "ok.toml", env={}, secrets=frozenset({"broker", "privacy"}))
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [("10.1.2.3", "not an address of this host"), ("cti-gw.invalid", "not an address or host")],
+)
+def test_the_gateway_refuses_a_listen_address_it_cannot_bind(
+    tmp_path: Path, address: str, why: str
+) -> None:
+    """Issue 20 finding 16: the address is tried (port 0) when the gateway loads its settings."""
+    text = f'[gateway]\nsource = "listen"\nlisten_address = "{address}"\n'
+    error = _error(tmp_path, text + 'allowed_networks = ["10.1.0.0/16"]\n')
+    assert error.setting == "gateway.listen_address"
+    assert why in error.problem
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "::1", "localhost"])

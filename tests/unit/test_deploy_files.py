@@ -124,17 +124,29 @@ def test_example_config_shows_every_source_key() -> None:
         assert re.search(rf"^#? ?{key} = ", text, re.MULTILINE), f"{f.name} is not shown"
 
 
-def test_compose_config_loads_with_the_environment_compose_sets() -> None:
+def test_compose_config_loads_with_the_environment_compose_sets(tmp_path: Path) -> None:
+    secrets = {
+        "amqp-urls": "amqp://cti-journal-lookup:pw@rabbitmq:5672/cti-journal",
+        "writer-dsn": "Driver={PostgreSQL Unicode};Server=postgres;",
+        "crm-dsn": "Driver={PostgreSQL Unicode};Server=postgres;Uid=cti_reader;",
+    }
+    for name, value in secrets.items():
+        (tmp_path / name).write_text(value, encoding="utf-8")
+        (tmp_path / name).chmod(0o600)
+    toml = (DEPLOY / "compose" / "cti-journal.toml").read_text(encoding="utf-8")
+    config = tmp_path / "cti-journal.toml"
+    config.write_text(toml.replace("/run/secrets/", f"{tmp_path}/"), encoding="utf-8")
     settings = load_settings(
-        DEPLOY / "compose" / "cti-journal.toml",
+        config,
         env={
-            "CTI_JOURNAL_BROKER__URLS": "amqp://cti-journal:pw@rabbitmq:5672/cti-journal",
-            "CTI_JOURNAL_WRITER__DSN": "Driver={PostgreSQL Unicode};Server=postgres;",
+            "CTI_JOURNAL_BROKER__URLS_FILE": str(tmp_path / "amqp-urls"),
+            "CTI_JOURNAL_WRITER__DSN_FILE": str(tmp_path / "writer-dsn"),
             "CTI_JOURNAL_GATEWAY__HOST": "simulator",
         },
     )
     assert settings.gateway.host == "simulator"
     assert settings.lookup.sources and settings.writer.create_table
+    assert not settings.broker.declare_topology  # the role users may not
     compose = (DEPLOY / "compose.yaml").read_text(encoding="utf-8")
     ports = (
         settings.gateway.metrics_port,
@@ -144,7 +156,36 @@ def test_compose_config_loads_with_the_environment_compose_sets() -> None:
     prometheus = (DEPLOY / "prometheus" / "prometheus.yml").read_text(encoding="utf-8")
     for port in ports:
         assert str(port) in prometheus, f"prometheus.yml does not scrape port {port}"
-    assert "CTI_JOURNAL_WRITER__DSN" in compose and "CTI_JOURNAL_BROKER__URLS" in compose
+    assert "CTI_JOURNAL_WRITER__DSN_FILE" in compose and "CTI_JOURNAL_BROKER__URLS_FILE" in compose
+
+
+def test_compose_ships_no_password_and_runs_each_app_with_its_own_secrets_only() -> None:
+    """Issue 20, finding 15: before, compose shipped `change-me` and `cti_reader` passwords, ran
+    every app as the broker's administrator with the DSN password in the environment, and set
+    no read_only or cap_drop."""
+    yaml = pytest.importorskip("yaml")
+    text = (DEPLOY / "compose.yaml").read_text(encoding="utf-8")
+    for shipped in (DEPLOY / "compose.yaml", *(DEPLOY / "compose").iterdir()):
+        body = shipped.read_text(encoding="utf-8")
+        assert "change-me" not in body and "PASSWORD 'cti_reader'" not in body, shipped
+        assert not re.search(r"(?i)\b(pwd|password)=[^;.\s]", body), shipped
+    assert not re.search(r"(?m)^\s+[A-Z_]*PASS(WORD)?:\s*\S", text), "a password in the environment"
+    compose = yaml.safe_load(text)
+    wanted = {
+        "gateway": {"amqp-url-gateway"},
+        "lookup": {"amqp-url-lookup", "crm-dsn"},
+        "writer": {"amqp-url-writer", "writer-dsn"},
+        "topology": {"amqp-url-admin"},
+    }
+    for service, secrets in wanted.items():
+        spec = compose["services"][service]
+        got = {s if isinstance(s, str) else s["source"] for s in spec["secrets"]}
+        assert got == secrets, service
+        assert spec["read_only"] is True and spec["cap_drop"] == ["ALL"], service
+        assert "no-new-privileges:true" in spec["security_opt"], service
+    for name, secret in compose["secrets"].items():
+        assert set(secret) == {"file"} and secret["file"].startswith("./secrets/"), name
+    assert "RABBITMQ_DEFAULT_PASS" not in text
 
 
 def test_example_config_explains_env_and_file_rules() -> None:

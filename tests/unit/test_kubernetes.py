@@ -31,7 +31,12 @@ KEDA_SCHEMA = json.loads((ROOT / "tests" / "schemas" / "keda-2.20.schema.json").
 # The oldest Kubernetes these files are written for (strict server-side field validation is the
 # kubectl default from 1.27) and the newest kubernetes-validate knows.
 K8S_VERSIONS = ("1.27", kubernetes_validate.latest_version())
-SECRET = "cti-journal-secrets"
+SECRET_OF = {"gateway": "cti-journal-gateway", "lookup": "cti-journal-lookup",
+             "writer": "cti-journal-writer"}  # fmt: skip
+KEDA_SECRET = "cti-journal-keda"
+# What each role's Secret holds: only what its own process reads (least privilege).
+KEYS_OF = {"gateway": {"amqp-urls"}, "lookup": {"amqp-urls", "crm-dsn"},
+           "writer": {"amqp-urls", "writer-dsn"}}  # fmt: skip
 SECRETS_DIR = "/etc/cti-journal/secrets"
 CONFIG_PATH = "/etc/cti-journal/cti-journal.toml"
 DRAIN_S = 30  # the gateway's shutdown drain (gateway/main.py) and the systemd units' minimum
@@ -179,6 +184,7 @@ def test_the_config_map_is_a_valid_config(config_toml: str, tmp_path: Path) -> N
     assert "urls" not in data["broker"] and "dsn" not in data["writer"], "a secret in a ConfigMap"
     for key in ("amqp-urls", "writer-dsn", "crm-dsn"):
         (tmp_path / key).write_text("Driver={x};" if "dsn" in key else "amqp://u:p@mq:5672/v")
+        (tmp_path / key).chmod(0o600)  # secret files open to others are refused
     assert config_toml.count(f'"{SECRETS_DIR}/') == 3
     local = tmp_path / "cti-journal.toml"
     local.write_text(config_toml.replace(SECRETS_DIR, str(tmp_path)), encoding="utf-8")
@@ -214,7 +220,8 @@ def test_deployments_probe_drain_and_run_unprivileged(overlay: list[Obj], config
         mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
         volumes = {v["name"]: v for v in pod["volumes"]}
         assert volumes[mounts[CONFIG_PATH]["name"]]["configMap"]["name"] == "cti-journal-config"
-        assert volumes[mounts[SECRETS_DIR]["name"]]["secret"]["secretName"] == SECRET
+        secret = volumes[mounts[SECRETS_DIR]["name"]]["secret"]["secretName"]
+        assert secret == SECRET_OF[_command(deployment)], name
         assert all(m.get("readOnly") for p, m in mounts.items() if p.startswith("/etc/")), name
 
 
@@ -273,7 +280,7 @@ def test_scaled_objects_watch_the_configured_queues(config_toml: str) -> None:
         assert trigger["metadata"]["queueName"] == f"{prefix}.{QUEUE_OF[stage]}", name
         assert scaled["spec"]["minReplicaCount"] >= 1, "a scaled-to-zero stage starts cold"
         auth = auths[trigger["authenticationRef"]["name"]]
-        assert {r["name"] for r in auth["spec"]["secretTargetRef"]} == {SECRET}
+        assert {r["name"] for r in auth["spec"]["secretTargetRef"]} == {KEDA_SECRET}
         assert {r["parameter"] for r in auth["spec"]["secretTargetRef"]} == {"host"}
 
 
@@ -301,6 +308,29 @@ def test_budgets_and_services_select_the_pods(overlay: list[Obj]) -> None:
         selector = deployment["spec"]["selector"]["matchLabels"]
         assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
         assert selects(selector) == 1, "two Deployments select the same pods"
+
+
+@pytest.mark.parametrize("role", ["gateway", "lookup", "writer"])
+def test_each_role_starts_with_only_its_own_secrets(
+    config_toml: str, tmp_path: Path, role: str
+) -> None:
+    """Issue 20, finding 15: a pod mounts only its role's Secret; its process must load with the
+    other roles' files absent (before, every process read every `_file` setting)."""
+    from cti_journal.shared import arguments
+
+    for key in KEYS_OF[role]:
+        (tmp_path / key).write_text("Driver={x};" if "dsn" in key else "amqp://u:p@mq:5672/v")
+        (tmp_path / key).chmod(0o600)
+    local = tmp_path / "cti-journal.toml"
+    local.write_text(config_toml.replace(SECRETS_DIR, str(tmp_path)), encoding="utf-8")
+    sections = {"gateway": arguments.GATEWAY, "lookup": arguments.LOOKUP,
+                "writer": arguments.WRITER}[role]  # fmt: skip
+    settings = load_settings(local, env={}, secrets=sections)
+    assert settings.broker.urls == ("amqp://u:p@mq:5672/v",)
+    from cti_journal.shared.loader import UNREAD
+
+    assert settings.writer.dsn.startswith(UNREAD) == (role != "writer")
+    assert all(s.dsn.startswith(UNREAD) == (role != "lookup") for s in settings.lookup.sources)
 
 
 def test_the_docs_create_every_secret_key_the_files_use(config_toml: str) -> None:

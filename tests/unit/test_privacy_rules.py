@@ -24,7 +24,7 @@ from cti_journal.writer.mapping import MappedColumn
 from cti_journal.writer.retention import cutoff_value, parse_age
 from tests.support.harness import to_toml
 
-KEY = "k" * 32
+KEY = "unit-test-pseudonym-key-0123456789"
 
 
 def entry(**changes: Any) -> JournalEntry:
@@ -113,7 +113,7 @@ def test_each_action() -> None:
 def test_pseudonyms_are_stable_across_notations_and_processes_and_depend_on_the_key() -> None:
     first = rules({"action": "pseudonymise"}, pseudonym_key=KEY)
     second = rules({"action": "pseudonymise"}, pseudonym_key=KEY)
-    other_key = rules({"action": "pseudonymise"}, pseudonym_key="z" * 32)
+    other_key = rules({"action": "pseudonymise"}, pseudonym_key="another-unit-test-key-9876543210")
     # (with the outside prefix 0, "0049…" reads first as 0 + "049…", as in the look-up: the
     # international form then comes as "00049…")
     forms = ["0891234567", "089 1234567", "+49 89 1234567", "00049891234567", "00891234567"]
@@ -234,6 +234,39 @@ def test_a_before_rule_sends_the_changed_entry_straight_to_the_writer() -> None:
     out = preparer.prepare(Line(raw), "x", 1.0)
     assert out.routing_key == WRITE
     assert b"0891234567" not in out.body
+
+
+@pytest.mark.parametrize("action", ["drop", "anonymise", "shorten", "pseudonymise"])
+def test_a_line_that_does_not_parse_is_dead_lettered_as_the_strictest_before_rule_says(
+    action: str,
+) -> None:
+    """Issue 20, finding 11: before, the line was kept whole in <prefix>.dead for 30 days."""
+    preparer = Preparer(
+        GatewaySettings(),
+        make_metrics(),
+        rules(
+            {"stage": "before", "direction": "in", "action": action, "name": "private"},
+            {"stage": "before", "direction": "out", "action": "keep"},
+            pseudonym_key=KEY,
+        ),
+    )
+    raw = b"i;2026-11-25 10:00:00;CONN;089 1234567;Maria Meier;broken\n"
+    out = preparer.prepare(Line(raw), "x", 1.0)
+    assert out.routing_key == DEAD
+    assert b"1234567" not in out.body and b"Maria" not in out.body and b"Meier" not in out.body
+    assert "private" in (out.headers or {})["x-cti-redacted"]
+    if action == "drop":
+        assert out.body == b""
+    else:
+        assert out.body.count(b";") == raw.count(b";")  # the shape stays, to see why it failed
+
+
+def test_without_a_before_rule_the_bad_line_is_kept_for_replay() -> None:
+    preparer = Preparer(GatewaySettings(), make_metrics(), rules({"action": "drop"}))
+    raw = b"i;2026-11-25 10:00:00;CONN;089 1234567;broken\n"
+    out = preparer.prepare(Line(raw), "x", 1.0)
+    assert out.routing_key == DEAD and out.body == raw
+    assert "x-cti-redacted" not in (out.headers or {})
 
 
 # -- configuration errors -----------------------------------------------------------------------
