@@ -107,7 +107,7 @@ class GatewaySettings:
     # listen: e.g. ("10.1.0.0/16",); empty = any, allowed only on a loopback listen_address or
     # with client certificates (tls_client_ca_file)
     allowed_networks: tuple[str, ...] = ()
-    # listen: drop a client with no complete line by then
+    # listen: drop a client with no valid line (one that parses) by then
     handshake_timeout_s: float = bounded(10.0, minimum=0, message=ZERO_OFF)
     path: str = ""  # file: the server's Journal/day.log
     checkpoint: str = ""  # file: where the read position is kept (default: <path>.cti-journal)
@@ -119,8 +119,10 @@ class GatewaySettings:
     source_id: str = "cti"  # part of every event id: keep it stable for one CTI server
     max_line_bytes: int = bounded(8192, **POSITIVE)
     max_dead_letter_bytes: int = 4096  # raw bytes kept with a dead-lettered line
-    # listen: drop a client silent this long; 0 = never
-    idle_timeout_s: float = bounded(0.0, minimum=0, message=ZERO_OFF)
+    # listen: drop a client with no complete line this long; 0 = never
+    idle_timeout_s: float = bounded(900.0, minimum=0, message=ZERO_OFF)
+    # listen: a started line must end within this; 0 = never
+    line_timeout_s: float = bounded(30.0, minimum=0, message=ZERO_OFF)
     window: int = bounded(1000, **POSITIVE)  # unconfirmed messages in flight
     # entries per message when they are waiting anyway; 1 = never bundle
     bundle_max: int = bounded(50, above=0, maximum=MAX_BUNDLE_ENTRIES)
@@ -301,4 +303,10 @@ class Settings:
     writer: WriterSettings = field(default_factory=WriterSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     health: HealthSettings = field(default_factory=HealthSettings)
-    metrics_address: str = "0.0.0.0"
+    # Loopback unless configured: the metrics/health port answers anyone who can reach it.
+    # Containers and Kubernetes set "0.0.0.0" (their probes and Prometheus come from outside).
+    metrics_address: str = "127.0.0.1"
+    # open HTTP connections at once; more are closed at once
+    metrics_max_connections: int = bounded(16, **POSITIVE)
+    # an HTTP connection that sends nothing this long closes (3 x this in all)
+    metrics_idle_timeout_s: float = bounded(10.0, **POSITIVE)
