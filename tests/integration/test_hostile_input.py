@@ -21,7 +21,7 @@ from tests.support.harness import Pipeline, free_port, http_get, wait_for
 VALID = b"i;2026-11-25 10:00:0%d;CONN;089123456%d;;;200;;;;1;1;;;\n"
 # A LokaleRufnummer in superscript digits: `isdigit()` says yes, `int()` raises ValueError.
 SUPERSCRIPT = "i;2026-11-25 10:00:05;CONN;0891234567;;;⁴⁷⁹⁵;;;;1;1;;;\n".encode()
-RULE = {"name": "team", "stage": "before", "local": ["200-219"], "action": "anonymise"}
+RULE = {"name": "team", "stage": "before", "local": ["4700-4799"], "action": "anonymise"}
 
 
 def _published(pipeline: Pipeline) -> int:
@@ -211,8 +211,9 @@ def _pki(tmp: Path) -> dict[str, Path]:
                  "-keyout", str(p[f"{name}_key"]), "-out", str(csr))  # fmt: skip
         ext = tmp / f"{name}.ext"
         ext.write_text("subjectAltName=DNS:localhost\n" if name == "srv" else "")
-        _openssl("x509", "-req", "-in", str(csr), "-CA", str(p["ca"]), "-CAkey", str(p["ca_key"]),
-                 "-CAcreateserial", "-days", "1", "-out", str(p[name]), "-extfile", str(ext))  # fmt: skip
+        _openssl("x509", "-req", "-in", str(csr), "-CA", str(p["ca"]),
+                 "-CAkey", str(p["ca_key"]), "-CAcreateserial", "-days", "1",
+                 "-out", str(p[name]), "-extfile", str(ext))  # fmt: skip
     return p
 
 
