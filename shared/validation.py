@@ -75,7 +75,6 @@ def _gateway(g: GatewaySettings) -> None:
     _gateway_exposure(g)
 
 
-
 def _gateway_exposure(g: GatewaySettings) -> None:
     """A listener reachable from other hosts must say who may push into the journal."""
     if g.source != "listen" or g.allowed_networks or g.tls_client_ca_file:
