@@ -38,7 +38,9 @@ def whole_number(text: str, what: str, maximum: int, *, minimum: int = 0) -> int
     if len(body.lstrip("0")) > max(len(str(maximum)), len(str(minimum))):
         # before int(): it costs quadratic time and refuses more than 4,300 digits
         raise BadInputError(f"{what}: {text!r:.30} exceeds {maximum}")
-    number = int(text)
+    number = int(body.lstrip("0") or "0")  # leading zeros count against int()'s 4,300 digits
+    if body is not text:
+        number = -number
     if number > maximum:
         raise BadInputError(f"{what}: {number} exceeds {maximum}")
     if number < minimum:
