@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.integration.test_listener import lines, start_listener
 from tests.support.harness import Pipeline, free_port, http_get, wait_for
 
@@ -270,3 +272,53 @@ def test_an_explicit_id_is_scoped_to_the_client_that_sent_it(
     wait_for(lambda: pipeline.entry_count("lookup") >= 3, 15, "three entries")
     ids = [m["event_id"] for m in pipeline.entries("lookup")]
     assert len(ids) == 3 and len(set(ids)) == 2  # a's resend keeps its id; b's is its own
+
+
+# -- finding 13: a flood costs a bounded amount --------------------------------------------------
+DEAD_LETTER_BOUND = Path(__file__).resolve().parents[2] / "deploy/rabbitmq/dead-letter-bound.sh"
+
+
+def test_the_dead_letter_bound_refuses_a_flood_and_loses_nothing(pipeline_factory: Any) -> None:
+    """5,000 garbage lines used to be 5,000 dead letters kept 30 days, without a bound. With the
+    policy (reject-publish), the queue stops at its bound and the rest waits at the gateway."""
+    status = subprocess.run(["rabbitmqctl", "-q", "status"], check=False, capture_output=True)
+    if status.returncode != 0:
+        pytest.skip("rabbitmqctl cannot reach the broker")
+    pipeline, port = start_listener(pipeline_factory, window=10)
+    wait_for(lambda: pipeline.queue_depth("dead") == 0 and "ready" in pipeline.log("gateway"),
+             30, "the topology")  # fmt: skip
+    bound = [str(DEAD_LETTER_BOUND), "--vhost", "/", "--prefix", pipeline.prefix,
+             "--max-length", "20"]  # fmt: skip
+    subprocess.run(bound, check=True, capture_output=True)
+    flood = 200
+    try:
+        time.sleep(1.0)
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.sendall(b"".join(b"garbage %d\n" % i for i in range(flood)))
+        wait_for(lambda: pipeline.queue_depth("dead") >= 20, 30, "20 dead letters")
+        time.sleep(3.0)
+        # Quorum queues refuse once they are over the bound, so what was in flight (at most the
+        # publisher's window, gateway.window = 10 here) gets past it.
+        assert (
+            20 <= pipeline.queue_depth("dead") <= 20 + 10 + 1
+        )  # bounded: the broker refused the rest
+        pipeline.assert_running()
+        purged = 0  # the admin makes room, again and again: every line arrives, none twice
+        deadline = time.monotonic() + 120
+        while purged < flood and time.monotonic() < deadline:
+            with pipeline.channel() as ch:
+                purged += ch.queue_purge(pipeline.topology.queue("dead")).method.message_count
+            time.sleep(1.0)
+        assert purged == flood
+    finally:
+        clear = [
+            "rabbitmqctl",
+            "-q",
+            "clear_policy",
+            "-p",
+            "/",
+            f"{pipeline.prefix}-dead-letter-bound",
+        ]
+        subprocess.run(clear, check=False, capture_output=True)
+    log = pipeline.log("gateway")
+    assert log.count("rejected a line from") == 1  # one warning for the flood, not 200
