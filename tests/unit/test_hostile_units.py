@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import tracemalloc
+from collections.abc import Callable
 
 import pytest
 
@@ -10,11 +12,16 @@ from cti_journal.gateway.identity import EventIdentifier
 from cti_journal.gateway.lines import Line
 from cti_journal.gateway.prepare import Preparer
 from cti_journal.gateway.sources import client_subject
-from cti_journal.shared.config import GatewaySettings, Settings
+from cti_journal.lookup.enrich import enrich
+from cti_journal.lookup.index import ContactIndex
+from cti_journal.shared.config import GatewaySettings, LookupSettings, Settings
 from cti_journal.shared.convert import digits_value, local_time, whole_number
 from cti_journal.shared.errors import BadInputError
+from cti_journal.shared.message import JournalEntry, Lookup
 from cti_journal.shared.metrics import make_metrics
+from cti_journal.shared.normalize import NumberNormalizer
 from cti_journal.shared.record import LineFormat
+from cti_journal.writer.pairs import PairCheck
 
 
 @pytest.mark.parametrize(
@@ -91,3 +98,57 @@ def test_listen_and_metrics_defaults_have_budgets() -> None:
     s = Settings()
     assert s.metrics_address == "127.0.0.1"
     assert s.metrics_max_connections > 0 and s.metrics_idle_timeout_s > 0
+
+
+# -- finding 8: memory bounded by configuration, not by input ------------------------------------
+def _long_number_entries(n: int) -> list[JournalEntry]:
+    return [
+        JournalEntry(
+            event_id=f"e{i}",
+            source="cti",
+            received_at=0.0,
+            in_out="i",
+            zeitpunkt="2026-11-25 10:00:00",
+            utc="2026-11-25T09:00:00Z",
+            verb_zustand="CONN",
+            rufnummer="089" + f"{i:08d}" + "9" * 8181,
+            gateway="gw",
+        )
+        for i in range(n)
+    ]
+
+
+def _retained(build: Callable[[], object]) -> int:
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        keep = build()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    del keep
+    return after - before
+
+
+def test_the_pair_check_keeps_digests_not_numbers() -> None:
+    """16,000 lines of ~8 KB numbers used to keep the writer at 214 MB for good."""
+
+    def observe() -> PairCheck:
+        check = PairCheck()
+        check.observe(_long_number_entries(2000))  # decoded from messages, then dropped
+        return check
+
+    assert _retained(observe) < 1_000_000  # was 2,000 x 8 KB = 16 MB
+
+
+def test_a_number_too_long_to_be_one_is_never_read() -> None:
+    """The number reader caches per distinct text: 8 KB numbers filled it to 312 MB."""
+    reader = NumberNormalizer.from_settings(LookupSettings(area_code="89"))
+    index = ContactIndex.build([], reader)
+
+    def look_up() -> int:
+        results = [enrich(e, index, relookup=False)[0] for e in _long_number_entries(2000)]
+        assert all(r.lookup == Lookup.MISS for r in results)
+        return len(results)
+
+    assert _retained(look_up) < 1_000_000  # was the 16 MB of numbers in the reader's cache
