@@ -234,6 +234,11 @@ class LookupSettings:
     relookup: bool = False  # look up entries that arrived enriched, too
     tie_break: Literal["lowest_id", "highest_id"] = "lowest_id"
     sources: tuple[ContactSourceSettings, ...] = ()
+    # rows one source may return; more stop its load with an error naming this setting (each
+    # contact costs ~200 bytes in the index, and a refresh builds the new index beside the old)
+    max_contacts: int = bounded(1_000_000, **POSITIVE)
+    # bytes of deliveries held unacknowledged; above it the worker pauses its consumer
+    prefetch_bytes: int = bounded(64 * 1024 * 1024, **POSITIVE)
     metrics_port: int = bounded(9311, **PORT)
 
 
@@ -259,6 +264,12 @@ class WriterSettings:
     retention_every_s: float = bounded(3600.0, above=0, message="must be greater than 0")
     create_table: bool = False  # create the journal table (all 16 columns) when missing
     db_retry_max_s: float = 30.0
+    # bytes of deliveries held unacknowledged; above it the worker pauses its consumer
+    prefetch_bytes: int = bounded(64 * 1024 * 1024, **POSITIVE)
+    # gateway names that get their own series in the per-gateway metrics; [] = the first
+    # max_gateway_series names met. Every other name is counted as "other".
+    gateways: tuple[str, ...] = ()
+    max_gateway_series: int = bounded(8, **POSITIVE)
     metrics_port: int = bounded(9312, **PORT)
 
 

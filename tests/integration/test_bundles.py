@@ -47,3 +47,39 @@ def test_poison_entry_inside_a_bundle(pipeline_factory, sqlite_dsn):
     for headers, dead_body in dead:
         assert orjson.loads(dead_body)["event_id"] == bundle[42].event_id
         assert "CHECK constraint" in str(headers["x-cti-reason"])
+
+
+def test_a_4301_digit_record_id_for_an_integer_column_is_dead_lettered_alone(
+    pipeline_factory, sqlite_dsn
+):
+    """Issue 20 finding 7: int() raised ValueError (not a PermanentError) on 4,301 digits, and
+    the 8 valid calls of the same batch were dead-lettered with it."""
+    conn = pyodbc.connect(sqlite_dsn, autocommit=True)
+    conn.cursor().execute(
+        'CREATE TABLE journal ("Journal_Rufnummer" VARCHAR(30), "Journal_DatensatzID" INTEGER)'
+    )
+    conn.close()
+    pipeline = pipeline_factory({"writer": {"dsn": sqlite_dsn, "table": "journal"}})
+    pipeline.start("writer", "writer")
+    wait_for(lambda: "connected to broker" in pipeline.log("writer"), 30, "the writer")
+    calls = [entry(i, i) for i in range(9)]
+    calls = [
+        JournalEntry.decode(
+            orjson.dumps(
+                {**orjson.loads(c.encode()), "datensatz_id": "7" * 4301 if i == 4 else str(i)}
+            )
+        )
+        for i, c in enumerate(calls)
+    ]
+    with pipeline.channel() as ch:
+        for call in calls:  # nine messages: one batch of the writer
+            ch.basic_publish(pipeline.topology.exchange, "write", call.encode(),
+                             pika.BasicProperties(delivery_mode=2))  # fmt: skip
+    wait_for(lambda: pipeline.queue_depth("dead") >= 1, 30, "the poison entry's dead letter")
+    wait_for(lambda: count_rows(sqlite_dsn, "journal") >= 8, 30, "the 8 valid calls")
+    assert count_rows(sqlite_dsn, "journal") == 8
+    dead = pipeline.dead_letters()
+    assert len(dead) == 1
+    assert orjson.loads(dead[0][1])["event_id"] == calls[4].event_id
+    assert "Journal_DatensatzID" in str(dead[0][0]["x-cti-reason"])
+    pipeline.assert_running()

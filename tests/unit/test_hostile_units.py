@@ -12,16 +12,25 @@ from cti_journal.gateway.identity import EventIdentifier
 from cti_journal.gateway.lines import Line
 from cti_journal.gateway.prepare import Preparer
 from cti_journal.gateway.sources import client_subject
+from cti_journal.lookup.contacts import ContactRow
 from cti_journal.lookup.enrich import enrich
 from cti_journal.lookup.index import ContactIndex
-from cti_journal.shared.config import GatewaySettings, LookupSettings, Settings
+from cti_journal.lookup.sources import IndexHolder
+from cti_journal.shared.config import (
+    ContactSourceSettings,
+    GatewaySettings,
+    LookupSettings,
+    Settings,
+)
 from cti_journal.shared.convert import digits_value, local_time, whole_number
-from cti_journal.shared.errors import BadInputError
+from cti_journal.shared.errors import BadInputError, ConfigError
+from cti_journal.shared.labels import OTHER, BoundedLabels
 from cti_journal.shared.message import JournalEntry, Lookup
 from cti_journal.shared.metrics import make_metrics
 from cti_journal.shared.normalize import NumberNormalizer
 from cti_journal.shared.record import LineFormat
 from cti_journal.writer.pairs import PairCheck
+from tests.unit.test_index import MemorySource
 
 
 @pytest.mark.parametrize(
@@ -152,3 +161,32 @@ def test_a_number_too_long_to_be_one_is_never_read() -> None:
         return len(results)
 
     assert _retained(look_up) < 1_000_000  # was the 16 MB of numbers in the reader's cache
+
+
+def test_gateway_label_values_are_bounded_by_configuration() -> None:
+    """10,000 distinct `gateway` values used to be 10,000 series (41 MB of /metrics)."""
+    learnt = BoundedLabels(max_seen=3)
+    assert [learnt(f"gw{i}") for i in range(5)] == ["gw0", "gw1", "gw2", OTHER, OTHER]
+    assert learnt("gw1") == "gw1"
+    named = BoundedLabels(["pbx-a/tcp", "pbx-b/tcp"])
+    assert {named(f"x{i}") for i in range(10_000)} == {OTHER}
+    assert named("pbx-b/tcp") == "pbx-b/tcp"
+
+
+def test_a_source_beyond_max_contacts_stops_with_an_error_naming_the_setting() -> None:
+    """2,000,000 contacts used to be 428 MB plus a second index, with no cap or clear error."""
+    settings = ContactSourceSettings(name="crm", dsn="", table="k")
+    rows = [ContactRow(str(i), f"N{i}", "", (f"089 {100000 + i}",), settings) for i in range(11)]
+    source = MemorySource(settings, rows)
+    holder = IndexHolder(LookupSettings(area_code="89", max_contacts=10), sources=[source])
+    with pytest.raises(ConfigError, match=r"lookup\.max_contacts") as info:
+        holder.start()
+    assert "crm" in str(info.value) and "twice" in str(info.value)
+    source.rows = rows[:10]
+    holder.start()  # within the limit: loads
+    try:
+        source.rows = rows  # a refresh beyond it keeps the last good index
+        holder.refresh_now()
+        assert holder.current.records_of("crm") == 10
+    finally:
+        holder.stop()
