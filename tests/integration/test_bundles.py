@@ -3,12 +3,14 @@ dead-lettered alone, the others commit, and a redelivered bundle adds nothing.""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import orjson
 import pika
 import pyodbc
 
 from cti_journal.shared.message import JournalEntry, encode_bundle
-from tests.support.harness import count_rows, wait_for
+from tests.support.harness import count_rows, free_port, http_get, wait_for
 
 
 def entry(i: int, ring_ms: int) -> JournalEntry:
@@ -83,3 +85,34 @@ def test_a_4301_digit_record_id_for_an_integer_column_is_dead_lettered_alone(
     assert orjson.loads(dead[0][1])["event_id"] == calls[4].event_id
     assert "Journal_DatensatzID" in str(dead[0][0]["x-cti-reason"])
     pipeline.assert_running()
+
+
+def test_made_up_gateway_names_cost_a_bounded_number_of_series(pipeline_factory, sqlite_dsn):
+    """Issue 20 finding 8: 10,000 distinct `gateway` values were 10,000 metric series."""
+    conn = pyodbc.connect(sqlite_dsn, autocommit=True)
+    conn.cursor().execute('CREATE TABLE journal ("Journal_Rufnummer" VARCHAR(30))')
+    conn.close()
+    port = free_port()
+    pipeline = pipeline_factory(
+        {
+            "writer": {
+                "dsn": sqlite_dsn,
+                "table": "journal",
+                "metrics_port": port,
+                "max_gateway_series": 4,
+            }
+        }
+    )
+    pipeline.start("writer", "writer")
+    wait_for(lambda: "connected to broker" in pipeline.log("writer"), 30, "the writer")
+    calls = [replace(entry(i, i), gateway=f"made-up-{i}") for i in range(150)]
+    with pipeline.channel() as ch:
+        ch.basic_publish(pipeline.topology.exchange, "write",
+                         encode_bundle([c.encode() for c in calls]),
+                         pika.BasicProperties(delivery_mode=2))  # fmt: skip
+    wait_for(lambda: count_rows(sqlite_dsn, "journal") >= 150, 30, "150 rows")
+    text = http_get(f"http://127.0.0.1:{port}/metrics")[1]
+    series = [line for line in text.splitlines()
+              if line.startswith("cti_journal_rows_written_by_gateway_total{")]  # fmt: skip
+    assert len(series) == 5, series  # 4 names met first, and "other"
+    assert any('gateway="other"' in line and line.endswith(" 146.0") for line in series)
