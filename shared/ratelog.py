@@ -23,7 +23,9 @@ class RateLimitedLog:
         self._lock = threading.Lock()
         self._last: dict[str, tuple[float, int]] = {}  # reason -> (logged at, left out since)
 
-    def warning(self, reason: str, msg: str, *args: Any) -> bool:
+    def warning(
+        self, reason: str, msg: str, *args: Any, extra: dict[str, Any] | None = None
+    ) -> bool:
         """Log `msg % args` unless a line of this reason was logged less than `every_s` ago;
         True if it was logged."""
         now = time.monotonic()
@@ -38,5 +40,5 @@ class RateLimitedLog:
         if left_out:
             msg += " (and %d more of this kind in the last %.0f s, not logged)"
             args = (*args, left_out, self.every_s)
-        self.logger.warning(msg, *args)
+        self.logger.warning(msg, *args, extra=extra)
         return True

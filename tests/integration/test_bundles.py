@@ -116,3 +116,28 @@ def test_made_up_gateway_names_cost_a_bounded_number_of_series(pipeline_factory,
               if line.startswith("cti_journal_rows_written_by_gateway_total{")]  # fmt: skip
     assert len(series) == 5, series  # 4 names met first, and "other"
     assert any('gateway="other"' in line and line.endswith(" 146.0") for line in series)
+
+
+def test_a_number_the_reader_chokes_on_costs_its_entry_not_the_bundle(pipeline_factory):
+    """Issue 20 finding 1: a Rufnummer `0²²²²²²²` made the look-up dead-letter the whole bundle
+    (10 valid calls, 0 rows). Now the entry goes its own way (or, once the reader reads it,
+    on as a miss) and the other nine go on to the writer."""
+    pipeline = pipeline_factory({"lookup": {"area_code": "89"}})
+    pipeline.start("lookup", "lookup")
+    wait_for(lambda: "connected to broker" in pipeline.log("lookup"), 30, "the look-up")
+    calls = [entry(i, i) for i in range(10)]
+    calls[3] = replace(calls[3], rufnummer="0²²²²²²²")
+    with pipeline.channel() as ch:
+        ch.basic_publish(pipeline.topology.exchange, "lookup",
+                         encode_bundle([c.encode() for c in calls]),
+                         pika.BasicProperties(delivery_mode=2))  # fmt: skip
+    wait_for(lambda: pipeline.entry_count("write") >= 9, 30, "the nine valid calls")
+    wait_for(lambda: pipeline.entry_count("write") + pipeline.queue_depth("dead") >= 10, 30,
+             "the tenth, forwarded or dead-lettered alone")  # fmt: skip
+    written = {e["event_id"] for e in pipeline.entries("write")}
+    assert {c.event_id for i, c in enumerate(calls) if i != 3} <= written
+    dead = pipeline.dead_letters()
+    assert len(written) + len(dead) == 10
+    for _headers, body in dead:
+        assert orjson.loads(body)["event_id"] == calls[3].event_id  # one entry, not the bundle
+    pipeline.assert_running()

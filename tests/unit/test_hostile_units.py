@@ -22,6 +22,7 @@ from cti_journal.shared.config import (
     LookupSettings,
     Settings,
 )
+from cti_journal.shared.consumer import Consumer, Delivery
 from cti_journal.shared.convert import digits_value, local_time, whole_number
 from cti_journal.shared.errors import BadInputError, ConfigError
 from cti_journal.shared.labels import OTHER, BoundedLabels
@@ -30,6 +31,7 @@ from cti_journal.shared.metrics import make_metrics
 from cti_journal.shared.normalize import NumberNormalizer
 from cti_journal.shared.record import LineFormat
 from cti_journal.writer.pairs import PairCheck
+from tests.unit.test_consumer import FakeLink
 from tests.unit.test_index import MemorySource
 
 
@@ -190,3 +192,20 @@ def test_a_source_beyond_max_contacts_stops_with_an_error_naming_the_setting() -
         assert holder.current.records_of("crm") == 10
     finally:
         holder.stop()
+
+
+def test_a_flood_of_dead_letters_logs_one_line_per_error_class(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 20 finding 13 in the workers: one warning per dead letter was a log flood."""
+    link = FakeLink()
+    consumer = Consumer(link, "lookup", 10, lambda _d: None)  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, "cti_journal.shared.consumer"):
+        for tag in range(1, 2001):
+            delivery = Delivery(b"{}", {}, False, tag, 0)
+            consumer.fail(delivery, BadInputError(f"bad {tag}"))
+    assert len(caplog.records) == 1
+    dead = link.metrics.registry.get_sample_value(
+        "cti_journal_dead_lettered_total", {"stage": "lookup", "error": "BadInputError"}
+    )
+    assert dead == 2000
