@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import tomllib
 import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+import yaml
 
 from cti_journal.gateway.identity import EventIdentifier
 from cti_journal.gateway.lines import Line
@@ -209,3 +212,13 @@ def test_a_flood_of_dead_letters_logs_one_line_per_error_class(
         "cti_journal_dead_lettered_total", {"stage": "lookup", "error": "BadInputError"}
     )
     assert dead == 2000
+
+
+def test_compose_and_kubernetes_open_the_metrics_port_explicitly() -> None:
+    """The default is loopback now; where Prometheus or the kubelet scrape from outside the
+    container, the shipped config must say so itself."""
+    root = Path(__file__).resolve().parents[2] / "deploy"
+    compose = tomllib.loads((root / "compose/cti-journal.toml").read_text(encoding="utf-8"))
+    configmap = yaml.safe_load((root / "kubernetes/base/config.yaml").read_text(encoding="utf-8"))
+    kubernetes = tomllib.loads(configmap["data"]["cti-journal.toml"])
+    assert compose["metrics_address"] == kubernetes["metrics_address"] == "0.0.0.0"
