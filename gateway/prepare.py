@@ -21,6 +21,7 @@ from cti_journal.gateway.identity import EventIdentifier
 from cti_journal.gateway.lines import Line, LineSplitter
 from cti_journal.shared.config import GatewaySettings, Settings
 from cti_journal.shared.consumer import dead_letter_headers
+from cti_journal.shared.convert import length
 from cti_journal.shared.errors import BadInputError
 from cti_journal.shared.masking import mask_numbers_in
 from cti_journal.shared.message import JournalEntry, Lookup
@@ -193,7 +194,9 @@ def reparser(settings: Settings) -> Callable[[bytes, Mapping[str, Any]], tuple[s
     preparer = Preparer(settings.gateway, make_metrics(), rules or None)
 
     def reparse(raw: bytes, headers: Mapping[str, Any]) -> tuple[str, bytes]:
-        if headers.get("x-cti-raw-bytes", len(raw)) > len(raw):
+        # a header of a message anyone with broker access could have written: convert.length
+        kept = length(headers.get("x-cti-raw-bytes", len(raw)), "header x-cti-raw-bytes", 2**40)
+        if kept > len(raw):
             raise BadInputError("only the first bytes of this line were kept; cannot replay it")
         line = Line(raw if raw.endswith(b"\n") else raw + b"\n")
         out = preparer.prepare(line, "dlq replay", time.time())

@@ -13,7 +13,7 @@ import yaml
 
 from cti_journal.gateway.identity import EventIdentifier
 from cti_journal.gateway.lines import Line
-from cti_journal.gateway.prepare import Preparer
+from cti_journal.gateway.prepare import Preparer, reparser
 from cti_journal.gateway.sources import client_subject
 from cti_journal.lookup.contacts import ContactRow
 from cti_journal.lookup.enrich import enrich
@@ -222,3 +222,13 @@ def test_compose_and_kubernetes_open_the_metrics_port_explicitly() -> None:
     configmap = yaml.safe_load((root / "kubernetes/base/config.yaml").read_text(encoding="utf-8"))
     kubernetes = tomllib.loads(configmap["data"]["cti-journal.toml"])
     assert compose["metrics_address"] == kubernetes["metrics_address"] == "0.0.0.0"
+
+
+def test_dlq_replay_reads_a_crafted_length_header_as_bad_input() -> None:
+    """A dead letter's x-cti-raw-bytes compared as given: a string raised TypeError in replay."""
+    reparse = reparser(Settings())
+    line = b"i;2026-11-25 10:00:00;CONN;089123;;;;;;;1;1;;;\n"
+    for header in ("9999", None, -1, 2**80, [1]):
+        with pytest.raises(BadInputError):
+            reparse(line, {"x-cti-raw-bytes": header})
+    assert reparse(line, {"x-cti-raw-bytes": len(line)})[0] == "lookup"
