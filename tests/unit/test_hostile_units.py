@@ -18,7 +18,7 @@ from cti_journal.gateway.sources import client_subject
 from cti_journal.lookup.contacts import ContactRow
 from cti_journal.lookup.enrich import enrich
 from cti_journal.lookup.index import ContactIndex
-from cti_journal.lookup.sources import IndexHolder
+from cti_journal.lookup.sources.holder import IndexHolder
 from cti_journal.shared.config import (
     ContactSourceSettings,
     GatewaySettings,
