@@ -59,6 +59,7 @@ def test_a_byte_budget_pauses_the_consumer(amqp_url: str) -> None:
     finally:
         link.stop()
         thread.join(timeout=10)
+        link.ioloop.close()  # its wake-up socket pair; a process just exits
         cleanup = pika.BlockingConnection(pika.URLParameters(amqp_url))
         cch = cleanup.channel()
         for spec in link.topology.queues():
