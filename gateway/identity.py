@@ -10,7 +10,12 @@ before it. So:
   get different ids (n = 0 and n = 1) and become two rows.
 
 Parsed values are used, not raw bytes, so CRLF vs LF or delimited vs JSON do not change the id.
-A sender that assigns its own id (JSON key "id") gets H(source, "id", that id) instead.
+A sender that assigns its own id (JSON key "id") gets H(source, "id", that id) instead, and a
+pushing client of a listening gateway H(source, "id", its identity, that id): the identity is
+its certificate's subject, or without client certificates its address, so one client cannot
+make another client's calls duplicates by sending their ids. A TCP client source and a file
+tail have one sender (the configured server), so the members of a gateway pair, which read the
+same server, give the same id to the same explicit id.
 The counter remembers the last `memory` distinct entries; identical lines are adjacent in time
 (Zeitpunkt is part of the content), so a bounded memory loses nothing in practice.
 
@@ -58,11 +63,15 @@ class EventIdentifier:
         self._seen: OrderedDict[bytes, int] = OrderedDict()
         self.last_state = b""
 
-    def identify(self, values: Mapping[str, Any], explicit_id: str | None = None) -> str:
-        """The entry's id; afterwards `last_state` holds what `restore` needs to continue."""
+    def identify(
+        self, values: Mapping[str, Any], explicit_id: str | None = None, sender: str = ""
+    ) -> str:
+        """The entry's id; afterwards `last_state` holds what `restore` needs to continue.
+        `sender` scopes an explicit id to the client that sent it ("" = the one server)."""
         if explicit_id is not None:
             self.last_state = b""
-            return _digest(orjson.dumps([self.source_id, "id", explicit_id]))
+            scope = [self.source_id, "id", sender] if sender else [self.source_id, "id"]
+            return _digest(orjson.dumps([*scope, explicit_id]))
         content = orjson.dumps([self.source_id, *(values.get(k) for k in _CANONICAL_KEYS)])
         key = hashlib.sha256(content).digest()
         n = self._seen.pop(key, -1) + 1

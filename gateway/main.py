@@ -66,6 +66,7 @@ class Gateway:
             preparer.privacy = PrivacyRules.from_settings(settings, metrics.registry) or None
         self.stop_sources = threading.Event()
         self.unconfirmed = 0  # entries still held when the gateway stopped (after `run`)
+        self.failed = False  # the source stopped by a fault, not by a requested stop
         self.metrics = metrics
         self._source_thread = threading.Thread(
             target=self._run_source, name="cti-source", daemon=True
@@ -99,6 +100,9 @@ class Gateway:
         try:
             self.source.run(self.buffer, self.stop_sources)
         except Exception:
+            # Exit non-zero (systemd's Restart=on-failure, Kubernetes restart a failed process;
+            # exit 0 would leave the gateway down for good).
+            self.failed = True
             log.exception("the CTI source failed; stopping the gateway")
         self.shutdown()  # a finished source (import) or a failed one: drain, then stop
 
@@ -178,4 +182,6 @@ def run(args: argparse.Namespace) -> int:
         gateway.run()
     finally:
         health.stop()
+    if gateway.failed:
+        return 1
     return 1 if gateway.unconfirmed else 0

@@ -22,11 +22,13 @@ from cti_journal.gateway.identity import EventIdentifier
 from cti_journal.gateway.lines import Line, LineSplitter
 from cti_journal.shared.config import GatewaySettings, Settings
 from cti_journal.shared.consumer import dead_letter_headers
+from cti_journal.shared.convert import length
 from cti_journal.shared.errors import BadInputError
 from cti_journal.shared.masking import mask_name, mask_numbers_in
 from cti_journal.shared.message import JournalEntry, Lookup
 from cti_journal.shared.metrics import Metrics, make_metrics
 from cti_journal.shared.privacy import PrivacyRules
+from cti_journal.shared.ratelog import RateLimitedLog
 from cti_journal.shared.record import LineFormat
 from cti_journal.shared.topology import DEAD, LOOKUP, WRITE
 
@@ -79,6 +81,8 @@ class Preparer:
         self.identifier = EventIdentifier(settings.source_id)
         self.name = settings.name or f"{socket.gethostname()}/{settings.source}"
         self._lock = threading.Lock()  # a listener's clients share one identity counter
+        # One warning per reason and minute, however many garbage lines a flood has.
+        self._rejections = RateLimitedLog(log)
 
     def splitter(self) -> LineSplitter:
         """A line splitter for one stream of this source; it counts the empty lines."""
@@ -97,13 +101,28 @@ class Preparer:
             return
         try:
             parsed = self.format.parse(line.raw)
-        except BadInputError:
+        except Exception:  # BadInputError, or a bug `prepare` dead-lettered the line for
             return
         with self._lock:
             self.identifier.identify(parsed.values, parsed.explicit_id)
 
-    def prepare(self, line: Line, origin: str, received_at: float) -> Outgoing:
+    def prepare(self, line: Line, origin: str, received_at: float, sender: str = "") -> Outgoing:
+        """The message for one line: an entry, a dead letter, or SKIP. `sender` is the pushing
+        client's identity (listen mode; "" for the one configured server)."""
         self.metrics.received.labels(self.settings.source_id).inc()
+        try:
+            return self._prepare(line, origin, received_at, sender)
+        except BadInputError as exc:
+            return self._dead(line, origin, received_at, exc, "parse")
+        except Exception as exc:
+            # Every conversion of outside text raises BadInputError (shared/convert.py); this is
+            # a bug that input found. One line is dead-lettered (replayable once fixed), the
+            # source and every other line go on.
+            log.exception("preparing a line from %s failed unexpectedly", origin)
+            error = BadInputError(f"unexpected {type(exc).__name__} while preparing the line")
+            return self._dead(line, origin, received_at, error, "unexpected")
+
+    def _prepare(self, line: Line, origin: str, received_at: float, sender: str) -> Outgoing:
         if line.oversized:
             limit = self.settings.max_line_bytes
             error = BadInputError(f"line longer than gateway.max_line_bytes ({limit} bytes)")
@@ -112,12 +131,9 @@ class Preparer:
             self.metrics.blank_lines.labels("whitespace").inc()
             error = BadInputError("a line of only whitespace")
             return self._dead(line, origin, received_at, error, "whitespace")
-        try:
-            parsed = self.format.parse(line.raw)
-        except BadInputError as exc:
-            return self._dead(line, origin, received_at, exc, "parse")
+        parsed = self.format.parse(line.raw)
         with self._lock:
-            event_id = self.identifier.identify(parsed.values, parsed.explicit_id)
+            event_id = self.identifier.identify(parsed.values, parsed.explicit_id, sender)
             identity = self.identifier.last_state
         entry = JournalEntry.assemble(
             {
@@ -154,7 +170,9 @@ class Preparer:
         self.metrics.rejected.labels(reason).inc()
         raw = line.raw[: self.settings.max_dead_letter_bytes]
         shown = mask_numbers_in(raw[:120].decode("utf-8", "backslashreplace"))
-        log.warning("rejected a line from %s: %s: %r", origin, mask_numbers_in(str(error)), shown)
+        self._rejections.warning(
+            reason, "rejected a line from %s: %s: %r", origin, mask_numbers_in(str(error)), shown
+        )
         raw, redacted = protect_unread(raw, self.privacy)
         headers = dead_letter_headers(
             "gateway",
@@ -206,7 +224,9 @@ def reparser(settings: Settings) -> Callable[[bytes, Mapping[str, Any]], tuple[s
     def reparse(raw: bytes, headers: Mapping[str, Any]) -> tuple[str, bytes]:
         if headers.get("x-cti-redacted"):
             raise BadInputError(f"not the line as read ({headers['x-cti-redacted']}): no replay")
-        if headers.get("x-cti-raw-bytes", len(raw)) > len(raw):
+        # a header of a message anyone with broker access could have written: convert.length
+        kept = length(headers.get("x-cti-raw-bytes", len(raw)), "header x-cti-raw-bytes", 2**40)
+        if kept > len(raw):
             raise BadInputError("only the first bytes of this line were kept; cannot replay it")
         line = Line(raw if raw.endswith(b"\n") else raw + b"\n")
         out = preparer.prepare(line, "dlq replay", time.time())

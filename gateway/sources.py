@@ -22,7 +22,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from cti_journal.gateway.intake import Buffer
 from cti_journal.gateway.lines import Line, LineSplitter
@@ -31,6 +31,8 @@ from cti_journal.shared.backoff import Backoff, retry
 from cti_journal.shared.config import GatewaySettings
 from cti_journal.shared.metrics import Metrics
 from cti_journal.shared.validation import listen_family
+from cti_journal.shared.ratelog import RateLimitedLog
+from cti_journal.shared.topology import DEAD
 
 log = logging.getLogger(__name__)
 READ_CHUNK = 64 * 1024
@@ -52,9 +54,14 @@ class Stream:
     origin: str
     splitter: LineSplitter
     opened_at: float = field(default_factory=time.monotonic)
-    last_data_at: float = field(default_factory=time.monotonic)
-    established: bool = False  # sent at least one complete line
-    evicted: bool = False  # closed by the listener to make room (it had sent no line)
+    # The deadlines count complete lines, not bytes: a peer that trickles one byte every few
+    # seconds (slowloris) must not hold its place by that.
+    last_line_at: float = field(default_factory=time.monotonic)  # last complete line (or open)
+    line_started_at: float | None = None  # the first byte of the unfinished line, if any
+    established: bool = False  # sent at least one line that parsed (not a dead letter)
+    evicted: bool = False  # closed by the listener to make room (it had sent no valid line)
+    authenticated: bool = False  # presented a client certificate the CA signed
+    sender: str = ""  # the client's identity for explicit ids: certificate subject or address
 
 
 def pump(
@@ -65,6 +72,7 @@ def pump(
     *,
     handshake_timeout_s: float = 0.0,
     idle_timeout_s: float = 0.0,
+    line_timeout_s: float = 0.0,
 ) -> str:
     """Read lines until end of stream, error, timeout or stop; returns why it ended.
 
@@ -75,7 +83,7 @@ def pump(
         try:
             data = stream.sock.recv(READ_CHUNK)
         except TimeoutError:
-            why = _timed_out(stream, handshake_timeout_s, idle_timeout_s)
+            why = _timed_out(stream, handshake_timeout_s, idle_timeout_s, line_timeout_s)
             if why:
                 # Ended as at a stop: a line the peer sent just now is still read and handed
                 # over (it has no acknowledgement: cut off here, it would be lost).
@@ -88,31 +96,50 @@ def pump(
             return "end" if _finish(stream, buffer, preparer) else "aborted"
         if not _hand_over(stream, data, buffer, preparer):
             return "aborted"
+        # Checked after data too: a trickling peer never lets recv time out.
+        why = _timed_out(stream, handshake_timeout_s, idle_timeout_s, line_timeout_s)
+        if why:
+            return why if _drain_at_stop(stream, buffer, preparer) != "aborted" else "aborted"
     return _drain_at_stop(stream, buffer, preparer)
 
 
-def _timed_out(stream: Stream, handshake_timeout_s: float, idle_timeout_s: float) -> str:
+def _timed_out(
+    stream: Stream, handshake_timeout_s: float, idle_timeout_s: float, line_timeout_s: float = 0.0
+) -> str:
     now = time.monotonic()
     if (
         not stream.established
         and handshake_timeout_s
         and now - stream.opened_at >= handshake_timeout_s
     ):
-        log.debug("%s: no complete line within %.0f s", stream.origin, handshake_timeout_s)
+        log.debug("%s: no valid line within %.0f s", stream.origin, handshake_timeout_s)
         return "handshake_timeout"
-    if idle_timeout_s and now - stream.last_data_at >= idle_timeout_s:
-        log.warning("%s: silent for %.0f s, closing", stream.origin, now - stream.last_data_at)
+    started = stream.line_started_at
+    if line_timeout_s and started is not None and now - started >= line_timeout_s:
+        log.warning("%s: a line unfinished after %.0f s, closing", stream.origin, now - started)
+        return "line_timeout"
+    if idle_timeout_s and now - stream.last_line_at >= idle_timeout_s:
+        log.info("%s: no line for %.0f s, closing", stream.origin, now - stream.last_line_at)
         return "idle_timeout"
     return ""
 
 
 def _hand_over(stream: Stream, data: bytes, buffer: Buffer, preparer: Preparer) -> bool:
-    stream.last_data_at = time.monotonic()
     now = time.time()
-    outs = [preparer.prepare(line, stream.origin, now) for line in stream.splitter.feed(data)]
+    outs = [
+        preparer.prepare(line, stream.origin, now, stream.sender)
+        for line in stream.splitter.feed(data)
+    ]
+    at = time.monotonic()
+    if stream.splitter.at_boundary:
+        stream.line_started_at = None
+    elif outs or stream.line_started_at is None:
+        stream.line_started_at = at  # the unfinished line began in this read
     if not outs:
         return True
-    stream.established = True
+    stream.last_line_at = at
+    if any(out.routing_key != DEAD for out in outs):
+        stream.established = True  # garbage lines (`x\n`) do not make a client a real one
     return buffer.put(outs)
 
 
@@ -128,7 +155,7 @@ def _finish(stream: Stream, buffer: Buffer, preparer: Preparer) -> bool:
 
 def _unfinished(line: Line, origin: str, preparer: Preparer) -> Outgoing:
     if line.oversized:
-        return preparer.prepare(line, origin, time.time())
+        return preparer.prepare(line, origin, time.time())  # dead-lettered as too long
     return preparer.prepare_unfinished(line, origin, time.time())
 
 
@@ -210,6 +237,7 @@ class TcpListenSource:
         self._threads: list[threading.Thread] = []
         # client address -> (when its last refusal was logged, refusals not logged since)
         self._refusals_logged: dict[str, tuple[float | None, int]] = {}
+        self._accept_errors = RateLimitedLog(log)
 
     def run(self, buffer: Buffer, stop: threading.Event) -> None:
         address = self.settings.listen_address
@@ -234,6 +262,9 @@ class TcpListenSource:
                     conn, peer = server.accept()
                 except TimeoutError:
                     continue
+                except OSError as exc:
+                    self._accept_failed(exc, stop)
+                    continue
                 self._admit(conn, peer, buffer, draining)
             self._accept_backlog(server, buffer, draining)
         finally:
@@ -241,6 +272,16 @@ class TcpListenSource:
             draining.set()
         for thread in self._threads:  # each reads what its client already sent, then closes
             thread.join(timeout=STOP_DRAIN_S + 5)
+
+    def _accept_failed(self, exc: OSError, stop: threading.Event) -> None:
+        """accept() failed (EMFILE: out of descriptors, ENOBUFS, ECONNABORTED): a fault of this
+        one connection or a passing shortage, never a reason to stop listening. The pending
+        connection stays in the backlog; wait a little so that a shortage is not a busy loop."""
+        self.metrics.listen_refused.labels("accept_error").inc()
+        self._accept_errors.warning(
+            "accept", "accepting a CTI client failed: %s; the gateway keeps listening", exc
+        )
+        stop.wait(POLL_S)
 
     def _accept_backlog(
         self, server: socket.socket, buffer: Buffer, draining: threading.Event
@@ -251,7 +292,7 @@ class TcpListenSource:
         while True:
             try:
                 conn, peer = server.accept()
-            except (BlockingIOError, InterruptedError):
+            except OSError:  # BlockingIOError: none left; EMFILE and the like: give up at a stop
                 return
             conn.setblocking(True)
             self._admit(conn, peer, buffer, draining)
@@ -264,6 +305,7 @@ class TcpListenSource:
             self._refuse(conn, address, "network", "not in gateway.allowed_networks")
             return
         stream = Stream(conn, f"client {address}:{peer[1]}", self.preparer.splitter())
+        stream.sender = f"addr:{address}"  # replaced by the certificate subject after TLS
         with self._lock:
             refusal = self._make_room(address)
             if not refusal:
@@ -289,8 +331,10 @@ class TcpListenSource:
         return None
 
     def _evict(self, candidates: list[Stream]) -> bool:
-        """Close the oldest of `candidates` that has sent no line yet; False if all have."""
-        pending = [s for s in candidates if not s.established]
+        """Close the oldest of `candidates` that has sent no valid line yet and has not proven
+        a client certificate; False if there is none. A new connection has proven nothing yet
+        (TLS comes after accept), so it never pushes out a client that has."""
+        pending = [s for s in candidates if not s.established and not s.authenticated]
         if not pending:
             return False
         oldest = min(pending, key=lambda s: s.opened_at)
@@ -339,13 +383,18 @@ class TcpListenSource:
                     stream, buffer, stop, self.preparer,
                     handshake_timeout_s=self.settings.handshake_timeout_s,
                     idle_timeout_s=self.settings.idle_timeout_s,
+                    line_timeout_s=self.settings.line_timeout_s,
                 )  # fmt: skip
             finally:
                 self.metrics.source_connected.dec()
             if why == "handshake_timeout":
                 limit = self.settings.handshake_timeout_s
-                text = f"sent no complete line within gateway.handshake_timeout_s ({limit:g} s)"
+                text = f"sent no valid line within gateway.handshake_timeout_s ({limit:g} s)"
                 self._count_refusal(self._address_of(stream), "handshake_timeout", text)
+            elif why == "line_timeout":
+                limit = self.settings.line_timeout_s
+                text = f"left a line unfinished for gateway.line_timeout_s ({limit:g} s)"
+                self._count_refusal(self._address_of(stream), "line_timeout", text)
             log.info("%s disconnected (%s)", stream.origin, why)
         finally:
             stream.sock.close()
@@ -360,7 +409,20 @@ class TcpListenSource:
         except (ssl.SSLError, OSError) as exc:
             self._count_refusal(self._address_of(stream), "tls", f"TLS handshake failed: {exc}")
             return False
+        assert isinstance(stream.sock, ssl.SSLSocket)
+        subject = client_subject(stream.sock.getpeercert())
+        if subject:
+            stream.authenticated = True  # CERT_REQUIRED: the CA signed it
+            stream.sender = f"cert:{subject}"
         return True
+
+
+def client_subject(cert: Any) -> str:
+    """A verified client certificate's subject as one stable text ("" without one)."""
+    if not isinstance(cert, dict) or not cert.get("subject"):
+        return ""
+    parts = [f"{k}={v}" for rdn in cert["subject"] for (k, v) in rdn]
+    return ",".join(parts)
 
 
 def tls_context(settings: GatewaySettings) -> ssl.SSLContext | None:

@@ -13,7 +13,8 @@ from cti_journal.lookup.sources.query import CallQueries
 from cti_journal.shared.amqp import AmqpLink
 from cti_journal.shared.config import BrokerSettings, LookupSettings
 from cti_journal.shared.consumer import Consumer, Delivery
-from cti_journal.shared.message import Lookup, encode_bundle
+from cti_journal.shared.errors import BadInputError
+from cti_journal.shared.message import JournalEntry, Lookup, encode_bundle
 from cti_journal.shared.metrics import Metrics
 from cti_journal.shared.privacy import PrivacyRules
 from cti_journal.shared.topology import LOOKUP, WRITE
@@ -39,7 +40,9 @@ class LookupWorker:
         self.link = AmqpLink(
             broker, name="lookup", metrics=metrics, on_ready=self._ready, on_lost=self._lost
         )
-        self.consumer = Consumer(self.link, LOOKUP, settings.prefetch, self._handle)
+        self.consumer = Consumer(
+            self.link, LOOKUP, settings.prefetch, self._handle, settings.prefetch_bytes
+        )
         # Bound once: .labels() per message showed up in the profile.
         self._by_result = {r: metrics.lookups.labels(r) for r in Lookup.ALL}
 
@@ -64,22 +67,31 @@ class LookupWorker:
         if self.queries:
             # Waits at most the sources' query_timeout_s for the whole message.
             index = self.queries.finder(index, entries, relookup=self.settings.relookup)
-        bodies = []
+        bodies: list[bytes] = []
+        failures: list[tuple[bytes, BaseException]] = []
         for entry in entries:
             try:
-                enriched, ambiguous = enrich(entry, index, relookup=self.settings.relookup)
-            except Exception as exc:  # a bug must cost a retry, not the worker
-                log.exception("event %s: look-up failed", entry.event_id)
-                self.consumer.fail(delivery, exc)
-                return
-            self._by_result[enriched.lookup].inc()
-            if ambiguous:
-                self.metrics.lookup_ambiguous.inc()
-            kept = self.privacy.after_lookup(enriched) if self.privacy else enriched
-            if kept is None:
-                continue  # dropped by a privacy rule: not journalled
-            bodies.append(kept.encode())
-        if not bodies:
+                kept = self._one(entry, index)
+            except Exception as exc:
+                # One entry's fault is that entry's: it goes to retry or the dead letters alone
+                # (BadInputError at once), and the rest of its bundle goes on (issue 20, #1).
+                if not isinstance(exc, BadInputError):
+                    log.exception("event %s: look-up failed", entry.event_id)
+                failures.append((entry.encode(), exc))
+                continue
+            if kept is not None:  # None: dropped by a privacy rule, not journalled
+                bodies.append(kept.encode())
+        forward = (WRITE, encode_bundle(bodies)) if bodies else None
+        if failures:
+            self.consumer.settle_parts(delivery, failures, forward)
+        elif forward is not None:
+            self.consumer.forward(delivery, *forward)
+        else:
             self.consumer.complete(delivery)
-            return
-        self.consumer.forward(delivery, WRITE, encode_bundle(bodies))
+
+    def _one(self, entry: JournalEntry, index: Finder) -> JournalEntry | None:
+        enriched, ambiguous = enrich(entry, index, relookup=self.settings.relookup)
+        self._by_result[enriched.lookup].inc()
+        if ambiguous:
+            self.metrics.lookup_ambiguous.inc()
+        return self.privacy.after_lookup(enriched) if self.privacy else enriched

@@ -27,7 +27,7 @@ import pika.frame
 import pika.spec
 from pika.adapters.select_connection import IOLoop, SelectConnection
 
-from cti_journal.shared.amqp_consume import MessageCallback, ack, consume, nack_requeue
+from cti_journal.shared.amqp_consume import MessageCallback, ack, cancel, consume, nack_requeue
 from cti_journal.shared.amqp_params import connection_parameters, redact
 from cti_journal.shared.backoff import Backoff
 from cti_journal.shared.config import BrokerSettings
@@ -402,9 +402,14 @@ class AmqpLink:
             self._watch = self.ioloop.call_later(WATCH_INTERVAL_S, self._watch_confirms)
 
     # -- consuming --------------------------------------------------------------------------
-    def consume(self, stage_queue: str, prefetch: int, on_message: MessageCallback) -> None:
+    def consume(self, stage_queue: str, prefetch: int, on_message: MessageCallback) -> str:
+        """Subscribe on the current channel; the consumer tag, or "" without a channel."""
         if self._channel is not None:
-            consume(self._channel, stage_queue, prefetch, on_message)
+            return consume(self._channel, stage_queue, prefetch, on_message)
+        return ""
+
+    def cancel(self, consumer_tag: str) -> None:
+        cancel(self._channel, consumer_tag)
 
     def ack(self, tag: int, *, multiple: bool = False) -> None:
         ack(self._channel, tag, multiple=multiple)

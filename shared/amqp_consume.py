@@ -18,7 +18,9 @@ MessageCallback = Callable[
 
 def consume(
     channel: pika.channel.Channel, stage_queue: str, prefetch: int, on_message: MessageCallback
-) -> None:
+) -> str:
+    """Subscribe; returns the consumer tag (for `cancel`)."""
+
     def deliver(
         _ch: pika.channel.Channel,
         method: pika.spec.Basic.Deliver,
@@ -28,7 +30,13 @@ def consume(
         on_message(body, properties.headers or {}, method.delivery_tag, method.redelivered)
 
     channel.basic_qos(prefetch_count=prefetch)
-    channel.basic_consume(stage_queue, deliver)
+    return str(channel.basic_consume(stage_queue, deliver))
+
+
+def cancel(channel: pika.channel.Channel | None, consumer_tag: str) -> None:
+    """Stop new deliveries; those already delivered stay unacknowledged until settled."""
+    if channel is not None and channel.is_open:
+        channel.basic_cancel(consumer_tag)
 
 
 def ack(channel: pika.channel.Channel | None, tag: int, *, multiple: bool = False) -> None:

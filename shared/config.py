@@ -112,7 +112,7 @@ class GatewaySettings:
     # listen: e.g. ("10.1.0.0/16",); empty = any, allowed only on a loopback listen_address or
     # with client certificates (tls_client_ca_file)
     allowed_networks: tuple[str, ...] = ()
-    # listen: drop a client with no complete line by then
+    # listen: drop a client with no valid line (one that parses) by then
     handshake_timeout_s: float = bounded(10.0, minimum=0, message=ZERO_OFF)
     path: str = ""  # file: the server's Journal/day.log
     checkpoint: str = ""  # file: where the read position is kept (default: <path>.cti-journal)
@@ -124,8 +124,10 @@ class GatewaySettings:
     source_id: str = "cti"  # part of every event id: keep it stable for one CTI server
     max_line_bytes: int = bounded(8192, **POSITIVE)
     max_dead_letter_bytes: int = 4096  # raw bytes kept with a dead-lettered line
-    # listen: drop a client silent this long; 0 = never
-    idle_timeout_s: float = bounded(0.0, minimum=0, message=ZERO_OFF)
+    # listen: drop a client with no complete line this long; 0 = never
+    idle_timeout_s: float = bounded(900.0, minimum=0, message=ZERO_OFF)
+    # listen: a started line must end within this; 0 = never
+    line_timeout_s: float = bounded(30.0, minimum=0, message=ZERO_OFF)
     window: int = bounded(1000, **POSITIVE)  # unconfirmed messages in flight
     # entries per message when they are waiting anyway; 1 = never bundle
     bundle_max: int = bounded(50, above=0, maximum=MAX_BUNDLE_ENTRIES)
@@ -237,6 +239,11 @@ class LookupSettings:
     relookup: bool = False  # look up entries that arrived enriched, too
     tie_break: Literal["lowest_id", "highest_id"] = "lowest_id"
     sources: tuple[ContactSourceSettings, ...] = ()
+    # rows one source may return; more stop its load with an error naming this setting (each
+    # contact costs ~200 bytes in the index, and a refresh builds the new index beside the old)
+    max_contacts: int = bounded(1_000_000, **POSITIVE)
+    # bytes of deliveries held unacknowledged; above it the worker pauses its consumer
+    prefetch_bytes: int = bounded(64 * 1024 * 1024, **POSITIVE)
     metrics_port: int = bounded(9311, **PORT)
 
 
@@ -262,6 +269,12 @@ class WriterSettings:
     retention_every_s: float = bounded(3600.0, above=0, message="must be greater than 0")
     create_table: bool = False  # create the journal table (all 16 columns) when missing
     db_retry_max_s: float = 30.0
+    # bytes of deliveries held unacknowledged; above it the worker pauses its consumer
+    prefetch_bytes: int = bounded(64 * 1024 * 1024, **POSITIVE)
+    # gateway names that get their own series in the per-gateway metrics; [] = the first
+    # max_gateway_series names met. Every other name is counted as "other".
+    gateways: tuple[str, ...] = ()
+    max_gateway_series: int = bounded(8, **POSITIVE)
     metrics_port: int = bounded(9312, **PORT)
 
 
@@ -306,4 +319,10 @@ class Settings:
     writer: WriterSettings = field(default_factory=WriterSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     health: HealthSettings = field(default_factory=HealthSettings)
-    metrics_address: str = "0.0.0.0"
+    # Loopback unless configured: the metrics/health port answers anyone who can reach it.
+    # Containers and Kubernetes set "0.0.0.0" (their probes and Prometheus come from outside).
+    metrics_address: str = "127.0.0.1"
+    # open HTTP connections at once; more are closed at once
+    metrics_max_connections: int = bounded(16, **POSITIVE)
+    # an HTTP connection that sends nothing this long closes (3 x this in all)
+    metrics_idle_timeout_s: float = bounded(10.0, **POSITIVE)

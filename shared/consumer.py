@@ -26,6 +26,7 @@ from cti_journal.shared.amqp import AmqpLink
 from cti_journal.shared.errors import BadInputError, PermanentError
 from cti_journal.shared.masking import mask_numbers_in
 from cti_journal.shared.message import JournalEntry, decode_bundle
+from cti_journal.shared.ratelog import RateLimitedLog
 from cti_journal.shared.topology import DEAD
 
 log = logging.getLogger(__name__)
@@ -78,11 +79,24 @@ class Consumer:
         stage: str,
         prefetch: int,
         handle: Callable[[Delivery], None],
+        prefetch_bytes: int = 0,
     ) -> None:
         self.link = link
         self.stage = stage
         self.prefetch = prefetch
+        # RabbitMQ's prefetch counts messages, not bytes: above `prefetch_bytes` of unsettled
+        # bodies the consumer is cancelled (no new deliveries), and subscribed again once half
+        # of that is settled. What the broker had already sent still arrives, so the bound is
+        # prefetch_bytes plus at most `prefetch` messages (docs/security.md). 0 = no byte bound.
+        self.prefetch_bytes = prefetch_bytes
+        self._bytes: dict[int, int] = {}  # tag -> body size, while unsettled
+        self.held_bytes = 0
+        self._consumer_tag = ""
+        self._paused = False
         self._handle = handle
+        # A flood of bad entries costs one warning per error class and minute, not one each
+        # (every one is still counted in cti_journal_dead_lettered_total).
+        self._dead_log = RateLimitedLog(log)
         self._generation = 0
         self._outstanding: deque[int] = deque()
         self._settled: set[int] = set()
@@ -92,13 +106,20 @@ class Consumer:
 
     def start(self) -> None:
         """Call from the link's on_ready: (re)subscribe on the new channel."""
-        self.link.consume(self.link.topology.queue(self.stage), self.prefetch, self._on_message)
+        self._paused = False
+        self._subscribe()
+
+    def _subscribe(self) -> None:
+        queue = self.link.topology.queue(self.stage)
+        self._consumer_tag = self.link.consume(queue, self.prefetch, self._on_message)
 
     def lost(self) -> None:
         """Call from the link's on_lost: tags of the old channel are void."""
         self._generation += 1
         self._outstanding.clear()
         self._settled.clear()
+        self._bytes.clear()
+        self.held_bytes = 0
         self._requeued.clear()
 
     @property
@@ -109,6 +130,13 @@ class Consumer:
         self, body: bytes, headers: Mapping[str, Any], tag: int, redelivered: bool
     ) -> None:
         self._outstanding.append(tag)
+        self._bytes[tag] = len(body)
+        self.held_bytes += len(body)
+        if self.prefetch_bytes and self.held_bytes > self.prefetch_bytes and not self._paused:
+            self._paused = True
+            log.info("%s: %d bytes of deliveries unsettled, above prefetch_bytes (%d): pausing",
+                     self.stage, self.held_bytes, self.prefetch_bytes)  # fmt: skip
+            self.link.cancel(self._consumer_tag)
         self._handle(Delivery(body, headers, redelivered, tag, self._generation))
 
     def entries(self, delivery: Delivery) -> list[JournalEntry] | None:
@@ -139,13 +167,19 @@ class Consumer:
         key, headers = self._route(delivery, error)
         self._publish_then_settle(delivery, key, delivery.body, headers)
 
-    def settle_parts(self, delivery: Delivery, failures: list[tuple[bytes, BaseException]]) -> None:
-        """Some entries of a bundle failed, the rest are durable: each failed entry goes its own
-        way (retry or dead letter) as a message of its own; the bundle is acknowledged once all
-        of those are confirmed, or given back if one is refused."""
+    def settle_parts(
+        self,
+        delivery: Delivery,
+        failures: list[tuple[bytes, BaseException]],
+        forward: tuple[str, bytes] | None = None,
+    ) -> None:
+        """Some entries of a bundle failed, the rest are durable (or, with `forward`, are
+        published as one message to that routing key): each failed entry goes its own way
+        (retry or dead letter) as a message of its own; the bundle is acknowledged once all of
+        those are confirmed, or given back if one is refused."""
         if delivery._generation != self._generation:
             return
-        pending = len(failures)
+        pending = len(failures) + (forward is not None)
         refused = False
 
         def confirmed(ok: bool) -> None:
@@ -155,6 +189,8 @@ class Consumer:
             if pending == 0:
                 (self._requeue_later if refused else self._settle)(delivery)
 
+        if forward is not None and not self.link.publish(*forward, confirmed):
+            return  # not connected: the bundle is void and comes back
         for body, error in failures:
             key, headers = self._route(delivery, error)
             if not self.link.publish(key, body, confirmed, headers=headers):
@@ -166,7 +202,8 @@ class Consumer:
         metrics = self.link.metrics
         permanent = isinstance(error, BadInputError | PermanentError)
         if permanent or attempt >= self.link.broker.max_attempts:
-            log.warning(
+            self._dead_log.warning(
+                type(error).__name__,
                 "%s: dead-lettering after %d attempt(s): %s: %s",
                 self.stage,
                 attempt,
@@ -234,6 +271,11 @@ class Consumer:
         self._mark(delivery._tag)
 
     def _mark(self, tag: int) -> None:
+        self.held_bytes -= self._bytes.pop(tag, 0)
+        if self._paused and self.held_bytes <= self.prefetch_bytes // 2:
+            self._paused = False
+            log.info("%s: %d bytes unsettled: consuming again", self.stage, self.held_bytes)
+            self._subscribe()
         self.settled += 1
         self._settled.add(tag)
         if not self._flush_scheduled:

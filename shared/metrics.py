@@ -8,11 +8,13 @@ lookup's and the writer's in a private registry nobody serves, so the code can k
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Literal
+from typing import Any, Literal
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -252,19 +254,65 @@ def make_metrics(
     )
 
 
-def serve_metrics(metrics: Metrics, address: str, port: int) -> ThreadingHTTPServer | None:
+def serve_metrics(
+    metrics: Metrics,
+    address: str,
+    port: int,
+    *,
+    max_connections: int = 16,
+    idle_timeout_s: float = 10.0,
+) -> ThreadingHTTPServer | None:
     """Serve /metrics, /healthz and /readyz on address:port in a daemon thread (anything else is
-    404); port 0 turns it off. /healthz and /readyz answer 200 or 503 with the reasons."""
+    404); port 0 turns it off. /healthz and /readyz answer 200 or 503 with the reasons.
+
+    The port has a budget, so that whoever reaches it cannot take the process's descriptors:
+    at most `max_connections` at once (more are closed at once), each closed after
+    `idle_timeout_s` without a byte and after 3 × that in all (a request sent a byte at a time)."""
     if not port:
         return None
 
     class Handler(_Handler):
         served = metrics
+        timeout = idle_timeout_s  # StreamRequestHandler: the socket's timeout for every read
 
-    server = ThreadingHTTPServer((address, port), Handler)
+    server = _BoundedHTTPServer((address, port), Handler)
     server.daemon_threads = True
+    server.slots = threading.BoundedSemaphore(max_connections)
+    server.deadline_s = 3 * idle_timeout_s
     threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
     return server
+
+
+class _BoundedHTTPServer(ThreadingHTTPServer):
+    slots: threading.BoundedSemaphore
+    deadline_s: float
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)  # over budget: closed, never queued
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        # A whole-request deadline: a per-read timeout alone lets one byte every few seconds
+        # hold a connection for ever.
+        timer = threading.Timer(self.deadline_s, _cut, (request,))
+        timer.daemon = True
+        timer.start()
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            timer.cancel()
+            self.slots.release()
+
+
+def _cut(request: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        request.shutdown(socket.SHUT_RDWR)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from cti_journal.shared.config import LookupSettings, PrivacyRule
+from cti_journal.shared.convert import is_digits
 from cti_journal.shared.errors import ConfigError
 from cti_journal.shared.message import JournalEntry
 
 SEPARATORS: Final = str.maketrans("", "", " -/().\t")
-_RANGE: Final = re.compile(r"(\d+)-(\d+)")
+_RANGE: Final = re.compile(r"([0-9]+)-([0-9]+)", re.ASCII)
 
 
 class Normalizer(Protocol):
@@ -57,7 +58,9 @@ class LocalPattern:
             return digits == self.exact
         if self.prefix:
             return digits.startswith(self.prefix)
-        if not digits.isdigit() or not self.lengths[0] <= len(digits) <= self.lengths[1]:
+        # is_digits, not isdigit: a LokaleRufnummer of superscripts ("⁴⁷⁹⁵") passes isdigit()
+        # and makes int() raise; it is no extension of ours, so no rule's range holds it.
+        if not is_digits(digits) or not self.lengths[0] <= len(digits) <= self.lengths[1]:
             return False
         return self.low <= int(digits) <= self.high
 
@@ -71,7 +74,7 @@ def local_pattern(text: str, where: str) -> LocalPattern:
         return LocalPattern(low=int(low), high=int(high), lengths=(len(low), len(high)))
     prefix = raw.endswith("*")
     digits = raw.removesuffix("*").translate(SEPARATORS)
-    if not digits.isdigit():
+    if not is_digits(digits):
         raise ConfigError(
             where, f"{raw!r}: expected digits, a range such as 200-219, or a prefix such as 0891*"
         )
@@ -97,9 +100,9 @@ def number_pattern(text: str, normalizer: Normalizer, where: str) -> NumberPatte
     prefix = raw.endswith("*")
     dial = raw.removesuffix("*").translate(SEPARATORS)
     body = dial[1:] if dial.startswith("+") else dial
-    if not body.isdigit():
+    if not is_digits(body):
         raise ConfigError(where, f"{raw!r}: expected a phone number, optionally ending in *")
-    if not prefix and dial.isdigit() and len(dial) <= normalizer.max_extension_digits:
+    if not prefix and is_digits(dial) and len(dial) <= normalizer.max_extension_digits:
         return NumberPattern(extension=dial)
     if prefix:
         return NumberPattern(key_prefix=_key_prefix(dial, normalizer, where))

@@ -27,7 +27,13 @@ def start_metrics(settings: Settings, port: int, process: Process | None = None)
         log.info(f"cti-journal {version()} (Python {python_version()}): %s starting", process)
     metrics = make_metrics(process=process)
     try:
-        serve_metrics(metrics, settings.metrics_address, port)
+        serve_metrics(
+            metrics,
+            settings.metrics_address,
+            port,
+            max_connections=settings.metrics_max_connections,
+            idle_timeout_s=settings.metrics_idle_timeout_s,
+        )
     except OSError as exc:
         raise ConfigError(
             "metrics_port", f"cannot serve metrics on {settings.metrics_address}:{port}: {exc}"

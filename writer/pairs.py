@@ -10,39 +10,51 @@ error naming both gateways and both source ids.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter, OrderedDict
 from collections.abc import Iterable
+from typing import Final
+
+import orjson
 
 from cti_journal.shared.message import JournalEntry
 
 log = logging.getLogger(__name__)
-_Key = tuple[object, ...]
 _Pair = tuple[tuple[str, str], tuple[str, str]]
+# Memory is bounded by the settings, not by the input: an entry is remembered by a 16-byte
+# digest of its fields (a number of 8 KB costs what one of 10 digits does), source and gateway
+# names are cut, and at most MAX_PAIRS pairs of gateways are counted.
+_NAME_CHARS: Final = 128
+MAX_PAIRS: Final = 1000
 
 
 class PairCheck:
     def __init__(self, memory: int = 20_000, threshold: int = 20) -> None:
         self.memory = memory
         self.threshold = threshold
-        self._recent: OrderedDict[_Key, tuple[str, str]] = OrderedDict()
+        self._recent: OrderedDict[bytes, tuple[str, str]] = OrderedDict()
         self._hits: Counter[_Pair] = Counter()
 
     def observe(self, entries: Iterable[JournalEntry]) -> None:
         for e in entries:
-            key = (e.utc, e.in_out, e.verb_zustand, e.rufnummer, e.lokale_rufnummer,
-                   e.rufdauer_ms, e.verbdauer_sec)  # fmt: skip
+            fields = (e.utc, e.in_out, e.verb_zustand, e.rufnummer, e.lokale_rufnummer,
+                      e.rufdauer_ms, e.verbdauer_sec)  # fmt: skip
+            key = hashlib.blake2b(orjson.dumps(fields), digest_size=16).digest()
+            sender = (e.source[:_NAME_CHARS], e.gateway[:_NAME_CHARS])
             seen = self._recent.get(key)
             if seen is None:
-                self._recent[key] = (e.source, e.gateway)
+                self._recent[key] = sender
                 if len(self._recent) > self.memory:
                     self._recent.popitem(last=False)
                 continue
-            if seen[0] != e.source and seen[1] != e.gateway:
-                self._mismatch(seen, (e.source, e.gateway))
+            if seen[0] != sender[0] and seen[1] != sender[1]:
+                self._mismatch(seen, sender)
 
     def _mismatch(self, one: tuple[str, str], other: tuple[str, str]) -> None:
         a, b = sorted((one, other))
+        if (a, b) not in self._hits and len(self._hits) >= MAX_PAIRS:
+            return  # a thousand disagreeing pairs have long been logged
         self._hits[(a, b)] += 1
         if self._hits[(a, b)] == self.threshold:
             log.error(

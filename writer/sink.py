@@ -32,6 +32,7 @@ from cti_journal.shared.errors import (
     PermanentError,
     TransientError,
 )
+from cti_journal.shared.labels import BoundedLabels
 from cti_journal.shared.message import JournalEntry
 from cti_journal.shared.metrics import Metrics
 from cti_journal.shared.odbc import (
@@ -75,6 +76,8 @@ class OdbcJournalSink:
         self._last_prune = float("-inf")  # the first prune is due at once
         self._replan = False  # read the table's catalog again before the next batch
         self._pairs = PairCheck()
+        # `gateway` comes from messages: its metric series are bounded by writer.gateways
+        self._gateway_label = BoundedLabels(settings.gateways, settings.max_gateway_series)
 
     # -- set-up -------------------------------------------------------------------------------
     def open(self) -> TablePlan:
@@ -198,7 +201,7 @@ class OdbcJournalSink:
         for i, entry in enumerate(entries):
             if entry.event_id in seen:  # the same entry twice in one batch: one row
                 self.metrics.duplicates_skipped.inc()
-                self.metrics.skipped_by_gateway.labels(entry.gateway).inc()
+                self.metrics.skipped_by_gateway.labels(self._gateway_label(entry.gateway)).inc()
                 continue
             seen.add(entry.event_id)
             try:
@@ -206,6 +209,11 @@ class OdbcJournalSink:
                 rows.append(row)
             except PermanentError as exc:
                 outcomes[i] = exc
+            except Exception as exc:
+                # Conversion is pure: whatever it raises is about this entry's values, so it is
+                # this entry's dead letter, never the batch's retry (issue 20, finding 7).
+                log.exception("event %s: converting its values failed", entry.event_id)
+                outcomes[i] = PermanentError(f"converting the entry failed: {type(exc).__name__}")
         started = time.perf_counter()
         written = self._isolating(conn, rows, outcomes)
         elapsed = time.perf_counter() - started
@@ -270,7 +278,7 @@ class OdbcJournalSink:
             conn.commit()
         except pyodbc.Error as exc:
             raise classify(exc) from exc
-        count_by_gateway(self.metrics, rows, todo)
+        count_by_gateway(self.metrics, rows, todo, self._gateway_label)
         return len(todo)
 
     def _rollback(self) -> None:

@@ -18,13 +18,13 @@ raises `PermanentError` naming the column.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, Final
 
 from cti_journal.shared.columns import SPECS, ColumnType
-from cti_journal.shared.errors import PermanentError
+from cti_journal.shared.convert import is_digits, local_time, whole_number
+from cti_journal.shared.errors import BadInputError, PermanentError
 from cti_journal.shared.message import JournalEntry
 from cti_journal.writer.mapping import MappedColumn
 
@@ -89,24 +89,34 @@ def _text(col: MappedColumn, value: str | int | None, on_truncate: Callable[[str
     return text[: col.size]
 
 
-_WHOLE_NUMBER: Final = re.compile(r"[+-]?[0-9]+")
+_WIDEST: Final = 2**63  # no SQL integer type is wider; the column's own range is checked after
 
 
 def _integer(col: MappedColumn, value: str | int | None) -> Any:
     if isinstance(value, str):
-        value = value.strip()
-        if not value:
+        text = value.strip()
+        if not text:
             return _missing(col)
-        if not _WHOLE_NUMBER.fullmatch(value):
-            raise PermanentError(
-                f"{value[:60]!r} is not a whole number for the integer column {col.name}",
-                column=col.name,
-            )
-        value = int(value)
+        value = _whole_number(col, text)
     if value is None:
         return _missing(col)
     _check_range(col, value)
     return value
+
+
+def _whole_number(col: MappedColumn, text: str) -> int:
+    try:
+        # shared/convert.py: ASCII digits only, never int() on 4,301 digits (a ValueError that
+        # was not a PermanentError and took the whole batch with it)
+        return whole_number(text.removeprefix("+"), f"column {col.name}", _WIDEST, minimum=-_WIDEST)
+    except BadInputError as exc:
+        digits = text.lstrip("+-")
+        problem = (
+            f"{text[:30]!r} ({len(digits)} digits) does not fit into column {col.name}"
+            if is_digits(digits)
+            else f"{text[:60]!r} is not a whole number for the integer column {col.name}"
+        )
+        raise PermanentError(problem, column=col.name) from exc
 
 
 def _check_range(col: MappedColumn, value: float) -> None:
@@ -129,10 +139,8 @@ def _float(col: MappedColumn, value: datetime | int | None) -> Any:
 
 def _moment(col: MappedColumn, zeitpunkt: str) -> datetime:
     try:
-        if len(zeitpunkt) != len("YYYY-MM-DD HH:MM:SS") or zeitpunkt[10] != " ":
-            raise ValueError(zeitpunkt)
-        return datetime.fromisoformat(zeitpunkt)  # ~10x cheaper than strptime, on every row
-    except ValueError as exc:
+        return local_time(zeitpunkt, "Zeitpunkt")  # ASCII digits only, a value or BadInputError
+    except BadInputError as exc:
         raise PermanentError(
             f"Zeitpunkt {zeitpunkt[:40]!r} is not YYYY-MM-DD HH:MM:SS", column=col.name
         ) from exc

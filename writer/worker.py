@@ -46,7 +46,7 @@ class WriterWorker:
             broker, name="writer", metrics=metrics, on_ready=self._ready, on_lost=self._lost
         )
         prefetch = settings.prefetch or 2 * settings.batch_size
-        self.consumer = Consumer(self.link, WRITE, prefetch, self._handle)
+        self.consumer = Consumer(self.link, WRITE, prefetch, self._handle, settings.prefetch_bytes)
         self._batch = _Batch([], [])
         self._timer: object | None = None
         self._soon = False

@@ -23,7 +23,7 @@ from cti_journal.lookup.index import ContactIndex
 from cti_journal.lookup.sources.base import FULL_RELOAD_EVERY, ContactSource
 from cti_journal.lookup.sources.factory import make_source
 from cti_journal.shared.config import LookupSettings
-from cti_journal.shared.errors import CtiJournalError
+from cti_journal.shared.errors import ConfigError, CtiJournalError
 from cti_journal.shared.normalize import NumberNormalizer
 
 log = logging.getLogger(__name__)
@@ -41,13 +41,26 @@ class _State:
 
 
 class _Counted:
-    def __init__(self, rows: Iterable[ContactRow]) -> None:
+    """Counts the rows it passes on; stops a source that returns more than `limit` rows
+    (lookup.max_contacts) before the index holds them."""
+
+    def __init__(self, rows: Iterable[ContactRow], limit: int = 1_000_000, name: str = "") -> None:
         self._rows = rows
         self.count = 0
+        self._limit = limit
+        self._name = name
 
     def __iter__(self) -> Iterator[ContactRow]:
         for row in self._rows:
             self.count += 1
+            if self.count > self._limit:
+                raise ConfigError(
+                    "lookup.max_contacts",
+                    f"contact source {self._name} returned more than {self._limit:,} rows; "
+                    "raise the limit if that is right (each contact costs about 200 bytes, and "
+                    "a full refresh builds the new index beside the one in service: about twice "
+                    "that at its peak), or narrow the source",
+                )
             yield row
 
 
@@ -74,6 +87,11 @@ class IndexHolder:
                 settings.max_extension_digits,
             )  # fmt: skip
         self._index = ContactIndex.empty(self._normalizer, settings.tie_break)
+        log.info(
+            "contacts: at most %d per source (lookup.max_contacts); a full refresh builds the new "
+            "index beside the one in service, so memory peaks at about twice the index",
+            settings.max_contacts,
+        )
         self._state = {source.name: _State() for source in self._sources}
         self._lock = threading.Lock()  # one refresh at a time: the thread's or refresh_now's
         self._stop = threading.Event()
@@ -151,7 +169,7 @@ class IndexHolder:
 
     def _full(self, source: ContactSource) -> None:
         started = time.monotonic()
-        rows = _Counted(source.full_load())
+        rows = _Counted(source.full_load(), self._settings.max_contacts, source.name)
         # `updated` consumes the rows; an exception on the way leaves self._index as it was.
         self._index = self._index.updated(source.settings, rows, replace="all")
         self._loaded(source, started, source.token, f"fully read, {rows.count} records")

@@ -38,6 +38,7 @@ RABBITMQ_METRICS = {
     "rabbitmq_queue_messages",
     "rabbitmq_queue_messages_ready",
     "rabbitmq_queue_messages_unacked",
+    "rabbitmq_queue_messages_bytes",  # ready + unacknowledged, in bytes (the dead-letter bound)
 }
 _METRIC_RE = re.compile(rf"\b({NS}_[a-z0-9_]+|rabbitmq_[a-z0-9_]+)\b")
 

@@ -1,0 +1,74 @@
+"""Issue 20 finding 8: RabbitMQ's prefetch counts messages, so 30 bundles of 12 MB were 383 MB in
+one worker. The consumer's byte budget (`prefetch_bytes`) pauses it: against the real broker,
+a handler that holds every delivery stops receiving once the budget is passed, and receives
+again once half of it is settled."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Any
+
+import pika
+
+from cti_journal.shared.amqp import AmqpLink, run_in_thread
+from cti_journal.shared.config import BrokerSettings
+from cti_journal.shared.consumer import Consumer, Delivery
+from cti_journal.shared.metrics import make_metrics
+from tests.support.harness import wait_for
+
+MB = 1024 * 1024
+
+
+def test_a_byte_budget_pauses_the_consumer(amqp_url: str) -> None:
+    prefix = f"test-{uuid.uuid4().hex[:10]}"
+    broker = BrokerSettings(urls=(amqp_url,), prefix=prefix)
+    held: list[Delivery] = []
+    lock = threading.Lock()
+    consumer: Consumer | None = None
+
+    def ready() -> None:
+        assert consumer is not None
+        consumer.start()
+
+    link = AmqpLink(broker, name="test", metrics=make_metrics(), on_ready=ready)
+    # prefetch 50 messages, but only 3 MB: a handler that settles nothing
+    consumer = Consumer(link, "lookup", 50, held.append, prefetch_bytes=3 * MB)
+    thread = run_in_thread(link)
+    try:
+        wait_for(lambda: link.ready, 30, "the link")
+        body = b"x" * MB
+        conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        ch = conn.channel()
+        for _ in range(30):
+            ch.basic_publish(prefix, "lookup", body, pika.BasicProperties(delivery_mode=2))
+        wait_for(lambda: len(held) >= 4, 30, "the first deliveries")
+        wait_for(lambda: _quiet(held), 30, "deliveries to stop")
+        paused_at = len(held)
+        # Without the budget all 30 arrive (prefetch 50). With it, the broker stops after the
+        # budget and what it had already put on the wire.
+        assert paused_at < 30, paused_at
+        peak = consumer.held_bytes
+        with lock:
+            first = list(held)
+        for delivery in first:  # settle everything held: below half the budget, it resumes
+            link.call_threadsafe(lambda d=delivery: consumer.complete(d))
+        wait_for(lambda: len(held) > paused_at, 30, "deliveries after the resume")
+        print(f"paused after {paused_at} of 30 deliveries of 1 MB, {peak / MB:.0f} MB held")
+        conn.close()
+    finally:
+        link.stop()
+        thread.join(timeout=10)
+        link.ioloop.close()  # its wake-up socket pair; a process just exits
+        cleanup = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        cch = cleanup.channel()
+        for spec in link.topology.queues():
+            cch.queue_delete(spec.name)
+        cch.exchange_delete(prefix)
+        cleanup.close()
+
+
+def _quiet(held: list[Any], seconds: float = 1.5) -> bool:
+    before = len(held)
+    threading.Event().wait(seconds)
+    return len(held) == before
