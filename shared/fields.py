@@ -28,39 +28,37 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 from collections.abc import Callable
 from typing import Final, NamedTuple
 
 import phonenumbers
 
+from cti_journal.shared.fieldtext import clean_field, is_ascii_digits
+
 MAX_EXTENSION_DIGITS: Final = 5  # a direct-dial suffix; longer tails are not extensions
 LOCAL_DIGITS: Final = range(5, 9)  # a subscriber number without area code: 5 to 8 digits
-_SEPARATORS = str.maketrans(
-    {"\u00a0": " ", "\u2009": " ", "\u202f": " ", "\t": " "}
-    | {"–": "-", "—": "-", "‐": "-", "‑": "-", "−": "-"}
-)
 # RFC 3966: `tel:8765432;phone-context=+49-30` is +49 30 8765432; `;ext=29` an extension, and
 # so is Fastmail's `+15551234567;5678` (a `;` right after a number and before 1–5 digits that end
 # the field or a piece of it). libphonenumber's test forms add `#45`.
 _PHONE_CONTEXT = re.compile(r"tel:([\d().\-]+);phone-context=(\+[\d().\-]+)", re.IGNORECASE)
-_EXT_MARK = re.compile(r";\s*ext=|(?<=\d);(?=\d{1,5}\s*(?:$|[,|\n]))|#\s*(?=\d)", re.IGNORECASE)
+_EXT_MARK = re.compile(r";\s?ext=|(?<=\d);(?=\d{1,5}\s?(?:$|[,|\n]))|#\s?(?=\d)", re.IGNORECASE)
 _SEGMENTS = re.compile(
-    r"[,;|\n\r]+|\s+(?:oder|od\.|or|und|u\.|and|bzw\.?|sowie)\s+|\s+&\s+"
-    r"|\s+-\s+(?=[+(0][\d ().\-]{5,})",  # ` - ` between two whole numbers
+    r"[,;|\n\r]+|\s(?:oder|od\.|or|und|u\.|and|bzw\.?|sowie)\s|\s&\s"
+    r"|\s-\s(?=[+(0][\d ().\-]{5})",  # ` - ` between two whole numbers
     re.IGNORECASE,
 )
 _DATE = re.compile(r"(?<![\d.])(?:\d{1,2}\.\d{1,2}\.(?:\d{4}|\d{2})|\d{4}-\d\d-\d\d)(?![\d.])")
 _POSTCODE = re.compile(
     r"(?:\b[A-Z]{1,2}\s?-\s?\d{4,5}\b"
-    r"|(?<![\d+\-/(~])(?<![\d)] )\b\d{5}\b(?=\s+[A-ZÄÖÜ][a-zäöüß]))"
+    r"|(?<![\d+\-/(~])(?<![\d)] )\b\d{5}\b(?=\s[A-ZÄÖÜ][a-zäöüß]))"
 )
 _EXT_WORD = re.compile(
     r"(?:(?<![^\W\d_])(?:durchwahl|durchw|dw|apparat|app|nebenstelle|nst|extension|ext|int|"
-    r"tel\.?-?dw)\.?\s*:?\s*-?\s*|(?<=[\d ])x\.?\s*)(?=\d)(?!0[\d ]{4,})",
+    r"tel\.?-?dw)\.?\s?:?\s?-?\s?|(?<=[\d ])x\.?\s?)(?=\d)(?!0[\d ]{4})",
     re.IGNORECASE,
 )
-_REMARK = re.compile(r"\([^()]*[^\W\d_][^()]*\)")  # `(nur vormittags)`, `(Zentrale)`
+_PARENTHESES = re.compile(r"\([^()]*\)")  # a remark when it holds a letter: `(nur vormittags)`
+_LETTER = re.compile(r"[^\W\d_]")
 _WORD = re.compile(r"[^\W\d_]+\.?:?|:")
 # Words that say what a number is; any other word makes a field notes (`Kd.-Nr. 471123`,
 # `Postfach 10 12 34`), where a local number is not read.
@@ -73,14 +71,19 @@ LABELS: Final = frozenset(
         "festnetz",
     }
 )  # fmt: skip
-_RUN = re.compile(r"[~\-]?[+(]?\d(?:[\d ./()~\-]*\d)?")
-_TRUNK_ZERO = re.compile(r"^((?:\+|00)\s*(\d{1,3}))\s*\(\s*0\s*\)")
+# A run of digits and what groups them; its tail up to the last digit is cut in Python
+# (`[…]*\d` would backtrack over the tail).
+_RUN = re.compile(r"[~\-]?[+(]?[0-9][0-9 ./()~\-]*")
+_RUN_TAIL = " ./()~-"
+_TRUNK_ZERO = re.compile(r"^((?:\+|00)\s?([0-9]{1,3}))\s?\(\s?0\s?\)")
 _GROUPS = re.compile(r"[\s()./\-]+")
 _PUNCTUATION = str.maketrans("", "", " ./()-")
 _SIMPLE = re.compile(
-    r"(\+49 ?(?:\(0\) ?)?|0049 ?|\(0|0)([1-9]\d{0,4})(\) ?| |/ ?)(\d[\d ]*\d)(?: ?- ?(\d{1,5}))?"
+    r"(\+49 ?(?:\(0\) ?)?|0049 ?|\(0|0)([1-9][0-9]{0,4})(\) ?| |/ ?)([0-9](?:[0-9]| (?=[0-9]))*)"
+    r"(?: ?- ?([0-9]{1,5}))?"
 )
-_PLAIN = re.compile(r"[\d +()/\-]+")  # no letters, dots (dates), separators or ` - ` splits
+_COMPACT = re.compile(r"\+?[0-9]{8,}")  # a whole number in one group
+_PLAIN = re.compile(r"[0-9 +()/\-]+")  # no letters, dots (dates), separators or ` - ` splits
 
 
 class ContactNumber(NamedTuple):
@@ -107,12 +110,14 @@ class Reading:
     """What a field reads into: its numbers, the pieces ignored (as typed, why), and short
     numbers (extensions, for internal directories). A plain class: one is made per field."""
 
-    __slots__ = ("extensions", "ignored", "numbers")
+    __slots__ = ("extensions", "ignored", "numbers", "refused", "runs")
 
     def __init__(self) -> None:
         self.numbers: list[ContactNumber] = []
         self.ignored: list[tuple[str, str]] = []
         self.extensions: list[str] = []
+        self.refused = ""  # why the whole field was not read (too long), "" if it was read
+        self.runs = 0  # pieces that looked like whole numbers so far (read or not)
 
 
 ToKey = Callable[[str], "int | None"]
@@ -137,11 +142,12 @@ class FieldReader:
     def read(self, text: str | None, max_extension_digits: int = 4) -> Reading:
         if not text:
             return Reading()
-        simple = _SIMPLE.fullmatch(text)
-        if simple is not None:
-            reading = self._read_simple(simple)
-            if reading is not None:
-                return reading
+        if len(text) <= 40 and text.isascii():
+            simple = _SIMPLE.fullmatch(text)
+            if simple is not None:
+                reading = self._read_simple(simple)
+                if reading is not None:
+                    return reading
         return self.read_general(text, max_extension_digits)
 
     def _read_simple(self, simple: re.Match[str]) -> Reading | None:
@@ -162,16 +168,29 @@ class FieldReader:
 
     def read_general(self, text: str, max_extension_digits: int = 4) -> Reading:
         reading = Reading()
-        if not text.isascii():
-            # full-width digits and plus, no-break spaces, en dashes
-            text = unicodedata.normalize("NFKC", text).translate(_SEPARATORS)
-        elif "\t" in text:
-            text = text.replace("\t", " ")
+        original = text
+        text, refused = clean_field(text)
+        if refused:
+            reading.refused = refused
+            reading.ignored.append((original.strip()[:40] + "…", refused))
+            return reading
+        if not text:
+            return reading
+        reading = self._read_clean(text, reading, max_extension_digits)
+        if len(reading.numbers) > 1:
+            reading.numbers = list(dict.fromkeys(reading.numbers))  # `<a href="tel:X">X</a>`
+        return reading
+
+    def _read_clean(self, text: str, reading: Reading, max_extension_digits: int) -> Reading:
+        if ":" in text or "wa.me/" in text:
+            text = _tel_uris(text)
         plain = _PLAIN.fullmatch(text) is not None and " - " not in text
         if plain and ("-" not in text or _DATE.search(text) is None):
             # most fields: digits and separators only, one segment
             for run in _RUN.findall(text):
-                self._run(run.strip(), reading, max_extension_digits, alone=True)
+                run = run.rstrip(_RUN_TAIL)
+                if run[-1:].isdigit():
+                    self._run(run.strip(), reading, max_extension_digits, alone=True)
             return reading
         if ";" in text or "#" in text:
             text = _PHONE_CONTEXT.sub(r"\2 \1", text)
@@ -189,25 +208,37 @@ class FieldReader:
             for found in pattern.findall(segment):
                 reading.ignored.append((found, why))
             segment = pattern.sub(" | ", segment)
-        segment = _REMARK.sub(" | ", segment)
+        segment = _PARENTHESES.sub(_remark, segment)
+        segment = _WORD_DIGITS.sub(_word_digits, segment)
+        segment = _DIGITS_WORD.sub(" | ", segment)
         words = _WORD.findall(segment)
         notes = any(word.lower().rstrip(".:") not in LABELS for word in words)
         if words:
             segment = _WORD.sub(" | ", segment)  # labels and words separate numbers
         for chunk in segment.split("|"):
             for run in _RUN.findall(chunk):
-                self._run(run.strip(), reading, short, alone=not notes)
+                run = run.rstrip(_RUN_TAIL)
+                if run and run[-1:].isdigit():
+                    self._run(run.strip(), reading, short, alone=not notes)
 
     def _run(self, run: str, reading: Reading, short: int, *, alone: bool) -> None:
         if run[0] in "~-":
             self._extension_of_previous(run, reading, short)
             return
         digits = run.translate(_PUNCTUATION).replace("~", "") if len(run) <= 3 * short else ""
-        if digits.isdigit() and len(digits) <= short and run[0] not in "+(0":
+        if is_ascii_digits(digits) and len(digits) <= short and run[0] not in "+(0":
             reading.extensions.append(digits)
             reading.ignored.append(
                 (run, "a short number: an internal extension, not a phone number")
             )
+            return
+        reading.runs += 1
+        if reading.runs > 1 and alone and run[0] not in "+(0":
+            # `030 123456 und 123499`: a local number after another number is in that number's
+            # area (E.123 alternates), never in the company's own
+            second = self._same_area(reading, run)
+            if second:
+                self._number(second, reading, alone=False)
             return
         if "/" not in run:
             self._number(run, reading, alone=alone)
@@ -219,7 +250,7 @@ class FieldReader:
         before. Alone (`-77`, `App. 212`) it is an internal extension."""
         extension = run[1:].translate(_PUNCTUATION).replace("~", "")
         previous = reading.numbers[-1] if reading.numbers else None
-        if not extension.isdigit() or len(extension) > MAX_EXTENSION_DIGITS:
+        if not is_ascii_digits(extension) or len(extension) > MAX_EXTENSION_DIGITS:
             reading.ignored.append((run, "not a phone number"))
         elif previous is not None:
             if not previous.extension:
@@ -266,7 +297,7 @@ class FieldReader:
             nsn = phonenumbers.national_significant_number(number)
             ndc = phonenumbers.length_of_national_destination_code(number)
             wanted = re.split(r"[-~]", second)[0].translate(_PUNCTUATION)
-            if ndc and wanted.isdigit() and abs(len(nsn) - ndc - len(wanted)) <= 1:
+            if ndc and is_ascii_digits(wanted) and abs(len(nsn) - ndc - len(wanted)) <= 1:
                 return f"+{number.country_code} {nsn[:ndc]} {second}"
         reading.ignored.append(
             (second, "after a slash, not a whole number nor one as long as the first's")
@@ -314,6 +345,8 @@ class FieldReader:
                 return
             text = zero.group(1) + " " + text[zero.end() :]
         main, extension = _split_extension(text)
+        if not extension:
+            main, extension = self._compact_extension(text)
         key = self._key(main, alone)
         if key is None and extension and "~" not in text:
             main, extension = text, ""  # `+1 (212) 555-0123`: the hyphen groups digits
@@ -322,6 +355,23 @@ class FieldReader:
             reading.ignored.append((text, self._why_not(main, alone)))
             return
         self._add(reading, key, extension)
+
+    def _compact_extension(self, text: str) -> tuple[str, str]:
+        """`022151117244-0`, `+4989123456-12`: a whole number written without groups, then a
+        DIN 5008 extension. Only when the digits before the hyphen are a valid number by
+        themselves: `089-1234567` (an area code before the hyphen) stays one number."""
+        main, dash, tail = text.rpartition("-")
+        main, tail = main.strip(), tail.strip()
+        if (
+            dash
+            and "~" not in text
+            and is_ascii_digits(tail)
+            and len(tail) <= MAX_EXTENSION_DIGITS
+            and _COMPACT.fullmatch(main) is not None
+            and self._to_key(_dial(main)) is not None
+        ):
+            return main, tail
+        return text, ""
 
     def _add(self, reading: Reading, key: int, extension: str) -> None:
         if not extension:
@@ -364,8 +414,8 @@ def _has_trunk_prefix(country_code: str) -> bool:
 def _dial(text: str) -> str:
     digits = text.translate(_PUNCTUATION).replace("~", "")
     if digits.startswith("+"):
-        return "+" + digits[1:] if digits[1:].isdigit() else ""
-    return digits if digits.isdigit() else ""
+        return "+" + digits[1:] if is_ascii_digits(digits[1:]) else ""
+    return digits if is_ascii_digits(digits) else ""
 
 
 def _split_extension(text: str) -> tuple[str, str]:
@@ -373,12 +423,12 @@ def _split_extension(text: str) -> tuple[str, str]:
     if "~" in text:
         main, _, extension = text.partition("~")
         extension = extension.translate(_PUNCTUATION)
-        return (main, extension) if extension.isdigit() else (text, "")
+        return (main, extension) if is_ascii_digits(extension) else (text, "")
     if "-" not in text:
         return text, ""
     main, _, tail = text.rpartition("-")
     tail = tail.strip()
-    if not (tail.isdigit() and len(tail) <= MAX_EXTENSION_DIGITS) or _area_code_only(main):
+    if not (is_ascii_digits(tail) and len(tail) <= MAX_EXTENSION_DIGITS) or _area_code_only(main):
         return text, ""  # `089-1234567`, `+49-89-1234567`: the hyphen only ends the area code
     return main, "0" if tail == "0" else tail
 
@@ -389,3 +439,38 @@ def _area_code_only(main: str) -> bool:
     if groups and groups[0].startswith(("+", "00")) and len(groups[0].lstrip("+0")) <= 3:
         return len(groups) <= 2  # the country code, and at most an area code
     return len(groups) <= 1 and main.strip()[:1] in ("0", "(")
+
+
+def _remark(found: re.Match[str]) -> str:
+    """`(nur vormittags)`, `(Zentrale)`, `(2. OG)`: a remark, digits and all; `(089)` stays."""
+    return " | " if _LETTER.search(found.group()) else found.group()
+
+
+def _word_digits(found: re.Match[str]) -> str:
+    """`Zimmer 12`, `Haus 2`, `Fr 8`, `Tel 2:`: one or two digits after a word that is no phone
+    label, or before a colon, belong to that word; after a label (`Tel 12`) they are an
+    extension as before."""
+    word = found.group(1).lower()
+    if word in LABELS and not found.group(2).endswith(":"):
+        return found.group()
+    return " | "  # (`Tel 2:` is the label of the second telephone)
+
+
+_WORD_DIGITS = re.compile(
+    r"(?<![^\W\d_])([^\W\d_]+)\.? ?[0-9]{1,2}(?:-[0-9]{1,2})?(?![0-9])(\.?:?)"  # `Fr 9-17`
+)
+# `089 1234567 2. OG`: one or two digits and a dot before a word are an ordinal of that word,
+# never the end of the number before them (without the dot, `089 12 34 56 Büro`, they are)
+_DIGITS_WORD = re.compile(r"(?<![0-9])(?<=\s)[0-9]{1,2}\. ?(?=[^\W\d_])")
+# RFC 3966 global numbers (`tel:+49-89-1234567`: `-.()` are visual separators there, never a
+# DIN extension), the same in `callto:`/`sip:` links, and WhatsApp's `wa.me/<international>`
+_URI = re.compile(r"(?:tel|callto|sips?):(\+[0-9().\-]+)|wa\.me/([0-9]{6,15})", re.IGNORECASE)
+
+
+def _tel_uris(text: str) -> str:
+    return _URI.sub(_uri_number, text)
+
+
+def _uri_number(found: re.Match[str]) -> str:
+    number = found.group(1) or "+" + found.group(2)
+    return " +" + "".join(ch for ch in number if ch.isdigit()) + " "

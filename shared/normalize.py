@@ -36,6 +36,7 @@ import phonenumbers
 
 from cti_journal.shared.config import LookupSettings
 from cti_journal.shared.errors import ConfigError
+from cti_journal.shared.fieldtext import ascii_digits, is_ascii_digits
 from cti_journal.shared.fields import ContactNumber, FieldReader, Reading
 
 MIN_NSN_DIGITS: Final = 5  # shorter "numbers" in CRM fields are postcodes, room numbers, typos
@@ -249,16 +250,21 @@ class NumberNormalizer:
     ) -> JournalNumber | None:
         """What to look up for a journal number; None for suppressed or unusable numbers."""
         dial = rufnummer
-        if not dial.isdigit():
+        if not is_ascii_digits(dial):
             text = rufnummer.strip()
-            if not text or (not text[0].isdigit() and text.lower() in ANONYMOUS):
+            if not text or text.lower() in ANONYMOUS:
                 return None
+            # Digits of any script by their decimal value; `²` and `①` are no digits (issue 20:
+            # `"²".isdigit()` is True, `int("²")` raises): such a number is not looked up.
             dial = text.translate(_JOURNAL_SEPARATORS)
-            if dial.startswith("+"):
-                key = self.to_key(dial, foreign_as_is=True) if dial[1:].isdigit() else None
-                return JournalNumber(keys=(key,)) if key is not None else None
-            if not dial.isdigit():
+            plus = dial[:1] == "+"
+            digits = ascii_digits(dial[1:] if plus else dial)
+            if digits is None:
                 return None  # letters, * or #: a feature code or a name, not a number
+            if plus:
+                key = self.to_key("+" + digits, foreign_as_is=True)
+                return JournalNumber(keys=(key,)) if key is not None else None
+            dial = digits
         if len(dial) <= self.max_extension_digits:
             return JournalNumber(extension=dial)
         prefix = amtsholung or ("" if incoming else self.outside_prefix)

@@ -1,0 +1,112 @@
+"""Outside text → the plain text the number reader's rules are written for (run before any rule).
+
+Contact fields come out of every script, keyboard, word processor, web form and export. Their
+characters are read by their Unicode properties (UAX #44 general categories, UAX #15 NFKC), never
+by a list of the characters seen so far:
+
+- text that went through a wrong code page or a web page (`0221 47 11 â€“ 0`, `&nbsp;`, `&#43;49`)
+  is first repaired by `ftfy` (kept, widely used, conservative: it changes text only where its
+  badness measure says the text is mojibake, and it undoes HTML escapes);
+- decimal digits of any script (category Nd: Arabic-Indic, Devanagari, full-width, mathematical)
+  become ASCII digits by their decimal value (`unicodedata.decimal`), the same value `int()` gives;
+- other digit-like characters (category No: superscripts `²`, circled `①`, fractions) are NOT
+  digits: NFKC would turn `0²²²` into `0222`, a number nobody wrote. They become `?`, which no
+  rule reads as part of a number;
+- spaces (Zs) become a space; dashes (Pd, and U+2212 MINUS SIGN, which is Sm) a hyphen;
+  format characters (Cf: zero-width spaces and joiners, bidi marks, the soft hyphen) vanish;
+  line and paragraph separators (Zl, Zp) and control characters (Cc) other than the tab end a
+  line: a control character never reaches a key, and what it separated is never glued together;
+- then NFKC (full-width `＋４９`, ligatures, compatibility forms), and runs of spaces become one
+  space, runs of white space with a line break one line break: every rule after this sees at most
+  one white-space character in a row, which keeps the reader's patterns linear in the length.
+
+A field longer than `MAX_FIELD_CHARS` (after stripping white space at both ends, which padded
+CHAR columns add) is refused whole, with a reason: a phone field that long is not a phone field,
+and reading a part of it could invent a number.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Final
+
+import ftfy
+
+# The longest phone field a person types (several numbers with labels and remarks is ~120).
+# Outlook's and most CRMs' phone fields hold 255 or fewer characters, vCard has no limit.
+MAX_FIELD_CHARS: Final = 256
+TOO_LONG: Final = f"longer than {MAX_FIELD_CHARS} characters: not a phone field, refused whole"
+
+_SPACES = re.compile(r" {2,}")  # one repetition, no alternatives: linear
+_BREAKS = re.compile(r" ?\n[\n ]*")  # a line break with white space around it → one line break
+_FTFY = ftfy.TextFixerConfig(
+    unescape_html=True,
+    remove_control_chars=False,  # ours below: a control character separates, never joins
+    # our own NFKC below; ftfy's width fix would also turn `²` into `2`
+    fix_character_width=False,
+    normalization=None,
+    explain=False,
+)
+_LINE_CONTROLS: Final = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+def clean_field(text: str) -> tuple[str, str]:
+    """The field as plain text for the rules, and "" — or "" and why the field is refused."""
+    text = text.strip()
+    if len(text) > MAX_FIELD_CHARS:
+        return "", TOO_LONG
+    if text.isascii():
+        if "&" in text:
+            text = ftfy.fix_text(text, _FTFY)  # `&#43;49 89 …`, `089&nbsp;1234`
+        if not text.isprintable():
+            text = _by_properties(text)
+    else:
+        text = _by_properties(ftfy.fix_text(text, _FTFY))
+    if "  " in text:
+        text = _SPACES.sub(" ", text)
+    if "\n" in text:
+        text = _BREAKS.sub("\n", text)
+    return text.strip(), ""
+
+
+def _by_properties(text: str) -> str:
+    out: list[str] = []
+    for ch in text:
+        if ch.isascii() and ch.isprintable():
+            out.append(ch)
+            continue
+        category = unicodedata.category(ch)
+        if category == "Nd":
+            out.append(str(unicodedata.decimal(ch)))
+        elif category == "No":
+            out.append("?")
+        elif category == "Zs" or ch == "\t":
+            out.append(" ")
+        elif category == "Pd" or ch == "\u2212":
+            out.append("-")
+        elif category == "Cf":
+            continue
+        elif category in ("Cc", "Zl", "Zp", "Cs", "Co", "Cn"):
+            out.append("\n")  # (unassigned, private and lone surrogates: no meaning to read)
+        else:
+            out.append(ch)
+    return unicodedata.normalize("NFKC", "".join(out))
+
+
+def ascii_digits(text: str) -> str | None:
+    """`text` with decimal digits of any script as ASCII digits, when it holds nothing but
+    decimal digits; None otherwise (`²`, `①`, letters). The one digit test that agrees with
+    `int()`: `"²".isdigit()` is True, `int("²")` fails."""
+    if text.isascii():
+        return text if text.isdigit() else None
+    if not text.isdecimal():  # isdecimal is exactly category Nd, which int() accepts
+        return None
+    return "".join(str(unicodedata.decimal(ch)) for ch in text)
+
+
+def is_ascii_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+__all__ = ["MAX_FIELD_CHARS", "TOO_LONG", "ascii_digits", "clean_field", "is_ascii_digits"]
