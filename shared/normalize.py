@@ -36,8 +36,8 @@ import phonenumbers
 
 from cti_journal.shared.config import LookupSettings
 from cti_journal.shared.errors import ConfigError
-from cti_journal.shared.fieldtext import ascii_digits, is_ascii_digits
 from cti_journal.shared.fields import ContactNumber, FieldReader, Reading
+from cti_journal.shared.fieldtext import ascii_digits, is_ascii_digits
 
 MIN_NSN_DIGITS: Final = 5  # shorter "numbers" in CRM fields are postcodes, room numbers, typos
 _FAST_NSN: Final = range(6, 14)  # NSN lengths done arithmetically; others go to phonenumbers
