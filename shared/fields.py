@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import re
+import urllib.parse
 from collections.abc import Callable
 from typing import Final, NamedTuple
 
@@ -68,7 +69,7 @@ LABELS: Final = frozenset(
         "mobil", "mobile", "mob", "cell", "zentrale", "vermittlung", "privat", "private",
         "home", "büro", "buero", "office", "work", "geschäftl", "geschäftlich", "dienstlich",
         "direkt", "durchwahl", "fax", "telefax", "sekretariat", "main", "switchboard",
-        "festnetz",
+        "festnetz", "empfang", "hauptnummer", "rezeption", "reception",
     }
 )  # fmt: skip
 # A run of digits and what groups them; its tail up to the last digit is cut in Python
@@ -81,6 +82,14 @@ _PUNCTUATION = str.maketrans("", "", " ./()-")
 _SIMPLE = re.compile(
     r"(\+49 ?(?:\(0\) ?)?|0049 ?|\(0|0)([1-9][0-9]{0,4})(\) ?| |/ ?)([0-9](?:[0-9]| (?=[0-9]))*)"
     r"(?: ?- ?([0-9]{1,5}))?"
+)
+_NANP_SHAPE = re.compile(r"\(0[0-9]{2}\) [0-9]{3}-[0-9]{4}")
+_EXTENSION_MARK = re.compile(r"[-~]")
+_LONE_PLUS = re.compile(r"[0-9] ?\+ ")  # `0221 1234567 + 1234568`
+_SWITCHBOARD = re.compile(
+    r"(?<![^\W\d_])(?:zentrale|switchboard|vermittlung|empfang|hauptnummer|rezeption|reception)"
+    r"(?![^\W\d_])",
+    re.IGNORECASE,
 )
 _COMPACT = re.compile(r"\+?[0-9]{8,}")  # a whole number in one group
 _PLAIN = re.compile(r"[0-9 +()/\-]+")  # no letters, dots (dates), separators or ` - ` splits
@@ -97,10 +106,12 @@ class ContactNumber(NamedTuple):
     key: int
     base: int = 0
     extension: str = ""  # (a NamedTuple: a million of them are made at every index build)
+    # The field's own text calls this direct dial the switchboard (`Zentrale: 0711 123456-100`)
+    marked: bool = False
 
     @property
     def switchboard(self) -> bool:
-        return self.extension == "0"
+        return self.extension == "0" or self.marked
 
     def __str__(self) -> str:
         return f"+{self.base}~{self.extension}" if self.extension else f"+{self.key}"
@@ -110,13 +121,15 @@ class Reading:
     """What a field reads into: its numbers, the pieces ignored (as typed, why), and short
     numbers (extensions, for internal directories). A plain class: one is made per field."""
 
-    __slots__ = ("extensions", "ignored", "numbers", "refused", "runs")
+    __slots__ = ("ambiguous", "extensions", "ignored", "numbers", "refused", "runs")
 
     def __init__(self) -> None:
         self.numbers: list[ContactNumber] = []
         self.ignored: list[tuple[str, str]] = []
         self.extensions: list[str] = []
         self.refused = ""  # why the whole field was not read (too long), "" if it was read
+        # why the field has two readings, "" if it has one: then it gives no number at all
+        self.ambiguous = ""
         self.runs = 0  # pieces that looked like whole numbers so far (read or not)
 
 
@@ -138,6 +151,7 @@ class FieldReader:
         self.trunk = (meta.national_prefix or "") if meta else ""
         self._to_key = to_key
         self._possible = possible
+        self._country_code = str(phonenumbers.country_code_for_region(region))
 
     def read(self, text: str | None, max_extension_digits: int = 4) -> Reading:
         if not text:
@@ -156,6 +170,8 @@ class FieldReader:
         as read_general reads them (a unit test compares both on every field of the corpora and
         the generated set), with fewer steps; None: leave it to read_general."""
         prefix, area, separator, rest, extension = simple.groups()
+        if extension and _NANP_SHAPE.fullmatch(simple.group()):
+            return None
         if separator == "/" and not self._is_area_code(prefix + area, rest):
             return None
         national = "+49" if prefix[0] == "+" else "0049" if prefix[:2] == "00" else "0"
@@ -176,14 +192,26 @@ class FieldReader:
             return reading
         if not text:
             return reading
-        reading = self._read_clean(text, reading, max_extension_digits)
+        if "\u202e" in original:
+            # RIGHT-TO-LEFT OVERRIDE: the digits are shown in another order than stored
+            reading.ambiguous = "a right-to-left override: shown and stored order differ"
+        else:
+            text = _spreadsheet(text, reading)
+            reading = self._read_clean(text, reading, max_extension_digits)
+        if reading.ambiguous:
+            reading.ignored.append((original.strip()[:40], reading.ambiguous))
+            reading.numbers = []
+            return reading
         if len(reading.numbers) > 1:
             reading.numbers = list(dict.fromkeys(reading.numbers))  # `<a href="tel:X">X</a>`
         return reading
 
     def _read_clean(self, text: str, reading: Reading, max_extension_digits: int) -> Reading:
-        if ":" in text or "wa.me/" in text:
+        if ":" in text or "/" in text:
             text = _tel_uris(text)
+        if _LONE_PLUS.search(text):
+            reading.ambiguous = "a `+` between numbers: `and`, or a country code's start"
+            return reading
         plain = _PLAIN.fullmatch(text) is not None and " - " not in text
         if plain and ("-" not in text or _DATE.search(text) is None):
             # most fields: digits and separators only, one segment
@@ -203,6 +231,17 @@ class FieldReader:
     # -- a segment: one part of a field between separators -------------------------------------
 
     def _segment(self, segment: str, reading: Reading, short: int) -> None:
+        before = len(reading.numbers)
+        self._segment_runs(segment, reading, short)
+        if _SWITCHBOARD.search(segment):
+            # `Zentrale: 0711 123456-100`: this direct dial is the company's switchboard
+            for i in range(before, len(reading.numbers)):
+                number = reading.numbers[i]
+                if number.extension:
+                    reading.numbers[i] = number._replace(marked=True)
+                    break
+
+    def _segment_runs(self, segment: str, reading: Reading, short: int) -> None:
         segment = _EXT_WORD.sub("~", segment)
         for pattern, why in ((_DATE, "a date"), (_POSTCODE, "a postcode")):
             for found in pattern.findall(segment):
@@ -227,6 +266,10 @@ class FieldReader:
             return
         digits = run.translate(_PUNCTUATION).replace("~", "") if len(run) <= 3 * short else ""
         if is_ascii_digits(digits) and len(digits) <= short and run[0] not in "+(0":
+            if reading.runs and alone:
+                # `Tel. 0221 12345 oder 678`: an ending, an extension or a typo of the number
+                reading.ambiguous = f"{run!r} after a number: too short to be one"
+                return
             reading.extensions.append(digits)
             reading.ignored.append(
                 (run, "a short number: an internal extension, not a phone number")
@@ -296,11 +339,16 @@ class FieldReader:
             number = phonenumbers.parse(f"+{previous.base or previous.key}")
             nsn = phonenumbers.national_significant_number(number)
             ndc = phonenumbers.length_of_national_destination_code(number)
-            wanted = re.split(r"[-~]", second)[0].translate(_PUNCTUATION)
-            if ndc and is_ascii_digits(wanted) and abs(len(nsn) - ndc - len(wanted)) <= 1:
+            wanted = _EXTENSION_MARK.split(second)[0].translate(_PUNCTUATION)
+            mobile = phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.MOBILE
+            if mobile:
+                # `0170 1234567 oder 7654321`: the second may be a landline in the own area
+                reading.ambiguous = "a local number after a mobile number: whose area code?"
+            elif ndc and is_ascii_digits(wanted) and abs(len(nsn) - ndc - len(wanted)) <= 1:
                 return f"+{number.country_code} {nsn[:ndc]} {second}"
-        reading.ignored.append(
-            (second, "after a slash, not a whole number nor one as long as the first's")
+        # `030 123456 und 12`, `089 1234567 / 68`: an ending, an extension or a typo
+        reading.ambiguous = reading.ambiguous or (
+            f"{second!r} after another number, not a whole number nor one as long as the first's"
         )
         return ""
 
@@ -344,17 +392,34 @@ class FieldReader:
                 reading.ignored.append((text, "(0) after a country whose numbers keep the 0"))
                 return
             text = zero.group(1) + " " + text[zero.end() :]
+        if _NANP_SHAPE.fullmatch(text):
+            # `(089) 123-4567`: a US-formatted field (Salesforce); NANP area codes never start
+            # with 0, so the hyphen only groups the digits of a national number
+            text = text.replace("-", " ")
         main, extension = _split_extension(text)
         if not extension:
             main, extension = self._compact_extension(text)
-        key = self._key(main, alone)
+        elif (
+            "-" in main
+            and self._home(main)
+            and (_split_extension(main)[1] or self._compact_extension(main)[1])
+        ):
+            reading.ambiguous = f"{text!r}: two extensions after one number"
+            return
+        key = self._key(main, alone, reading)
         if key is None and extension and "~" not in text:
             main, extension = text, ""  # `+1 (212) 555-0123`: the hyphen groups digits
-            key = self._key(main, alone)
+            key = self._key(main, alone, reading)
         if key is None:
             reading.ignored.append((text, self._why_not(main, alone)))
             return
         self._add(reading, key, extension)
+
+    def _home(self, text: str) -> bool:
+        """A number in the home country, where DIN 5008's extension hyphen is the custom."""
+        dial = _dial(text)
+        cc = self._country_code
+        return (dial[:1] == "0" and dial[1:2] != "0") or dial.startswith(("+" + cc, "00" + cc))
 
     def _compact_extension(self, text: str) -> tuple[str, str]:
         """`022151117244-0`, `+4989123456-12`: a whole number written without groups, then a
@@ -384,13 +449,50 @@ class FieldReader:
                 ContactNumber(int(direct[1:]) if self._possible(direct) else 0, key, extension)
             )
 
-    def _key(self, text: str, alone: bool) -> int | None:
+    def _key(self, text: str, alone: bool, reading: Reading | None = None) -> int | None:
         dial = _dial(text)
         if not dial:
             return None
-        if dial[0] not in "+0" and (not alone or len(dial) not in LOCAL_DIGITS or "(" in text):
+        if dial[0] in "+0":
+            return self._to_key(dial)
+        if not alone or "(" in text:
             return None  # `(212) 555-0123`: an area code without the trunk 0 is not ours
-        return self._to_key(dial)
+        if reading is not None and is_ascii_digits(text.strip()):
+            return self._compact_digits(dial, reading)
+        return self._to_key(dial) if len(dial) in LOCAL_DIGITS else None
+
+    def _trunk_lost(self, dial: str) -> int | None:
+        """`891234567` read as `0891234567`, when that is a number of the usual shape: a
+        subscriber number of 4 to 8 digits after its area code (`7654321` as `07654 321`, or
+        `4917612345678` as `0491 7612345678`, is a reading nobody would think of)."""
+        key = self._to_key(self.trunk + dial) if self.trunk else None
+        if key is None:
+            return None
+        number = phonenumbers.parse(f"+{key}")
+        nsn = phonenumbers.national_significant_number(number)
+        subscriber = len(nsn) - phonenumbers.length_of_national_destination_code(number)
+        return key if 4 <= subscriber <= 8 else None
+
+    def _compact_digits(self, dial: str, reading: Reading) -> int | None:
+        """Digits alone, no group, no prefix: typed as a local number, or a spreadsheet cell
+        that took the number for a number and dropped its leading `0` (`891234567`) or `+`
+        (`4989123456`). Read where exactly one of these is a valid number; where two are
+        (`30123456`: Munich local, or Berlin's 030 123456), the field has no key."""
+        readings = {
+            key
+            for key in (
+                self._to_key(dial) if len(dial) in LOCAL_DIGITS else None,
+                self._trunk_lost(dial),
+                # (lost its `+`: only beyond a local number's length, `29080500` is no
+                # St Helena number to anyone)
+                self._to_key("+" + dial) if len(dial) > LOCAL_DIGITS[-1] else None,
+            )
+            if key is not None
+        }
+        if len(readings) > 1:
+            reading.ambiguous = f"{dial!r}: a local number, or one that lost its 0 or +"
+            return None
+        return readings.pop() if readings else None
 
     def _why_not(self, main: str, alone: bool) -> str:
         dial = _dial(main)
@@ -464,11 +566,41 @@ _WORD_DIGITS = re.compile(
 _DIGITS_WORD = re.compile(r"(?<![0-9])(?<=\s)[0-9]{1,2}\. ?(?=[^\W\d_])")
 # RFC 3966 global numbers (`tel:+49-89-1234567`: `-.()` are visual separators there, never a
 # DIN extension), the same in `callto:`/`sip:` links, and WhatsApp's `wa.me/<international>`
-_URI = re.compile(r"(?:tel|callto|sips?):(\+[0-9().\-]+)|wa\.me/([0-9]{6,15})", re.IGNORECASE)
+_URI = re.compile(
+    r"(?:tel|callto|sips?|skype|sms):(\+[0-9().\-]+)|(?:wa\.me/|[?&]phone=)([0-9]{6,15})",
+    re.IGNORECASE,
+)
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
 def _tel_uris(text: str) -> str:
+    if "%" in text:
+        text = _PERCENT.sub(lambda m: urllib.parse.unquote(m.group()), text)  # `tel:+49%2089…`
     return _URI.sub(_uri_number, text)
+
+
+# Spreadsheet cells: Excel's text markers `="0891234567"` and `'0891234567`, a number stored as
+# a float (`891234567.0`), scientific notation (`4.98912345678E+11`, `4,98912345678E+11`)
+_TEXT_MARKERS = re.compile(r'="([^"]*)"|\'(.*)')
+_FLOAT = re.compile(r"([1-9][0-9]{4,14})\.0")
+_SCIENTIFIC = re.compile(r"([1-9])[.,]([0-9]{1,14})E\+([0-9]{1,2})", re.IGNORECASE)
+
+
+def _spreadsheet(text: str, reading: Reading) -> str:
+    marked = _TEXT_MARKERS.fullmatch(text)
+    if marked is not None:
+        text = (marked.group(1) if marked.group(1) is not None else marked.group(2)).strip()
+    floating = _FLOAT.fullmatch(text)
+    if floating is not None:
+        return floating.group(1)
+    scientific = _SCIENTIFIC.fullmatch(text)
+    if scientific is not None:
+        first, fraction, exponent = scientific.groups()
+        if len(fraction) == int(exponent):
+            return first + fraction
+        reading.ignored.append((text, "scientific notation: the number's digits are lost"))
+        return ""
+    return text
 
 
 def _uri_number(found: re.Match[str]) -> str:

@@ -12,10 +12,11 @@ by a list of the characters seen so far:
 - other digit-like characters (category No: superscripts `²`, circled `①`, fractions) are NOT
   digits: NFKC would turn `0²²²` into `0222`, a number nobody wrote. They become `?`, which no
   rule reads as part of a number;
-- spaces (Zs) become a space; dashes (Pd, and U+2212 MINUS SIGN, which is Sm) a hyphen;
-  format characters (Cf: zero-width spaces and joiners, bidi marks, the soft hyphen) vanish;
-  line and paragraph separators (Zl, Zp) and control characters (Cc) other than the tab end a
-  line: a control character never reaches a key, and what it separated is never glued together;
+- spaces (Zs) and the white-space controls (tab, VT, FF) become a space; dashes (Pd, and U+2212
+  MINUS SIGN, which is Sm) a hyphen; line breaks (CR, LF, NEL, the Zl/Zp separators) a line
+  break; format characters (Cf: zero-width spaces and joiners, bidi marks, the soft hyphen, the
+  BOM) and every other control character (Cc: BEL, DEL, ESC…) vanish: they are not part of
+  what was typed, and a control character never reaches a key;
 - then NFKC (full-width `＋４９`, ligatures, compatibility forms), and runs of spaces become one
   space, runs of white space with a line break one line break: every rule after this sees at most
   one white-space character in a row, which keeps the reader's patterns linear in the length.
@@ -40,6 +41,7 @@ TOO_LONG: Final = f"longer than {MAX_FIELD_CHARS} characters: not a phone field,
 
 _SPACES = re.compile(r" {2,}")  # one repetition, no alternatives: linear
 _BREAKS = re.compile(r" ?\n[\n ]*")  # a line break with white space around it → one line break
+_NBSP_RESIDUE = re.compile("\u00c2(?=[ \u00a0])")
 _FTFY = ftfy.TextFixerConfig(
     unescape_html=True,
     remove_control_chars=False,  # ours below: a control character separates, never joins
@@ -48,7 +50,8 @@ _FTFY = ftfy.TextFixerConfig(
     normalization=None,
     explain=False,
 )
-_LINE_CONTROLS: Final = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_LINE_CONTROLS: Final = "\n\r\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines splits on
+_SPACE_CONTROLS: Final = "\t\x0b\x0c\x1f"  # the other white-space controls
 
 
 def clean_field(text: str) -> tuple[str, str]:
@@ -56,13 +59,14 @@ def clean_field(text: str) -> tuple[str, str]:
     text = text.strip()
     if len(text) > MAX_FIELD_CHARS:
         return "", TOO_LONG
-    if text.isascii():
-        if "&" in text:
-            text = ftfy.fix_text(text, _FTFY)  # `&#43;49 89 …`, `089&nbsp;1234`
-        if not text.isprintable():
-            text = _by_properties(text)
-    else:
-        text = _by_properties(ftfy.fix_text(text, _FTFY))
+    if "&" in text or not text.isascii():
+        text = ftfy.fix_text(text, _FTFY)  # `&#43;49 89 …`, `089&nbsp;1234`, `0221 â€“ 0`
+        if "\u00c2" in text:
+            # UTF-8's no-break space read as Latin-1 is `Â` + U+00A0; where the U+00A0 then
+            # became a plain space, ftfy cannot tell it from text: `089Â 7654321`
+            text = _NBSP_RESIDUE.sub("", text)
+    if not (text.isascii() and text.isprintable()):
+        text = _by_properties(text)
     if "  " in text:
         text = _SPACES.sub(" ", text)
     if "\n" in text:
@@ -81,14 +85,16 @@ def _by_properties(text: str) -> str:
             out.append(str(unicodedata.decimal(ch)))
         elif category == "No":
             out.append("?")
-        elif category == "Zs" or ch == "\t":
+        elif category == "Zs" or ch in _SPACE_CONTROLS:
             out.append(" ")
+        elif ch in _LINE_CONTROLS:
+            out.append("\n")
         elif category == "Pd" or ch == "\u2212":
             out.append("-")
-        elif category == "Cf":
+        elif category in ("Cf", "Cc", "Cs", "Co", "Cn"):
+            # Format characters, other controls (BEL, DEL, ESC), private use, lone surrogates
+            # and unassigned code points: never part of what was typed as a number
             continue
-        elif category in ("Cc", "Zl", "Zp", "Cs", "Co", "Cn"):
-            out.append("\n")  # (unassigned, private and lone surrogates: no meaning to read)
         else:
             out.append(ch)
     return unicodedata.normalize("NFKC", "".join(out))

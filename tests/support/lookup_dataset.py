@@ -282,7 +282,9 @@ def type_fixed(n: Number, rnd: random.Random, *, local_ok: bool = True) -> str:
         f"0{n.area}.{n.sub[:3]}.{n.sub[3:]}",
     ]
     if local_ok and n.area == OWN_AREA:
-        formats.append(sub)  # no area code: the company's own area
+        # no area code: the company's own area; grouped, because compact digits alone are also
+        # a spreadsheet cell that lost its 0 (issue 16: two readings, no key)
+        formats.append(f"{n.sub[:-4]} {n.sub[-4:]}")
     return rnd.choice(formats)
 
 
@@ -317,7 +319,7 @@ def decorate(text: str, rnd: random.Random) -> str:
     return rnd.choice(
         (
             f"Tel. {text}",
-            f"{text} (Zentrale)",
+            f"{text} (Verwaltung)",  # (not `Zentrale`: since issue 16 that marks a switchboard)
             f"Büro: {text}",
             f"{text} (nur vormittags)",
             f"Tel.: {text} ",
