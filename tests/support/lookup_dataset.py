@@ -182,7 +182,12 @@ SOURCES = (
     ContactSourceSettings(name="suppliers", dsn="", table="lieferanten", priority=30),
     ContactSourceSettings(name="intern", dsn="", table="telefonbuch", priority=5, internal=True),
 )
-SETTINGS = LookupSettings(region="DE", area_code=OWN_AREA, outside_prefix="0")
+# The answers below follow the ownership rule before issue 16 (one record always wins a shared
+# number), which stays available as the explicit `lookup.tie_break = "lowest_id"`; the default
+# ("none": no coin flip between persons) has its own tests in tests/unit/test_ownership.py.
+SETTINGS = LookupSettings(
+    region="DE", area_code=OWN_AREA, outside_prefix="0", tie_break="lowest_id"
+)
 
 
 @dataclass(frozen=True)
