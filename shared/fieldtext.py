@@ -21,9 +21,11 @@ by a list of the characters seen so far:
   space, runs of white space with a line break one line break: every rule after this sees at most
   one white-space character in a row, which keeps the reader's patterns linear in the length.
 
-A field longer than `MAX_FIELD_CHARS` (after stripping white space at both ends, which padded
-CHAR columns add) is refused whole, with a reason: a phone field that long is not a phone field,
-and reading a part of it could invent a number.
+A field longer than `MAX_FIELD_CHARS` after this (white space at both ends, which padded CHAR
+columns add, stripped; HTML entities undone; runs of white space one character), or longer than
+`MAX_RAW_CHARS` before it, is refused whole with a reason (`Reading.refused`, counted by
+`cti-journal check`): a phone field that long is not a phone field, and reading a part of it
+could invent a number.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ import ftfy
 # The longest phone field a person types (several numbers with labels and remarks is ~120).
 # Outlook's and most CRMs' phone fields hold 255 or fewer characters, vCard has no limit.
 MAX_FIELD_CHARS: Final = 256
+# Before repair, a field may be longer (`&nbsp;` is 6 characters for one, padded CHAR columns),
+# up to this bound on the repair's work.
+MAX_RAW_CHARS: Final = 16 * MAX_FIELD_CHARS
 TOO_LONG: Final = f"longer than {MAX_FIELD_CHARS} characters: not a phone field, refused whole"
 
 _SPACES = re.compile(r" {2,}")  # one repetition, no alternatives: linear
@@ -57,7 +62,7 @@ _SPACE_CONTROLS: Final = "\t\x0b\x0c\x1f"  # the other white-space controls
 def clean_field(text: str) -> tuple[str, str]:
     """The field as plain text for the rules, and "" — or "" and why the field is refused."""
     text = text.strip()
-    if len(text) > MAX_FIELD_CHARS:
+    if len(text) > MAX_RAW_CHARS:
         return "", TOO_LONG
     if "&" in text or not text.isascii():
         text = ftfy.fix_text(text, _FTFY)  # `&#43;49 89 …`, `089&nbsp;1234`, `0221 â€“ 0`
@@ -71,7 +76,8 @@ def clean_field(text: str) -> tuple[str, str]:
         text = _SPACES.sub(" ", text)
     if "\n" in text:
         text = _BREAKS.sub("\n", text)
-    return text.strip(), ""
+    text = text.strip()
+    return ("", TOO_LONG) if len(text) > MAX_FIELD_CHARS else (text, "")
 
 
 def _by_properties(text: str) -> str:
