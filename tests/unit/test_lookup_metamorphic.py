@@ -62,9 +62,12 @@ def _invisible(text: str, rnd: random.Random) -> str:
     return text[:i] + mark + text[i:]
 
 
+_BIDI = (("\u2066", "\u2069"), ("\u2068", "\u2069"), ("\u202a", "\u202c"), ("\u200e", ""))
+
+
 def _isolate(text: str, rnd: random.Random) -> str:
-    opening = rnd.choice(("\u2066", "\u2068", "\u202a", "\u200e"))
-    return f"{opening}{text}{'' if opening == chr(0x200E) else chr(0x2069 if opening > chr(0x2060) else 0x202C)}"
+    opening, closing = rnd.choice(_BIDI)  # isolates, an embedding, a mark (UAX #9)
+    return f"{opening}{text}{closing}"
 
 
 def _mojibake(text: str, _rnd: random.Random) -> str:
