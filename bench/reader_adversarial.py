@@ -120,7 +120,7 @@ def main() -> int:
             for n in (10_000, 80_000):
                 text = make(n)[:n]
                 worst[str(n)] = max(
-                    worst[str(n)], ratio(text, lambda t: sum(1 for _ in pattern.finditer(t)))
+                    worst[str(n)], ratio(text, lambda t, p=pattern: sum(1 for _ in p.finditer(t)))
                 )
         report[f"pattern: {name}"] = worst
         print(f"{name:28} " + " ".join(f"{v:8.1f}" for v in worst.values()))

@@ -4,9 +4,12 @@ Contact fields come out of every script, keyboard, word processor, web form and 
 characters are read by their Unicode properties (UAX #44 general categories, UAX #15 NFKC), never
 by a list of the characters seen so far:
 
-- text that went through a wrong code page or a web page (`0221 47 11 â€“ 0`, `&nbsp;`, `&#43;49`)
-  is first repaired by `ftfy` (kept, widely used, conservative: it changes text only where its
-  badness measure says the text is mojibake, and it undoes HTML escapes);
+- text that went through a web page (`&nbsp;`, `&#43;49`, `&ndash;`) is unescaped (the
+  standard library's `html.unescape`, HTML5's entity list); text that went through a wrong
+  code page (`0221 47 11 â€“ 0`, `MÃ¼nchen`) is repaired by `ftfy` (kept, widely used,
+  conservative: it changes text only where its badness measure says the text is mojibake).
+  ftfy costs ~100 µs a field, so only text with the mark of UTF-8 read as Windows-1252 or
+  Latin-1 (a lead byte followed by a continuation byte) goes to it;
 - decimal digits of any script (category Nd: Arabic-Indic, Devanagari, full-width, mathematical)
   become ASCII digits by their decimal value (`unicodedata.decimal`), the same value `int()` gives;
 - other digit-like characters (category No: superscripts `²`, circled `①`, fractions) are NOT
@@ -30,6 +33,7 @@ could invent a number.
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from typing import Final
@@ -47,8 +51,17 @@ TOO_LONG: Final = f"longer than {MAX_FIELD_CHARS} characters: not a phone field,
 _SPACES = re.compile(r" {2,}")  # one repetition, no alternatives: linear
 _BREAKS = re.compile(r" ?\n[\n ]*")  # a line break with white space around it → one line break
 _NBSP_RESIDUE = re.compile("\u00c2(?=[ \u00a0])")
+# UTF-8 read as Windows-1252 or Latin-1: a lead byte (Â…ô) followed by a continuation byte
+# (U+0080–U+00BF, or what cp1252 puts there: € ‚ ƒ „ … † ‡ ˆ ‰ Š ‹ Œ Ž ‘ ’ “ ” • – — ˜ ™ š › œ ž Ÿ)
+# or a space (an U+00A0 that became one). Only such text goes to ftfy (~100 µs a field): `Büro`
+# and `München` do not.
+_MOJIBAKE = re.compile(
+    "[\u00c2-\u00f4][\u0080-\u00bf \u20ac\u201a\u0192\u201e\u2026\u2020\u2021\u02c6"
+    "\u2030\u0160\u2039\u0152\u017d\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc"
+    "\u2122\u0161\u203a\u0153\u017e\u0178]"
+)
 _FTFY = ftfy.TextFixerConfig(
-    unescape_html=True,
+    unescape_html=False,  # done before, for every field with an `&`
     remove_control_chars=False,  # ours below: a control character separates, never joins
     # our own NFKC below; ftfy's width fix would also turn `²` into `2`
     fix_character_width=False,
@@ -64,8 +77,11 @@ def clean_field(text: str) -> tuple[str, str]:
     text = text.strip()
     if len(text) > MAX_RAW_CHARS:
         return "", TOO_LONG
-    if "&" in text or not text.isascii():
-        text = ftfy.fix_text(text, _FTFY)  # `&#43;49 89 …`, `089&nbsp;1234`, `0221 â€“ 0`
+    for _ in range(2):  # (twice: `&amp;nbsp;` is an escaped escape, seen in CRM exports)
+        if "&" in text:
+            text = html.unescape(text)  # `&#43;49 89 …`, `089&nbsp;1234`, `&ndash;`
+    if not text.isascii() and _MOJIBAKE.search(text):
+        text = ftfy.fix_text(text, _FTFY)  # `0221 â€“ 0`, `MÃ¼nchen`
         if "\u00c2" in text:
             # UTF-8's no-break space read as Latin-1 is `Â` + U+00A0; where the U+00A0 then
             # became a plain space, ftfy cannot tell it from text: `089Â 7654321`

@@ -33,9 +33,7 @@ def test_the_redos_field_of_issue_20_is_refused_at_once() -> None:
 
 def test_a_field_padded_with_spaces_is_read() -> None:
     # a CHAR(4000) column pads with spaces at the end; runs of spaces inside count as one
-    assert [str(n) for n in MUNICH.contact_numbers("089 7654321" + " " * 3_000)] == [
-        "+49897654321"
-    ]
+    assert [str(n) for n in MUNICH.contact_numbers("089 7654321" + " " * 3_000)] == ["+49897654321"]
 
 
 @settings(max_examples=500, deadline=None)
