@@ -420,7 +420,8 @@ class FieldReader:
             main, extension = text, ""  # `+1 (212) 555-0123`: the hyphen groups digits
             key = self._key(main, alone, reading)
         if key is None:
-            reading.ignored.append((text, self._why_not(main, alone)))
+            if not reading.ambiguous:
+                reading.ignored.append((text, self._why_not(main, alone)))
             return
         self._add(reading, key, extension)
 
