@@ -42,6 +42,7 @@ from typing import Final, Literal
 from cti_journal.lookup.contacts import Contact, ContactRow, Match, source_label
 from cti_journal.shared.config import ContactSourceSettings
 from cti_journal.shared.fields import ContactNumber
+from cti_journal.shared.fieldtext import is_ascii_digits
 from cti_journal.shared.normalize import NumberNormalizer
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,8 @@ class _Source:
 
 
 def _id_key(record_id: str) -> tuple[int, int, str]:
-    return (0, int(record_id), "") if record_id.isdigit() else (1, 0, record_id)
+    # (ASCII digits only: `"²".isdigit()` is True and `int("²")` fails, issue 20)
+    return (0, int(record_id), "") if is_ascii_digits(record_id) else (1, 0, record_id)
 
 
 class _Builder:

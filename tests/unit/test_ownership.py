@@ -169,3 +169,12 @@ def test_explain_shows_the_candidates_and_why_none_won(
     assert "nothing decides" in out
     assert "→ switchboard match: Firma 'Hofmann AG', DatensatzID 9" in out
     assert "several persons claim the number" in out
+
+
+def test_a_record_id_of_superscript_digits_ranks_without_an_exception() -> None:
+    rows = [row(CRM, "²", "Anna", "", "089 7145264"), row(CRM, "3", "Bert", "", "089 7145264")]
+    assert answer(ContactIndex.build(rows, NORMALIZER, "lowest_id"), "0897145264") == (
+        "hit",
+        "3",
+        "Bert",
+    )
