@@ -20,8 +20,16 @@ What is a valid number, its country code, its area code (national destination co
 number with an extension is still a possible number: all from `phonenumbers` (libphonenumber's
 metadata). Hand-written here is only what people type around numbers, which no library knows.
 
+- What exports do to numbers (issue 16): a spreadsheet's lost `0` or `+`, its text markers
+  (`="…"`, `'…`), floats and scientific notation; links (`tel:` RFC 3966, `callto:`, `sip:`,
+  `wa.me/`); a US-formatted national number (`(089) 123-4567`); a compact number with a DIN
+  extension (`022151117244-0`); a switchboard on another extension named by the field
+  (`Zentrale: 0711 123456-100`).
+
 Never invent a number: a piece that cannot be read with confidence gives no number and is
-reported as ignored, with the reason (`cti-journal lookup explain`).
+reported as ignored, with the reason (`cti-journal lookup explain`); where a field has two
+readings (`Reading.ambiguous`: compact digits that are local or lost their 0, a follower that
+cannot take the preceding area code, two extensions) the whole field gives none.
 """
 
 from __future__ import annotations

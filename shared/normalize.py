@@ -11,10 +11,11 @@ easy case (a home-country number of 6–13 significant digits) is converted arit
 fast path is only taken in regions whose trunk prefix is "0" and international prefix "00", and a
 unit test checks that both paths agree on the whole generated test set.
 
-Contact fields are read by `shared/fields.py` (the conventions people type). Journal numbers:
+Contact fields are read by `shared/fields.py` (the conventions people type) after
+`shared/fieldtext.py` (Unicode by its properties). Journal numbers:
 
-1. Empty, `anonym`, `unknown`, ... or anything with letters, `*` or `#` → no look-up. `+…` is
-   international. At most `max_extension_digits` digits → internal extension.
+1. Empty, `anonym`, `unknown`, ... or anything with letters, `*`, `#` or digits that are not
+   decimal digits (`²`, `①`) → no look-up. `+…` is international. At most `max_extension_digits` digits → internal extension.
 2. The outside prefix is the entry's `Amtsholung`; when that is empty, `lookup.outside_prefix` for
    an outgoing call (the user dialled it) and none for an incoming call (the network's caller
    number carries none: stripping a `0` there turns `0043…` Vienna into `043…` Kiel).
