@@ -164,12 +164,11 @@ class FieldReader:
     def read(self, text: str | None, max_extension_digits: int = 4) -> Reading:
         if not text:
             return Reading()
-        if len(text) <= 40 and text.isascii():
-            simple = _SIMPLE.fullmatch(text)
-            if simple is not None:
-                reading = self._read_simple(simple)
-                if reading is not None:
-                    return reading
+        simple = _SIMPLE.fullmatch(text)  # (ASCII only, linear: no need to clean first)
+        if simple is not None:
+            reading = self._read_simple(simple)
+            if reading is not None:
+                return reading
         return self.read_general(text, max_extension_digits)
 
     def _read_simple(self, simple: re.Match[str]) -> Reading | None:

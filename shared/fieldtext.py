@@ -33,12 +33,15 @@ could invent a number.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
-from typing import Final
+from types import ModuleType
+from typing import TYPE_CHECKING, Final
 
-import ftfy
+if TYPE_CHECKING:
+    import ftfy
 
 # The longest phone field a person types (several numbers with labels and remarks is ~120).
 # Outlook's and most CRMs' phone fields hold 255 or fewer characters, vCard has no limit.
@@ -60,28 +63,54 @@ _MOJIBAKE = re.compile(
     "\u2030\u0160\u2039\u0152\u017d\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc"
     "\u2122\u0161\u203a\u0153\u017e\u0178]"
 )
-_FTFY = ftfy.TextFixerConfig(
-    unescape_html=False,  # done before, for every field with an `&`
-    remove_control_chars=False,  # ours below: a control character separates, never joins
-    # our own NFKC below; ftfy's width fix would also turn `²` into `2`
-    fix_character_width=False,
-    normalization=None,
-    explain=False,
-)
+
+
+def _utf8_as_8bit(text: str) -> str:
+    """`0221 â€“ 0`, `MÃ¼nchen`, `Û°Û±…` (Persian digits): the whole text is UTF-8 read as
+    Windows-1252 or Latin-1 when encoding it back gives valid UTF-8 — then that is its one
+    reading. "" when not (mixed or partly repaired text: ftfy's heuristics decide)."""
+    for codec in ("cp1252", "latin-1"):
+        try:
+            return text.encode(codec).decode("utf-8")
+        except UnicodeError:
+            continue
+    return ""
+
+
+def _ftfy() -> ModuleType:
+    # Imported when a field first needs it (~7 MB resident): most contact sources never do.
+    import ftfy
+
+    return ftfy
+
+
+@functools.cache
+def _ftfy_config() -> ftfy.TextFixerConfig:
+    return _ftfy().TextFixerConfig(
+        unescape_html=False,  # done before, for every field with an `&`
+        remove_control_chars=False,  # ours below: a control character is dropped, never joins
+        # our own NFKC below; ftfy's width fix would also turn `²` into `2`
+        fix_character_width=False,
+        normalization=None,
+        explain=False,
+    )
+
+
 _LINE_CONTROLS: Final = "\n\r\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines splits on
 _SPACE_CONTROLS: Final = "\t\x0b\x0c\x1f"  # the other white-space controls
 
 
 def clean_field(text: str) -> tuple[str, str]:
     """The field as plain text for the rules, and "" — or "" and why the field is refused."""
-    text = text.strip()
     if len(text) > MAX_RAW_CHARS:
-        return "", TOO_LONG
+        text = text.strip()  # (only here: a stripped U+00A0 may be half of a mojibake pair)
+        if len(text) > MAX_RAW_CHARS:
+            return "", TOO_LONG
     for _ in range(2):  # (twice: `&amp;nbsp;` is an escaped escape, seen in CRM exports)
         if "&" in text:
             text = html.unescape(text)  # `&#43;49 89 …`, `089&nbsp;1234`, `&ndash;`
     if not text.isascii() and _MOJIBAKE.search(text):
-        text = ftfy.fix_text(text, _FTFY)  # `0221 â€“ 0`, `MÃ¼nchen`
+        text = _utf8_as_8bit(text) or _ftfy().fix_text(text, _ftfy_config())
         if "\u00c2" in text:
             # UTF-8's no-break space read as Latin-1 is `Â` + U+00A0; where the U+00A0 then
             # became a plain space, ftfy cannot tell it from text: `089Â 7654321`

@@ -15,7 +15,8 @@ Contact fields are read by `shared/fields.py` (the conventions people type) afte
 `shared/fieldtext.py` (Unicode by its properties). Journal numbers:
 
 1. Empty, `anonym`, `unknown`, ... or anything with letters, `*`, `#` or digits that are not
-   decimal digits (`²`, `①`) → no look-up. `+…` is international. At most `max_extension_digits` digits → internal extension.
+   decimal digits (`²`, `①`) → no look-up. `+…` is international. At most
+   `max_extension_digits` digits → internal extension.
 2. The outside prefix is the entry's `Amtsholung`; when that is empty, `lookup.outside_prefix` for
    an outgoing call (the user dialled it) and none for an incoming call (the network's caller
    number carries none: stripping a `0` there turns `0043…` Vienna into `043…` Kiel).
