@@ -33,15 +33,10 @@ could invent a number.
 
 from __future__ import annotations
 
-import functools
 import html
 import re
 import unicodedata
-from types import ModuleType
-from typing import TYPE_CHECKING, Final
-
-if TYPE_CHECKING:
-    import ftfy
+from typing import Final
 
 # The longest phone field a person types (several numbers with labels and remarks is ~120).
 # Outlook's and most CRMs' phone fields hold 255 or fewer characters, vCard has no limit.
@@ -77,16 +72,11 @@ def _utf8_as_8bit(text: str) -> str:
     return ""
 
 
-def _ftfy() -> ModuleType:
+def _ftfy_fix(text: str) -> str:
     # Imported when a field first needs it (~7 MB resident): most contact sources never do.
     import ftfy
 
-    return ftfy
-
-
-@functools.cache
-def _ftfy_config() -> ftfy.TextFixerConfig:
-    return _ftfy().TextFixerConfig(
+    config = ftfy.TextFixerConfig(
         unescape_html=False,  # done before, for every field with an `&`
         remove_control_chars=False,  # ours below: a control character is dropped, never joins
         # our own NFKC below; ftfy's width fix would also turn `²` into `2`
@@ -94,6 +84,7 @@ def _ftfy_config() -> ftfy.TextFixerConfig:
         normalization=None,
         explain=False,
     )
+    return ftfy.fix_text(text, config)
 
 
 _LINE_CONTROLS: Final = "\n\r\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines splits on
@@ -110,7 +101,7 @@ def clean_field(text: str) -> tuple[str, str]:
         if "&" in text:
             text = html.unescape(text)  # `&#43;49 89 …`, `089&nbsp;1234`, `&ndash;`
     if not text.isascii() and _MOJIBAKE.search(text):
-        text = _utf8_as_8bit(text) or _ftfy().fix_text(text, _ftfy_config())
+        text = _utf8_as_8bit(text) or _ftfy_fix(text)
         if "\u00c2" in text:
             # UTF-8's no-break space read as Latin-1 is `Â` + U+00A0; where the U+00A0 then
             # became a plain space, ftfy cannot tell it from text: `089Â 7654321`
