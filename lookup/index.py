@@ -184,6 +184,33 @@ class _Source:
         self.internal = settings.internal
 
 
+def _name_words(name: str) -> list[str]:
+    """`Berger, Johanna` and `Johanna  Berger` → ["johanna", "berger"]; an abbreviation keeps
+    its dot (`Jon.`)."""
+    family, comma, given = name.partition(",")
+    if comma:
+        name = f"{given} {family}"
+    return [w.strip("-'") for w in name.casefold().split() if w.strip("-'.")]
+
+
+def same_name(a: str, b: str) -> bool:
+    """Whether two records' names are one person (or one company) written differently: the same
+    words in the same order (family name last, `Family, Given` turned round), where a word with
+    a dot or of one letter abbreviates another (`Jon. Hofmann`, `J. Hofmann`, `Jonas Hofmann`).
+    Two different names on one number (`Hans Müller`, `Petra Müller`) are two people."""
+    wa, wb = _name_words(a), _name_words(b)
+    if len(wa) != len(wb) or not wa:
+        return wa == wb
+    for x, y in zip(wa, wb, strict=True):
+        if x == y:
+            continue
+        short, long = sorted((x, y), key=len)
+        stem = short.rstrip(".")
+        if not (short.endswith(".") or len(stem) == 1) or not long.startswith(stem):
+            return False
+    return True
+
+
 def _id_key(record_id: str) -> tuple[int, int, str]:
     # (ASCII digits only: `"²".isdigit()` is True and `int("²")` fails, issue 20)
     return (0, int(record_id), "") if is_ascii_digits(record_id) else (1, 0, record_id)
@@ -345,12 +372,13 @@ class _Builder:
         whether the group holds more than one person (or company): then nothing decides."""
         ordered = self._rank(group, "lowest_id", company_first=False)
         rest = self._rank([r for r in recs if r not in group], "lowest_id", company_first=False)
-        who = {self._who(r, by_company) for r in group}
-        return ordered + rest, len(who) > 1
+        first = self._who(group[0], by_company)
+        several = any(not same_name(first, self._who(r, by_company)) for r in group[1:])
+        return ordered + rest, several
 
     def _who(self, rec: int, by_company: bool) -> str:
         name = "" if by_company else self.names[rec]
-        return " ".join((name or self.companies[self.company[rec]]).casefold().split())
+        return name or self.companies[self.company[rec]]
 
     def _finish_by_tie_break(self, tie_break: str) -> ContactIndex:
         """The behaviour before issue 16 (`lookup.tie_break = "lowest_id"` / `"highest_id"`):

@@ -24,7 +24,7 @@ import pyodbc
 import pytest
 
 from cti_journal.lookup.index import ContactIndex
-from cti_journal.lookup.sources import IndexHolder
+from cti_journal.lookup.sources.holder import IndexHolder
 from cti_journal.shared.config import ContactSourceSettings, LookupSettings
 from cti_journal.shared.record import LineFormat
 from cti_journal.simulator.calls import generate_calls

@@ -178,3 +178,23 @@ def test_a_record_id_of_superscript_digits_ranks_without_an_exception() -> None:
         "3",
         "Bert",
     )
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("Berger, Johanna", "Johanna Berger", True),  # AD's `Family, Given`
+        ("Jon. Hofmann", "Jonas Hofmann", True),  # an abbreviation
+        ("J. Hofmann", "Jonas Hofmann", True),
+        ("Hans Müller", "Petra Müller", False),  # a family sharing a home number
+        ("Anna Abel", "Anna Abel-Bauer", False),
+    ],
+)
+def test_one_person_written_two_ways_is_one_person(a: str, b: str, same: bool) -> None:
+    rows = [row(CRM, "1", a, "", "089 7145264"), row(ERP, "2", b, "", "089 7145264")]
+    match = ContactIndex.build(rows, NORMALIZER).find("0897145264")
+    assert match is not None
+    assert (match.kind == "hit", match.contact.record_id if same else "") == (
+        same,
+        "1" if same else "",
+    )
