@@ -30,9 +30,9 @@ from cti_journal.gateway.prepare import Outgoing, Preparer
 from cti_journal.shared.backoff import Backoff, retry
 from cti_journal.shared.config import GatewaySettings
 from cti_journal.shared.metrics import Metrics
-from cti_journal.shared.validation import listen_family
 from cti_journal.shared.ratelog import RateLimitedLog
 from cti_journal.shared.topology import DEAD
+from cti_journal.shared.validation import listen_family
 
 log = logging.getLogger(__name__)
 READ_CHUNK = 64 * 1024

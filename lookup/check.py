@@ -12,6 +12,7 @@ from cti_journal.lookup.sources.factory import make_source
 from cti_journal.lookup.sources.http import HttpClient, RecordMapper
 from cti_journal.shared.config import ContactSourceSettings, Settings
 from cti_journal.shared.errors import CheckFailedError, CtiJournalError
+from cti_journal.shared.fieldtext import MAX_FIELD_CHARS
 from cti_journal.shared.masking import mask_number, redact_url
 from cti_journal.shared.normalize import NumberNormalizer
 
@@ -74,17 +75,32 @@ def _query(source: ContactSourceSettings, normalizer: NumberNormalizer, own_numb
 def _unreadable(
     source: ContactSourceSettings, rows: list[ContactRow], normalizer: NumberNormalizer
 ) -> str:
-    """`source crm: 1200 phone fields, 14 gave no number (e.g. 'Kd.-Nr. ***123')`."""
-    fields = empty = 0
+    """`source crm: 1200 phone fields, 14 gave no number (e.g. 'Kd.-Nr. ***123'); 3 of them
+    have two readings (e.g. '*****456'), 1 is longer than 256 characters`."""
+    fields = empty = ambiguous = refused = 0
     examples: list[str] = []
+    two: list[str] = []
     for row in rows:
         for field in row.phones:
             if not field.strip():
                 continue
             fields += 1
-            if not normalizer.read(field).numbers:
-                empty += 1
-                if len(examples) < EXAMPLES:
-                    examples.append(repr(mask_number(field[:EXAMPLE_CHARS])))
+            reading = normalizer.read(field)
+            if reading.numbers:
+                continue
+            empty += 1
+            shown = repr(mask_number(field.strip()[:EXAMPLE_CHARS]))
+            if reading.ambiguous:
+                ambiguous += 1
+                two += [shown] if len(two) < EXAMPLES else []
+            elif reading.refused:
+                refused += 1
+            elif len(examples) < EXAMPLES:
+                examples.append(shown)
     line = f"source {source.name}: {fields} phone fields, {empty} gave no number"
-    return line + (f" (e.g. {', '.join(examples)})" if examples else "")
+    line += f" (e.g. {', '.join(examples)})" if examples else ""
+    if ambiguous:
+        line += f"; {ambiguous} of them have two readings, so no key (e.g. {', '.join(two)})"
+    if refused:
+        line += f"; {refused} of them are longer than {MAX_FIELD_CHARS} characters (refused)"
+    return line

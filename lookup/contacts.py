@@ -23,8 +23,13 @@ class Match:
     contact: Contact
     # "company": a direct-dial number matched the company's switchboard record; the worker fills
     # Firma and the record id / table, but not Name (the record is not the caller).
-    kind: Literal["hit", "company"]
+    # "undecided": several persons claimed the number and nothing decided (lookup.tie_break
+    # "none"): the entry passes on as a miss; `contact` is the first candidate, for explain.
+    kind: Literal["hit", "company", "undecided"]
     ambiguous: bool  # several records competed for the number; the choice was by rule
+    # several persons and nothing decided: the company owning the block took the call
+    # ("company"), or no record did ("undecided")
+    undecided: bool = False
 
 
 @dataclass(frozen=True, slots=True)

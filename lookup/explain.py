@@ -83,11 +83,21 @@ def explain_field(normalizer: NumberNormalizer, field: str) -> list[str]:
     for piece, why in reading.ignored:
         lines.append(f"  ignored {piece!r}: {why}")
     if not reading.numbers:
-        lines.append("  → no number: this field finds no call")
+        why = (
+            "refused whole" if reading.refused
+            else "two readings: no key (cti-journal check counts these)" if reading.ambiguous
+            else "this field finds no call"
+        )  # fmt: skip
+        lines.append(f"  → no number: {why}")
     return lines
 
 
 def _meaning(number: ContactNumber) -> str:
+    if number.marked and number.extension != "0":
+        return (
+            f"a switchboard on extension {number.extension} (the field says so): on a company "
+            f"record key +{number.key}; on a person no key; base +{number.base}"
+        )
     if not number.extension:
         return (
             f"a number: key +{number.key}; a person's own, or on a company record (company, no "
@@ -130,6 +140,16 @@ def explain_call(index: ContactIndex, rufnummer: str, amtsholung: str, incoming:
     for key in number.keys:
         contacts = index.exact(key)
         lines.append(f"  exact +{key}: " + (f"{len(contacts)} record(s)" if contacts else "none"))
+        if contacts and not index.decided(key):
+            lines += _ranked(contacts, winner=False)
+            lines.append(
+                "    several persons claim this number and nothing decides (not a mobile, no "
+                "company record's direct dial, not one person in several sources): no person "
+                "is chosen (lookup.tie_break = none); the company owning the block takes the "
+                "call, if any"
+            )
+            lines += _switchboards(index, (key,))
+            break
         lines += _ranked(contacts)
         if contacts:
             break
@@ -154,19 +174,19 @@ def _switchboards(index: ContactIndex, keys: tuple[int, ...]) -> list[str]:
     return lines
 
 
-def _ranked(contacts: list[Contact]) -> list[str]:
+def _ranked(contacts: list[Contact], *, winner: bool = True) -> list[str]:
     lines = []
     for i, c in enumerate(contacts):
         kind = "person" if c.name else "company record"
         who = c.name or c.company
-        wins = "  ← wins" if i == 0 else ""
+        wins = "  ← wins" if i == 0 and winner else ""
         what = f"({kind}, priority {c.priority}){wins}"
         lines.append(f"    {i + 1}. {c.source} id {c.record_id} {who!r} {what}")
-    if len(contacts) > 1:
+    if len(contacts) > 1 and winner:
         lines.append(
-            "    order: a company record first for a company's number (not for a mobile), "
-            "then source priority (lower wins), then lookup.tie_break on the id; counted as "
-            "ambiguous"
+            "    order: a company record first for a company's main number; a person first for "
+            "a mobile or a company record's direct dial; one person (or company) in several "
+            "sources: source priority (lower wins), then the id; counted as ambiguous"
         )
     return lines
 
@@ -175,6 +195,19 @@ def _result(match: Match | None) -> list[str]:
     if match is None:
         return ["  → no match: Name, Firma, DatensatzID stay as they were"]
     c = match.contact
+    if match.kind == "undecided":
+        return [
+            "  → no record: several persons claim the number, nothing decides and no company "
+            "owns its block; Name, Firma, DatensatzID stay as they were (counted in "
+            "cti_journal_lookup_undecided_total)"
+        ]
+    if match.undecided:
+        return [
+            f"  → switchboard match: Firma {c.company!r}, DatensatzID {c.record_id}, table "
+            f"{c.label!r}; Name empty: several persons claim the number and nothing decides, "
+            "so the company owning its block takes the call (counted in "
+            "cti_journal_lookup_undecided_total)"
+        ]
     if match.kind == "company":
         return [
             f"  → switchboard match: Firma {c.company!r}, DatensatzID {c.record_id}, table "

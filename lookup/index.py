@@ -20,10 +20,16 @@ Matching (see `fields` and `normalize` for the numbers themselves):
   fixed-line number of a company record (`MIN_BASE_DIGITS`), so that a short number never
   swallows a range of unrelated numbers. A person's direct dial registers no base: a base only a
   person knows would put that person's record on the company's calls;
-- several records for one key: company records first (for a company's number; not for a mobile,
-  which is a person's), then lower source priority, then the record id by `tie_break` (numeric
-  ids numerically, before other ids), then the source name; the match is flagged ambiguous. In a
-  base, persons beside a company record are no competitors (the company always wins).
+- several records for one key (`tie_break = "none"`, the default since issue 16): a company
+  record beside persons is the answer for the company's main number; a mobile, or a number a
+  company record lists as a direct dial, is the person's. When what is left holds more than one
+  person (two people on a team line) nothing decides: no person is chosen; the company that
+  owns the number's block (a switchboard base) takes the call, or else the call gets no record
+  (kind "undecided", counted in cti_journal_lookup_undecided_total). One person with records in
+  several sources is one person: source priority, then the id, picks the record. In a base,
+  persons beside a company record are no competitors, and two companies are undecided.
+  `tie_break = "lowest_id"` / `"highest_id"` keep the rule before issue 16: company records
+  first (not for a mobile), then source priority, then the id; one record always wins.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from typing import Final, Literal
 from cti_journal.lookup.contacts import Contact, ContactRow, Match, source_label
 from cti_journal.shared.config import ContactSourceSettings
 from cti_journal.shared.fields import ContactNumber
+from cti_journal.shared.fieldtext import is_ascii_digits
 from cti_journal.shared.normalize import NumberNormalizer
 
 log = logging.getLogger(__name__)
@@ -51,7 +58,9 @@ _FIBONACCI: Final = 0x9E3779B97F4A7C15  # 2**64 / golden ratio
 _U64: Final = (1 << 64) - 1
 _CONTACT_CACHE: Final = 50_000
 
-Rank = Callable[[int, list[int]], tuple[int, ...]]  # (key, its records) → ranked records
+# (key, its records) → the records ranked, and whether nothing decides between them (then no
+# record of the group is the answer: lookup.tie_break = "none")
+Rank = Callable[[int, list[int]], tuple[tuple[int, ...], bool]]
 
 
 class _Strings:
@@ -78,7 +87,7 @@ class _Strings:
 class _KeyMap:
     """Int keys → one record index, or (negative value) a ranked group of records."""
 
-    __slots__ = ("_count", "_mask", "_shift", "_table", "_values", "groups")
+    __slots__ = ("_count", "_mask", "_shift", "_table", "_values", "groups", "undecided")
 
     def __init__(self, keys: array[int], recs: array[int], rank: Rank) -> None:
         """The map of (key, record) pairs; a key with several records gets them ranked.
@@ -116,9 +125,13 @@ class _KeyMap:
                 several[h] = [values[h], rec]
         self._count = count
         self.groups: list[tuple[int, ...]] = []
+        self.undecided: set[int] = set()  # values of groups that nothing decides
         for h, members in several.items():
-            self.groups.append(rank(table[h], sorted(set(members))))
+            ranked, undecided = rank(table[h], sorted(set(members)))
+            self.groups.append(ranked)
             values[h] = -len(self.groups)
+            if undecided:
+                self.undecided.add(values[h])
 
     def get(self, key: int) -> int | None:
         table, mask = self._table, self._mask
@@ -171,8 +184,36 @@ class _Source:
         self.internal = settings.internal
 
 
+def _name_words(name: str) -> list[str]:
+    """`Berger, Johanna` and `Johanna  Berger` → ["johanna", "berger"]; an abbreviation keeps
+    its dot (`Jon.`)."""
+    family, comma, given = name.partition(",")
+    if comma:
+        name = f"{given} {family}"
+    return [w.strip("-'") for w in name.casefold().split() if w.strip("-'.")]
+
+
+def same_name(a: str, b: str) -> bool:
+    """Whether two records' names are one person (or one company) written differently: the same
+    words in the same order (family name last, `Family, Given` turned round), where a word with
+    a dot or of one letter abbreviates another (`Jon. Hofmann`, `J. Hofmann`, `Jonas Hofmann`).
+    Two different names on one number (`Hans Müller`, `Petra Müller`) are two people."""
+    wa, wb = _name_words(a), _name_words(b)
+    if len(wa) != len(wb) or not wa:
+        return wa == wb
+    for x, y in zip(wa, wb, strict=True):
+        if x == y:
+            continue
+        short, long = sorted((x, y), key=len)
+        stem = short.rstrip(".")
+        if not (short.endswith(".") or len(stem) == 1) or not long.startswith(stem):
+            return False
+    return True
+
+
 def _id_key(record_id: str) -> tuple[int, int, str]:
-    return (0, int(record_id), "") if record_id.isdigit() else (1, 0, record_id)
+    # (ASCII digits only: `"²".isdigit()` is True and `int("²")` fails, issue 20)
+    return (0, int(record_id), "") if is_ascii_digits(record_id) else (1, 0, record_id)
 
 
 class _Builder:
@@ -189,6 +230,9 @@ class _Builder:
         self.exact = (array("q"), array("I"))
         self.bases = (array("q"), array("I"))
         self.extensions: dict[str, list[int]] = {}
+        # Keys a company record lists as a direct dial (`Ansprechpartner Hr. X: 069 6052-57`):
+        # a person who lists the same number is its owner. Few: kept as a set.
+        self.company_direct: set[int] = set()
 
     def add_record(self, record_id: str, name: str, company: str, source: _Source) -> int:
         rec = len(self.ids)
@@ -243,11 +287,14 @@ class _Builder:
         bases: set[int],
     ) -> None:
         if number.switchboard:
-            if company_record:
+            if company_record and number.key:
                 exact.add(number.key)
-                exact.add(number.key * 10)
+                if number.extension == "0":
+                    exact.add(number.key * 10)
         elif number.key:
             exact.add(number.key)
+            if company_record and number.extension:
+                self.company_direct.add(number.key)
         if not company:
             return
         if number.switchboard:
@@ -279,31 +326,83 @@ class _Builder:
             for rec in recs:
                 if remap[rec] >= 0:
                     self.extensions.setdefault(extension, []).append(remap[rec])
+        # (a dropped record's keys may stay in it: that only ranks a person first for a key
+        # a company record no longer lists as a direct dial)
+        self.company_direct |= old._company_direct
 
     def finish(self, tie_break: str) -> ContactIndex:
-        def rank_exact(key: int, recs: list[int]) -> tuple[int, ...]:
-            # A mobile is a person's even when a company record lists it too (the owner's
-            # mobile as a small firm's number): priority decides.
-            mobile = self.normalizer.is_mobile(key)
-            return self._rank(recs, tie_break, company_first=not mobile)
+        if tie_break != "none":
+            return self._finish_by_tie_break(tie_break)
 
-        def rank_extension(recs: list[int]) -> tuple[int, ...]:
-            return self._rank(recs, tie_break, company_first=False)
+        def rank_exact(key: int, recs: list[int]) -> tuple[tuple[int, ...], bool]:
+            persons = [r for r in recs if self.names[r]]
+            if persons and len(persons) < len(recs):
+                # A person beside a company record: a mobile or a number the company record
+                # lists as a direct dial is the person's; any other number is the company's
+                # main number, and the company record is the answer.
+                personal = self.normalizer.is_mobile(key) or key in self.company_direct
+                group = persons if personal else [r for r in recs if not self.names[r]]
+            else:
+                group = recs
+            return self._decide(group, recs)
 
-        def rank_base(_key: int, recs: list[int]) -> tuple[int, ...]:
+        def rank_base(_key: int, recs: list[int]) -> tuple[tuple[int, ...], bool]:
             # Persons only tell a base when no company record does: beside one they are no
             # competitor (and no ambiguity), as the company record always wins.
             companies = [r for r in recs if not self.names[r]]
-            return self._rank(companies or recs, tie_break, company_first=True)
+            return self._decide(companies or recs, [], by_company=True)
 
         exact = _KeyMap(*self.exact, rank_exact)
         self.exact = (array("q"), array("I"))  # free the pairs before the next map
         bases = _KeyMap(*self.bases, rank_base)
         self.bases = (array("q"), array("I"))
+        extensions: dict[str, tuple[int, ...]] = {}
+        undecided: set[str] = set()
+        for ext, recs in self.extensions.items():
+            extensions[ext], several = self._decide(sorted(set(recs)), [])
+            if several:
+                undecided.add(ext)
+        return ContactIndex(self, exact, bases, extensions, tie_break, undecided)
+
+    def _decide(
+        self, group: list[int], recs: list[int], *, by_company: bool = False
+    ) -> tuple[tuple[int, ...], bool]:
+        """The group ranked (source priority, then the id: for one person or company with
+        records in several sources), the rest of `recs` after it (for `lookup explain`), and
+        whether the group holds more than one person (or company): then nothing decides."""
+        ordered = self._rank(group, "lowest_id", company_first=False)
+        rest = self._rank([r for r in recs if r not in group], "lowest_id", company_first=False)
+        first = self._who(group[0], by_company)
+        several = any(not same_name(first, self._who(r, by_company)) for r in group[1:])
+        return ordered + rest, several
+
+    def _who(self, rec: int, by_company: bool) -> str:
+        name = "" if by_company else self.names[rec]
+        return name or self.companies[self.company[rec]]
+
+    def _finish_by_tie_break(self, tie_break: str) -> ContactIndex:
+        """The behaviour before issue 16 (`lookup.tie_break = "lowest_id"` / `"highest_id"`):
+        company records first, then source priority, then the id: one record always wins."""
+
+        def rank_exact(key: int, recs: list[int]) -> tuple[tuple[int, ...], bool]:
+            # A mobile is a person's even when a company record lists it too (the owner's
+            # mobile as a small firm's number): priority decides.
+            mobile = self.normalizer.is_mobile(key)
+            return self._rank(recs, tie_break, company_first=not mobile), False
+
+        def rank_base(_key: int, recs: list[int]) -> tuple[tuple[int, ...], bool]:
+            companies = [r for r in recs if not self.names[r]]
+            return self._rank(companies or recs, tie_break, company_first=True), False
+
+        exact = _KeyMap(*self.exact, rank_exact)
+        self.exact = (array("q"), array("I"))
+        bases = _KeyMap(*self.bases, rank_base)
+        self.bases = (array("q"), array("I"))
         extensions = {
-            ext: rank_extension(sorted(set(recs))) for ext, recs in self.extensions.items()
+            ext: self._rank(sorted(set(recs)), tie_break, company_first=False)
+            for ext, recs in self.extensions.items()
         }
-        return ContactIndex(self, exact, bases, extensions, tie_break)
+        return ContactIndex(self, exact, bases, extensions, tie_break, set())
 
     def _rank(self, recs: list[int], tie_break: str, company_first: bool) -> tuple[int, ...]:
         # Stable sorts from the least to the most significant criterion.
@@ -331,12 +430,15 @@ class ContactIndex:
         bases: _KeyMap,
         extensions: dict[str, tuple[int, ...]],
         tie_break: str,
+        undecided_extensions: set[str],
     ) -> None:
         self._normalizer = built.normalizer
         self._ids, self._names = built.ids, built.names
         self._company, self._companies = built.company, built.companies
         self._src, self._sources = built.src, built.sources
         self._exact, self._bases, self._extensions = exact, bases, extensions
+        self._undecided_extensions = undecided_extensions
+        self._company_direct = built.company_direct
         self.tie_break = tie_break
         # Decoded contacts of recent matches (frozen, so shared safely between threads): the
         # same callers recur in a journal, and decoding three strings costs more than the probe.
@@ -347,7 +449,7 @@ class ContactIndex:
         cls,
         records: Iterable[ContactRow],
         normalizer: NumberNormalizer,
-        tie_break: str = "lowest_id",
+        tie_break: str = "none",
     ) -> ContactIndex:
         builder = _Builder(normalizer)
         sources: dict[str, _Source] = {}
@@ -390,16 +492,38 @@ class ContactIndex:
             return None
         if number.extension:
             recs = self._extensions.get(number.extension)
-            return self._match(recs, "hit") if recs else None
+            if not recs:
+                return None
+            if number.extension in self._undecided_extensions:
+                return Match(self.contact(recs[0]), "undecided", True)
+            return self._match(recs, "hit")
         for key in number.keys:
             val = self._exact.get(key)
             if val is not None:
+                if val in self._exact.undecided:
+                    return self._undecided(key, self._exact.records(val))
                 return self._match(self._exact.records(val), "hit")
         for key in number.keys:
             val = self._bases.first_prefix(key, MAX_DIRECT_DIAL_DIGITS, _MIN_MARKED_BASE)
             if val is not None:
+                if val in self._bases.undecided:
+                    return Match(self.contact(self._bases.records(val)[0]), "undecided", True)
                 return self._match(self._bases.records(val), "company")
         return None
+
+    def _undecided(self, key: int, recs: tuple[int, ...]) -> Match:
+        """Several persons claim `key` and nothing decides: no person is chosen. The record
+        that owns the number's block (the company's switchboard base) takes the call, if there
+        is one; else the call gets no record (kind "undecided": the entry passes as a miss)."""
+        val = self._bases.first_prefix(key, MAX_DIRECT_DIAL_DIGITS, _MIN_MARKED_BASE)
+        if val is not None and val not in self._bases.undecided:
+            return Match(self.contact(self._bases.records(val)[0]), "company", True, True)
+        return Match(self.contact(recs[0]), "undecided", True, True)
+
+    def decided(self, key: int) -> bool:
+        """False when several persons claim `key` as their own and nothing decides."""
+        val = self._exact.get(key)
+        return val is None or val not in self._exact.undecided
 
     def exact(self, key: int) -> list[Contact]:
         """Every record with `key` as its own number, the winner first (for `lookup explain`)."""
@@ -466,5 +590,5 @@ class ContactIndex:
         return 0 if index is None else self._src.count(index)
 
     @classmethod
-    def empty(cls, normalizer: NumberNormalizer, tie_break: str = "lowest_id") -> ContactIndex:
+    def empty(cls, normalizer: NumberNormalizer, tie_break: str = "none") -> ContactIndex:
         return _Builder(normalizer).finish(tie_break)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from cti_journal.lookup.enrich import Finder, enrich
+from cti_journal.lookup.contacts import Match
+from cti_journal.lookup.enrich import Finder, enrich_match
 from cti_journal.lookup.sources.query import CallQueries
 from cti_journal.shared.amqp import AmqpLink
 from cti_journal.shared.config import BrokerSettings, LookupSettings
@@ -90,8 +91,15 @@ class LookupWorker:
             self.consumer.complete(delivery)
 
     def _one(self, entry: JournalEntry, index: Finder) -> JournalEntry | None:
-        enriched, ambiguous = enrich(entry, index, relookup=self.settings.relookup)
+        enriched, match = enrich_match(entry, index, relookup=self.settings.relookup)
         self._by_result[enriched.lookup].inc()
-        if ambiguous:
-            self.metrics.lookup_ambiguous.inc()
+        count_match(self.metrics, match)
         return self.privacy.after_lookup(enriched) if self.privacy else enriched
+
+
+def count_match(metrics: Metrics, match: Match | None) -> None:
+    """Ambiguous look-ups, and among them those where nothing decided between persons."""
+    if match is not None and match.ambiguous:
+        metrics.lookup_ambiguous.inc()
+        if match.undecided:
+            metrics.lookup_undecided.inc()

@@ -237,7 +237,8 @@ class LookupSettings:
     own_number: str = ""  # the company's main number, e.g. "089 1234-0": its extensions' block
     refresh_s: float = bounded(300.0, **POSITIVE)
     relookup: bool = False  # look up entries that arrived enriched, too
-    tie_break: Literal["lowest_id", "highest_id"] = "lowest_id"
+    # "none": several persons on one number get no person (issue 16); the ids: the old coin
+    tie_break: Literal["none", "lowest_id", "highest_id"] = "none"
     sources: tuple[ContactSourceSettings, ...] = ()
     # rows one source may return; more stop its load with an error naming this setting (each
     # contact costs ~200 bytes in the index, and a refresh builds the new index beside the old)

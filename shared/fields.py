@@ -20,47 +20,54 @@ What is a valid number, its country code, its area code (national destination co
 number with an extension is still a possible number: all from `phonenumbers` (libphonenumber's
 metadata). Hand-written here is only what people type around numbers, which no library knows.
 
+- What exports do to numbers (issue 16): a spreadsheet's lost `0` or `+`, its text markers
+  (`="…"`, `'…`), floats and scientific notation; links (`tel:` RFC 3966, `callto:`, `sip:`,
+  `wa.me/`); a US-formatted national number (`(089) 123-4567`); a compact number with a DIN
+  extension (`022151117244-0`); a switchboard on another extension named by the field
+  (`Zentrale: 0711 123456-100`).
+
 Never invent a number: a piece that cannot be read with confidence gives no number and is
-reported as ignored, with the reason (`cti-journal lookup explain`).
+reported as ignored, with the reason (`cti-journal lookup explain`); where a field has two
+readings (`Reading.ambiguous`: compact digits that are local or lost their 0, a follower that
+cannot take the preceding area code, two extensions) the whole field gives none.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-import unicodedata
+import urllib.parse
 from collections.abc import Callable
 from typing import Final, NamedTuple
 
 import phonenumbers
 
+from cti_journal.shared.fieldtext import MAX_FIELD_CHARS, TOO_LONG, clean_field, is_ascii_digits
+
 MAX_EXTENSION_DIGITS: Final = 5  # a direct-dial suffix; longer tails are not extensions
 LOCAL_DIGITS: Final = range(5, 9)  # a subscriber number without area code: 5 to 8 digits
-_SEPARATORS = str.maketrans(
-    {"\u00a0": " ", "\u2009": " ", "\u202f": " ", "\t": " "}
-    | {"–": "-", "—": "-", "‐": "-", "‑": "-", "−": "-"}
-)
 # RFC 3966: `tel:8765432;phone-context=+49-30` is +49 30 8765432; `;ext=29` an extension, and
 # so is Fastmail's `+15551234567;5678` (a `;` right after a number and before 1–5 digits that end
 # the field or a piece of it). libphonenumber's test forms add `#45`.
 _PHONE_CONTEXT = re.compile(r"tel:([\d().\-]+);phone-context=(\+[\d().\-]+)", re.IGNORECASE)
-_EXT_MARK = re.compile(r";\s*ext=|(?<=\d);(?=\d{1,5}\s*(?:$|[,|\n]))|#\s*(?=\d)", re.IGNORECASE)
+_EXT_MARK = re.compile(r";\s?ext=|(?<=\d);(?=\d{1,5}\s?(?:$|[,|\n]))|#\s?(?=\d)", re.IGNORECASE)
 _SEGMENTS = re.compile(
-    r"[,;|\n\r]+|\s+(?:oder|od\.|or|und|u\.|and|bzw\.?|sowie)\s+|\s+&\s+"
-    r"|\s+-\s+(?=[+(0][\d ().\-]{5,})",  # ` - ` between two whole numbers
+    r"[,;|\n\r]+|\s(?:oder|od\.|or|und|u\.|and|bzw\.?|sowie)\s|\s&\s"
+    r"|\s-\s(?=[+(0][\d ().\-]{5})",  # ` - ` between two whole numbers
     re.IGNORECASE,
 )
 _DATE = re.compile(r"(?<![\d.])(?:\d{1,2}\.\d{1,2}\.(?:\d{4}|\d{2})|\d{4}-\d\d-\d\d)(?![\d.])")
 _POSTCODE = re.compile(
     r"(?:\b[A-Z]{1,2}\s?-\s?\d{4,5}\b"
-    r"|(?<![\d+\-/(~])(?<![\d)] )\b\d{5}\b(?=\s+[A-ZÄÖÜ][a-zäöüß]))"
+    r"|(?<![\d+\-/(~])(?<![\d)] )\b\d{5}\b(?=\s[A-ZÄÖÜ][a-zäöüß]))"
 )
 _EXT_WORD = re.compile(
     r"(?:(?<![^\W\d_])(?:durchwahl|durchw|dw|apparat|app|nebenstelle|nst|extension|ext|int|"
-    r"tel\.?-?dw)\.?\s*:?\s*-?\s*|(?<=[\d ])x\.?\s*)(?=\d)(?!0[\d ]{4,})",
+    r"tel\.?-?dw)\.?\s?:?\s?-?\s?|(?<=[\d ])x\.?\s?)(?=\d)(?!0[\d ]{4})",
     re.IGNORECASE,
 )
-_REMARK = re.compile(r"\([^()]*[^\W\d_][^()]*\)")  # `(nur vormittags)`, `(Zentrale)`
+_PARENTHESES = re.compile(r"\([^()]*\)")  # a remark when it holds a letter: `(nur vormittags)`
+_LETTER = re.compile(r"[^\W\d_]")
 _WORD = re.compile(r"[^\W\d_]+\.?:?|:")
 # Words that say what a number is; any other word makes a field notes (`Kd.-Nr. 471123`,
 # `Postfach 10 12 34`), where a local number is not read.
@@ -70,17 +77,30 @@ LABELS: Final = frozenset(
         "mobil", "mobile", "mob", "cell", "zentrale", "vermittlung", "privat", "private",
         "home", "büro", "buero", "office", "work", "geschäftl", "geschäftlich", "dienstlich",
         "direkt", "durchwahl", "fax", "telefax", "sekretariat", "main", "switchboard",
-        "festnetz",
+        "festnetz", "empfang", "hauptnummer", "rezeption", "reception",
     }
 )  # fmt: skip
-_RUN = re.compile(r"[~\-]?[+(]?\d(?:[\d ./()~\-]*\d)?")
-_TRUNK_ZERO = re.compile(r"^((?:\+|00)\s*(\d{1,3}))\s*\(\s*0\s*\)")
+# A run of digits and what groups them; its tail up to the last digit is cut in Python
+# (`[…]*\d` would backtrack over the tail).
+_RUN = re.compile(r"[~\-]?[+(]?[0-9][0-9 ./()~\-]*")
+_RUN_TAIL = " ./()~-"
+_TRUNK_ZERO = re.compile(r"^((?:\+|00)\s?([0-9]{1,3}))\s?\(\s?0\s?\)")
 _GROUPS = re.compile(r"[\s()./\-]+")
 _PUNCTUATION = str.maketrans("", "", " ./()-")
 _SIMPLE = re.compile(
-    r"(\+49 ?(?:\(0\) ?)?|0049 ?|\(0|0)([1-9]\d{0,4})(\) ?| |/ ?)(\d[\d ]*\d)(?: ?- ?(\d{1,5}))?"
+    r"(\+49 ?(?:\(0\) ?)?|0049 ?|\(0|0)([1-9][0-9]{0,4})(\) ?| |/ ?)([0-9](?:[0-9]| (?=[0-9]))*)"
+    r"(?: ?- ?([0-9]{1,5}))?"
 )
-_PLAIN = re.compile(r"[\d +()/\-]+")  # no letters, dots (dates), separators or ` - ` splits
+_NANP_SHAPE = re.compile(r"\(0[0-9]{2}\) [0-9]{3}-[0-9]{4}")
+_EXTENSION_MARK = re.compile(r"[-~]")
+_LONE_PLUS = re.compile(r"[0-9] ?\+ ")  # `0221 1234567 + 1234568`
+_SWITCHBOARD = re.compile(
+    r"(?<![^\W\d_])(?:zentrale|switchboard|vermittlung|empfang|hauptnummer|rezeption|reception)"
+    r"(?![^\W\d_])",
+    re.IGNORECASE,
+)
+_COMPACT = re.compile(r"\+?[0-9]{8,}")  # a whole number in one group
+_PLAIN = re.compile(r"[0-9 +()/\-]+")  # no letters, dots (dates), separators or ` - ` splits
 
 
 class ContactNumber(NamedTuple):
@@ -94,10 +114,12 @@ class ContactNumber(NamedTuple):
     key: int
     base: int = 0
     extension: str = ""  # (a NamedTuple: a million of them are made at every index build)
+    # The field's own text calls this direct dial the switchboard (`Zentrale: 0711 123456-100`)
+    marked: bool = False
 
     @property
     def switchboard(self) -> bool:
-        return self.extension == "0"
+        return self.extension == "0" or self.marked
 
     def __str__(self) -> str:
         return f"+{self.base}~{self.extension}" if self.extension else f"+{self.key}"
@@ -107,12 +129,16 @@ class Reading:
     """What a field reads into: its numbers, the pieces ignored (as typed, why), and short
     numbers (extensions, for internal directories). A plain class: one is made per field."""
 
-    __slots__ = ("extensions", "ignored", "numbers")
+    __slots__ = ("ambiguous", "extensions", "ignored", "numbers", "refused", "runs")
 
     def __init__(self) -> None:
         self.numbers: list[ContactNumber] = []
         self.ignored: list[tuple[str, str]] = []
         self.extensions: list[str] = []
+        self.refused = ""  # why the whole field was not read (too long), "" if it was read
+        # why the field has two readings, "" if it has one: then it gives no number at all
+        self.ambiguous = ""
+        self.runs = 0  # pieces that looked like whole numbers so far (read or not)
 
 
 ToKey = Callable[[str], "int | None"]
@@ -133,11 +159,12 @@ class FieldReader:
         self.trunk = (meta.national_prefix or "") if meta else ""
         self._to_key = to_key
         self._possible = possible
+        self._country_code = str(phonenumbers.country_code_for_region(region))
 
     def read(self, text: str | None, max_extension_digits: int = 4) -> Reading:
         if not text:
             return Reading()
-        simple = _SIMPLE.fullmatch(text)
+        simple = _SIMPLE.fullmatch(text)  # (ASCII only, linear: no need to clean first)
         if simple is not None:
             reading = self._read_simple(simple)
             if reading is not None:
@@ -150,6 +177,8 @@ class FieldReader:
         as read_general reads them (a unit test compares both on every field of the corpora and
         the generated set), with fewer steps; None: leave it to read_general."""
         prefix, area, separator, rest, extension = simple.groups()
+        if extension and _NANP_SHAPE.fullmatch(simple.group()):
+            return None
         if separator == "/" and not self._is_area_code(prefix + area, rest):
             return None
         national = "+49" if prefix[0] == "+" else "0049" if prefix[:2] == "00" else "0"
@@ -162,16 +191,47 @@ class FieldReader:
 
     def read_general(self, text: str, max_extension_digits: int = 4) -> Reading:
         reading = Reading()
-        if not text.isascii():
-            # full-width digits and plus, no-break spaces, en dashes
-            text = unicodedata.normalize("NFKC", text).translate(_SEPARATORS)
-        elif "\t" in text:
-            text = text.replace("\t", " ")
+        original = text
+        if text.isascii() and text.isprintable() and "&" not in text and "  " not in text:
+            text, refused = text.strip(), ""  # what clean_field leaves as it is, faster
+            if len(text) > MAX_FIELD_CHARS:
+                text, refused = "", TOO_LONG
+        else:
+            text, refused = clean_field(text)
+        if refused:
+            reading.refused = refused
+            reading.ignored.append((original.strip()[:40] + "…", refused))
+            return reading
+        if not text:
+            return reading
+        if "\u202e" in original:
+            # RIGHT-TO-LEFT OVERRIDE: the digits are shown in another order than stored
+            reading.ambiguous = "a right-to-left override: shown and stored order differ"
+        else:
+            if text[0] in "='" or text.endswith(".0") or "E+" in text or "e+" in text:
+                text = _spreadsheet(text, reading)
+            reading = self._read_clean(text, reading, max_extension_digits)
+        if reading.ambiguous:
+            reading.ignored.append((original.strip()[:40], reading.ambiguous))
+            reading.numbers = []
+            return reading
+        if len(reading.numbers) > 1:
+            reading.numbers = list(dict.fromkeys(reading.numbers))  # `<a href="tel:X">X</a>`
+        return reading
+
+    def _read_clean(self, text: str, reading: Reading, max_extension_digits: int) -> Reading:
+        if ":" in text or "wa.me/" in text or "phone=" in text:
+            text = _tel_uris(text)
+        if "+ " in text and _LONE_PLUS.search(text):
+            reading.ambiguous = "a `+` between numbers: `and`, or a country code's start"
+            return reading
         plain = _PLAIN.fullmatch(text) is not None and " - " not in text
         if plain and ("-" not in text or _DATE.search(text) is None):
             # most fields: digits and separators only, one segment
             for run in _RUN.findall(text):
-                self._run(run.strip(), reading, max_extension_digits, alone=True)
+                run = run.rstrip(_RUN_TAIL)
+                if run[-1:].isdigit():
+                    self._run(run.strip(), reading, max_extension_digits, alone=True)
             return reading
         if ";" in text or "#" in text:
             text = _PHONE_CONTEXT.sub(r"\2 \1", text)
@@ -184,30 +244,60 @@ class FieldReader:
     # -- a segment: one part of a field between separators -------------------------------------
 
     def _segment(self, segment: str, reading: Reading, short: int) -> None:
+        before = len(reading.numbers)
+        self._segment_runs(segment, reading, short)
+        added = reading.numbers[before:]
+        if any(n.extension for n in added) and _SWITCHBOARD.search(segment):
+            # `Zentrale: 0711 123456-100`: this direct dial is the company's switchboard
+            for i in range(before, len(reading.numbers)):
+                number = reading.numbers[i]
+                if number.extension:
+                    reading.numbers[i] = number._replace(marked=True)
+                    break
+
+    def _segment_runs(self, segment: str, reading: Reading, short: int) -> None:
         segment = _EXT_WORD.sub("~", segment)
         for pattern, why in ((_DATE, "a date"), (_POSTCODE, "a postcode")):
             for found in pattern.findall(segment):
                 reading.ignored.append((found, why))
             segment = pattern.sub(" | ", segment)
-        segment = _REMARK.sub(" | ", segment)
+        if "(" in segment:
+            segment = _PARENTHESES.sub(_remark, segment)
+        segment = _WORD_DIGITS.sub(_word_digits, segment)
+        if "." in segment:
+            segment = _DIGITS_WORD.sub(" | ", segment)
         words = _WORD.findall(segment)
         notes = any(word.lower().rstrip(".:") not in LABELS for word in words)
         if words:
             segment = _WORD.sub(" | ", segment)  # labels and words separate numbers
         for chunk in segment.split("|"):
             for run in _RUN.findall(chunk):
-                self._run(run.strip(), reading, short, alone=not notes)
+                run = run.rstrip(_RUN_TAIL)
+                if run and run[-1:].isdigit():
+                    self._run(run.strip(), reading, short, alone=not notes)
 
     def _run(self, run: str, reading: Reading, short: int, *, alone: bool) -> None:
         if run[0] in "~-":
             self._extension_of_previous(run, reading, short)
             return
         digits = run.translate(_PUNCTUATION).replace("~", "") if len(run) <= 3 * short else ""
-        if digits.isdigit() and len(digits) <= short and run[0] not in "+(0":
+        if is_ascii_digits(digits) and len(digits) <= short and run[0] not in "+(0":
+            if reading.runs and alone:
+                # `Tel. 0221 12345 oder 678`: an ending, an extension or a typo of the number
+                reading.ambiguous = f"{run!r} after a number: too short to be one"
+                return
             reading.extensions.append(digits)
             reading.ignored.append(
                 (run, "a short number: an internal extension, not a phone number")
             )
+            return
+        reading.runs += 1
+        if reading.runs > 1 and alone and run[0] not in "+(0":
+            # `030 123456 und 123499`: a local number after another number is in that number's
+            # area (E.123 alternates), never in the company's own
+            second = self._same_area(reading, run)
+            if second:
+                self._number(second, reading, alone=False)
             return
         if "/" not in run:
             self._number(run, reading, alone=alone)
@@ -219,7 +309,7 @@ class FieldReader:
         before. Alone (`-77`, `App. 212`) it is an internal extension."""
         extension = run[1:].translate(_PUNCTUATION).replace("~", "")
         previous = reading.numbers[-1] if reading.numbers else None
-        if not extension.isdigit() or len(extension) > MAX_EXTENSION_DIGITS:
+        if not is_ascii_digits(extension) or len(extension) > MAX_EXTENSION_DIGITS:
             reading.ignored.append((run, "not a phone number"))
         elif previous is not None:
             if not previous.extension:
@@ -265,11 +355,16 @@ class FieldReader:
             number = phonenumbers.parse(f"+{previous.base or previous.key}")
             nsn = phonenumbers.national_significant_number(number)
             ndc = phonenumbers.length_of_national_destination_code(number)
-            wanted = re.split(r"[-~]", second)[0].translate(_PUNCTUATION)
-            if ndc and wanted.isdigit() and abs(len(nsn) - ndc - len(wanted)) <= 1:
+            wanted = _EXTENSION_MARK.split(second)[0].translate(_PUNCTUATION)
+            mobile = phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.MOBILE
+            if mobile:
+                # `0170 1234567 oder 7654321`: the second may be a landline in the own area
+                reading.ambiguous = "a local number after a mobile number: whose area code?"
+            elif ndc and is_ascii_digits(wanted) and abs(len(nsn) - ndc - len(wanted)) <= 1:
                 return f"+{number.country_code} {nsn[:ndc]} {second}"
-        reading.ignored.append(
-            (second, "after a slash, not a whole number nor one as long as the first's")
+        # `030 123456 und 12`, `089 1234567 / 68`: an ending, an extension or a typo
+        reading.ambiguous = reading.ambiguous or (
+            f"{second!r} after another number, not a whole number nor one as long as the first's"
         )
         return ""
 
@@ -313,15 +408,52 @@ class FieldReader:
                 reading.ignored.append((text, "(0) after a country whose numbers keep the 0"))
                 return
             text = zero.group(1) + " " + text[zero.end() :]
+        if text[:1] == "(" and _NANP_SHAPE.fullmatch(text):
+            # `(089) 123-4567`: a US-formatted field (Salesforce); NANP area codes never start
+            # with 0, so the hyphen only groups the digits of a national number
+            text = text.replace("-", " ")
         main, extension = _split_extension(text)
-        key = self._key(main, alone)
+        if not extension:
+            main, extension = self._compact_extension(text)
+        elif (
+            "-" in main
+            and self._home(main)
+            and (_split_extension(main)[1] or self._compact_extension(main)[1])
+        ):
+            reading.ambiguous = f"{text!r}: two extensions after one number"
+            return
+        key = self._key(main, alone, reading)
         if key is None and extension and "~" not in text:
             main, extension = text, ""  # `+1 (212) 555-0123`: the hyphen groups digits
-            key = self._key(main, alone)
+            key = self._key(main, alone, reading)
         if key is None:
-            reading.ignored.append((text, self._why_not(main, alone)))
+            if not reading.ambiguous:
+                reading.ignored.append((text, self._why_not(main, alone)))
             return
         self._add(reading, key, extension)
+
+    def _home(self, text: str) -> bool:
+        """A number in the home country, where DIN 5008's extension hyphen is the custom."""
+        dial = _dial(text)
+        cc = self._country_code
+        return (dial[:1] == "0" and dial[1:2] != "0") or dial.startswith(("+" + cc, "00" + cc))
+
+    def _compact_extension(self, text: str) -> tuple[str, str]:
+        """`022151117244-0`, `+4989123456-12`: a whole number written without groups, then a
+        DIN 5008 extension. Only when the digits before the hyphen are a valid number by
+        themselves: `089-1234567` (an area code before the hyphen) stays one number."""
+        main, dash, tail = text.rpartition("-")
+        main, tail = main.strip(), tail.strip()
+        if (
+            dash
+            and "~" not in text
+            and is_ascii_digits(tail)
+            and len(tail) <= MAX_EXTENSION_DIGITS
+            and _COMPACT.fullmatch(main) is not None
+            and self._to_key(_dial(main)) is not None
+        ):
+            return main, tail
+        return text, ""
 
     def _add(self, reading: Reading, key: int, extension: str) -> None:
         if not extension:
@@ -334,13 +466,47 @@ class FieldReader:
                 ContactNumber(int(direct[1:]) if self._possible(direct) else 0, key, extension)
             )
 
-    def _key(self, text: str, alone: bool) -> int | None:
+    def _key(self, text: str, alone: bool, reading: Reading | None = None) -> int | None:
         dial = _dial(text)
         if not dial:
             return None
-        if dial[0] not in "+0" and (not alone or len(dial) not in LOCAL_DIGITS or "(" in text):
+        if dial[0] in "+0":
+            return self._to_key(dial)
+        if not alone or "(" in text:
             return None  # `(212) 555-0123`: an area code without the trunk 0 is not ours
-        return self._to_key(dial)
+        if reading is not None and is_ascii_digits(text.strip()):
+            return self._compact_digits(dial, reading)
+        return self._to_key(dial) if len(dial) in LOCAL_DIGITS else None
+
+    def _trunk_lost(self, dial: str) -> int | None:
+        """`891234567` read as `0891234567`, when that is a number of the usual shape: a
+        subscriber number of 4 to 8 digits after its area code (`7654321` as `07654 321`, or
+        `4917612345678` as `0491 7612345678`, is a reading nobody would think of)."""
+        key = self._to_key(self.trunk + dial) if self.trunk else None
+        if key is None:
+            return None
+        return key if 4 <= _subscriber_digits(key) <= 8 else None
+
+    def _compact_digits(self, dial: str, reading: Reading) -> int | None:
+        """Digits alone, no group, no prefix: typed as a local number, or a spreadsheet cell
+        that took the number for a number and dropped its leading `0` (`891234567`) or `+`
+        (`4989123456`). Read where exactly one of these is a valid number; where two are
+        (`30123456`: Munich local, or Berlin's 030 123456), the field has no key."""
+        readings = {
+            key
+            for key in (
+                self._to_key(dial) if len(dial) in LOCAL_DIGITS else None,
+                self._trunk_lost(dial),
+                # (lost its `+`: only beyond a local number's length, `29080500` is no
+                # St Helena number to anyone)
+                self._to_key("+" + dial) if len(dial) > LOCAL_DIGITS[-1] else None,
+            )
+            if key is not None
+        }
+        if len(readings) > 1:
+            reading.ambiguous = f"{dial!r}: a local number, or one that lost its 0 or +"
+            return None
+        return readings.pop() if readings else None
 
     def _why_not(self, main: str, alone: bool) -> str:
         dial = _dial(main)
@@ -354,6 +520,14 @@ class FieldReader:
         return "not a valid phone number"
 
 
+@functools.lru_cache(maxsize=65536)
+def _subscriber_digits(key: int) -> int:
+    """Digits after the area code (national destination code) of the E.164 number `key`."""
+    number = phonenumbers.parse(f"+{key}")
+    nsn = phonenumbers.national_significant_number(number)
+    return len(nsn) - phonenumbers.length_of_national_destination_code(number)
+
+
 @functools.lru_cache(maxsize=256)
 def _has_trunk_prefix(country_code: str) -> bool:
     region = phonenumbers.region_code_for_country_code(int(country_code))
@@ -364,8 +538,8 @@ def _has_trunk_prefix(country_code: str) -> bool:
 def _dial(text: str) -> str:
     digits = text.translate(_PUNCTUATION).replace("~", "")
     if digits.startswith("+"):
-        return "+" + digits[1:] if digits[1:].isdigit() else ""
-    return digits if digits.isdigit() else ""
+        return "+" + digits[1:] if is_ascii_digits(digits[1:]) else ""
+    return digits if is_ascii_digits(digits) else ""
 
 
 def _split_extension(text: str) -> tuple[str, str]:
@@ -373,12 +547,12 @@ def _split_extension(text: str) -> tuple[str, str]:
     if "~" in text:
         main, _, extension = text.partition("~")
         extension = extension.translate(_PUNCTUATION)
-        return (main, extension) if extension.isdigit() else (text, "")
+        return (main, extension) if is_ascii_digits(extension) else (text, "")
     if "-" not in text:
         return text, ""
     main, _, tail = text.rpartition("-")
     tail = tail.strip()
-    if not (tail.isdigit() and len(tail) <= MAX_EXTENSION_DIGITS) or _area_code_only(main):
+    if not (is_ascii_digits(tail) and len(tail) <= MAX_EXTENSION_DIGITS) or _area_code_only(main):
         return text, ""  # `089-1234567`, `+49-89-1234567`: the hyphen only ends the area code
     return main, "0" if tail == "0" else tail
 
@@ -389,3 +563,70 @@ def _area_code_only(main: str) -> bool:
     if groups and groups[0].startswith(("+", "00")) and len(groups[0].lstrip("+0")) <= 3:
         return len(groups) <= 2  # the country code, and at most an area code
     return len(groups) <= 1 and main.strip()[:1] in ("0", "(")
+
+
+def _remark(found: re.Match[str]) -> str:
+    """`(nur vormittags)`, `(Zentrale)`, `(2. OG)`: a remark, digits and all; `(089)` stays."""
+    return " | " if _LETTER.search(found.group()) else found.group()
+
+
+def _word_digits(found: re.Match[str]) -> str:
+    """`Zimmer 12`, `Haus 2`, `Fr 8`, `Tel 2:`: one or two digits after a word that is no phone
+    label, or before a colon, belong to that word; after a label (`Tel 12`) they are an
+    extension as before."""
+    word = found.group(1).lower()
+    if word in LABELS and not found.group(2).endswith(":"):
+        return found.group()
+    return " | "  # (`Tel 2:` is the label of the second telephone)
+
+
+_WORD_DIGITS = re.compile(
+    r"(?<![^\W\d_])([^\W\d_]+)\.? ?[0-9]{1,2}(?:-[0-9]{1,2})?(?![0-9])(\.?:?)"  # `Fr 9-17`
+)
+# `089 1234567 2. OG`: one or two digits and a dot before a word are an ordinal of that word,
+# never the end of the number before them (without the dot, `089 12 34 56 Büro`, they are)
+_DIGITS_WORD = re.compile(r"(?<![0-9])(?<=\s)[0-9]{1,2}\. ?(?=[^\W\d_])")
+# RFC 3966 global numbers (`tel:+49-89-1234567`: `-.()` are visual separators there, never a
+# DIN extension), the same in `callto:`/`sip:` links, and WhatsApp's `wa.me/<international>`
+_URI = re.compile(
+    r"(?:tel|callto|sips?|skype|sms):(\+[0-9().\-]+)|(?:wa\.me/|[?&]phone=)([0-9]{6,15})",
+    re.IGNORECASE,
+)
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
+def _tel_uris(text: str) -> str:
+    if "%" in text:
+        text = _PERCENT.sub(lambda m: urllib.parse.unquote(m.group()), text)  # `tel:+49%2089…`
+    return _URI.sub(_uri_number, text)
+
+
+# Spreadsheet cells: Excel's text markers `="0891234567"` and `'0891234567`, a number stored as
+# a float (`891234567.0`), scientific notation (`4.98912345678E+11`, `4,98912345678E+11`)
+_TEXT_MARKERS = re.compile(r'="([^"]*)"|\'(.*)')
+_FLOAT = re.compile(r"([1-9][0-9]{4,14})\.0")
+_SCIENTIFIC = re.compile(r"([1-9])[.,]([0-9]{1,14})E\+([0-9]{1,2})", re.IGNORECASE)
+
+
+def _spreadsheet(text: str, reading: Reading) -> str:
+    if text[:1] in ("=", "'"):
+        marked = _TEXT_MARKERS.fullmatch(text)
+        if marked is not None:
+            text = (marked.group(1) if marked.group(1) is not None else marked.group(2)).strip()
+    if text.endswith(".0"):
+        floating = _FLOAT.fullmatch(text)
+        if floating is not None:
+            return floating.group(1)
+    scientific = _SCIENTIFIC.fullmatch(text)
+    if scientific is not None:
+        first, fraction, exponent = scientific.groups()
+        if len(fraction) == int(exponent):
+            return first + fraction
+        reading.ignored.append((text, "scientific notation: the number's digits are lost"))
+        return ""
+    return text
+
+
+def _uri_number(found: re.Match[str]) -> str:
+    number = found.group(1) or "+" + found.group(2)
+    return " +" + "".join(ch for ch in number if ch.isdigit()) + " "

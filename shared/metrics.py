@@ -48,6 +48,7 @@ class Metrics:
     publish_failed: Counter
     lookups: Counter
     lookup_ambiguous: Counter
+    lookup_undecided: Counter
     written: Counter
     duplicates_skipped: Counter
     retried: Counter
@@ -120,6 +121,12 @@ def make_metrics(
         lookup_ambiguous=Counter(
             f"{NS}_lookup_ambiguous",
             "Look-ups where several records shared the number",
+            registry=of(LOOKUP),
+        ),
+        lookup_undecided=Counter(
+            f"{NS}_lookup_undecided",
+            "Look-ups where several persons claimed the number and nothing decided: no person "
+            "was chosen (the company owning the block, or no record)",
             registry=of(LOOKUP),
         ),
         written=Counter(f"{NS}_rows_written", "Journal rows committed", registry=of(WRITER)),

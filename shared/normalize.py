@@ -11,10 +11,12 @@ easy case (a home-country number of 6–13 significant digits) is converted arit
 fast path is only taken in regions whose trunk prefix is "0" and international prefix "00", and a
 unit test checks that both paths agree on the whole generated test set.
 
-Contact fields are read by `shared/fields.py` (the conventions people type). Journal numbers:
+Contact fields are read by `shared/fields.py` (the conventions people type) after
+`shared/fieldtext.py` (Unicode by its properties). Journal numbers:
 
-1. Empty, `anonym`, `unknown`, ... or anything with letters, `*` or `#` → no look-up. `+…` is
-   international. At most `max_extension_digits` digits → internal extension.
+1. Empty, `anonym`, `unknown`, ... or anything with letters, `*`, `#` or digits that are not
+   decimal digits (`²`, `①`) → no look-up. `+…` is international. At most
+   `max_extension_digits` digits → internal extension.
 2. The outside prefix is the entry's `Amtsholung`; when that is empty, `lookup.outside_prefix` for
    an outgoing call (the user dialled it) and none for an incoming call (the network's caller
    number carries none: stripping a `0` there turns `0043…` Vienna into `043…` Kiel).
@@ -37,6 +39,7 @@ import phonenumbers
 from cti_journal.shared.config import LookupSettings
 from cti_journal.shared.errors import ConfigError
 from cti_journal.shared.fields import ContactNumber, FieldReader, Reading
+from cti_journal.shared.fieldtext import ascii_digits, is_ascii_digits
 
 MIN_NSN_DIGITS: Final = 5  # shorter "numbers" in CRM fields are postcodes, room numbers, typos
 _FAST_NSN: Final = range(6, 14)  # NSN lengths done arithmetically; others go to phonenumbers
@@ -249,16 +252,21 @@ class NumberNormalizer:
     ) -> JournalNumber | None:
         """What to look up for a journal number; None for suppressed or unusable numbers."""
         dial = rufnummer
-        if not dial.isdigit():
+        if not is_ascii_digits(dial):
             text = rufnummer.strip()
-            if not text or (not text[0].isdigit() and text.lower() in ANONYMOUS):
+            if not text or text.lower() in ANONYMOUS:
                 return None
+            # Digits of any script by their decimal value; `²` and `①` are no digits (issue 20:
+            # `"²".isdigit()` is True, `int("²")` raises): such a number is not looked up.
             dial = text.translate(_JOURNAL_SEPARATORS)
-            if dial.startswith("+"):
-                key = self.to_key(dial, foreign_as_is=True) if dial[1:].isdigit() else None
-                return JournalNumber(keys=(key,)) if key is not None else None
-            if not dial.isdigit():
+            plus = dial[:1] == "+"
+            digits = ascii_digits(dial[1:] if plus else dial)
+            if digits is None:
                 return None  # letters, * or #: a feature code or a name, not a number
+            if plus:
+                key = self.to_key("+" + digits, foreign_as_is=True)
+                return JournalNumber(keys=(key,)) if key is not None else None
+            dial = digits
         if len(dial) <= self.max_extension_digits:
             return JournalNumber(extension=dial)
         prefix = amtsholung or ("" if incoming else self.outside_prefix)

@@ -126,3 +126,29 @@ phone_paths = ["attributes.phones[*].number"]
     assert "topsecret" not in out and "wrong-token" not in out
     assert "contact source(s) missing, crm cannot be read" in out
     assert "lookup: source crm-search: query_url answers: 1 record(s) for lookup.own_number" in out
+
+
+def test_fields_with_two_readings_and_too_long_ones_are_counted(
+    tmp_path: Path, sqlite_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 16: a field with two readings gives no key and `check` says so; issue 20: a field
+    past the length limit is refused whole, and counted."""
+    conn = pyodbc.connect(sqlite_dsn, autocommit=True)
+    try:
+        conn.execute("CREATE TABLE messy (id INTEGER PRIMARY KEY, name TEXT, tel TEXT)")
+        conn.execute(
+            "INSERT INTO messy VALUES (1, 'Eva Ernst', '30123456'), "
+            "(2, 'Fritz Fink', '030 123456 und 12'), (3, 'Gabi Gold', ?), "
+            "(4, 'Hans Hahn', '089 7654321')",
+            "089 7654321 " + "x" * 300,
+        )
+    finally:
+        conn.close()
+    config = _config(tmp_path, sqlite_dsn, "messy")
+    assert main(["check", "-c", str(config), "--only", "lookup"]) == 0
+    out = capsys.readouterr().out
+    print(out)
+    line = "lookup: source erp: 4 phone fields, 3 gave no number; 2 of them have two readings"
+    assert line in out
+    assert "'********' " not in out and "'*****456'" in out  # masked, the last 3 digits kept
+    assert "1 of them are longer than 256 characters (refused)" in out

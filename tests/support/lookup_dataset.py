@@ -182,7 +182,12 @@ SOURCES = (
     ContactSourceSettings(name="suppliers", dsn="", table="lieferanten", priority=30),
     ContactSourceSettings(name="intern", dsn="", table="telefonbuch", priority=5, internal=True),
 )
-SETTINGS = LookupSettings(region="DE", area_code=OWN_AREA, outside_prefix="0")
+# The answers below follow the ownership rule before issue 16 (one record always wins a shared
+# number), which stays available as the explicit `lookup.tie_break = "lowest_id"`; the default
+# ("none": no coin flip between persons) has its own tests in tests/unit/test_ownership.py.
+SETTINGS = LookupSettings(
+    region="DE", area_code=OWN_AREA, outside_prefix="0", tie_break="lowest_id"
+)
 
 
 @dataclass(frozen=True)
@@ -282,7 +287,9 @@ def type_fixed(n: Number, rnd: random.Random, *, local_ok: bool = True) -> str:
         f"0{n.area}.{n.sub[:3]}.{n.sub[3:]}",
     ]
     if local_ok and n.area == OWN_AREA:
-        formats.append(sub)  # no area code: the company's own area
+        # no area code: the company's own area; grouped, because compact digits alone are also
+        # a spreadsheet cell that lost its 0 (issue 16: two readings, no key)
+        formats.append(f"{n.sub[:-4]} {n.sub[-4:]}")
     return rnd.choice(formats)
 
 
@@ -317,7 +324,7 @@ def decorate(text: str, rnd: random.Random) -> str:
     return rnd.choice(
         (
             f"Tel. {text}",
-            f"{text} (Zentrale)",
+            f"{text} (Verwaltung)",  # (not `Zentrale`: since issue 16 that marks a switchboard)
             f"Büro: {text}",
             f"{text} (nur vormittags)",
             f"Tel.: {text} ",

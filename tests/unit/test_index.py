@@ -356,9 +356,9 @@ def test_key_map_groups_do_not_depend_on_the_order_pairs_arrive_in() -> None:
              (4940555666, 2), (4940555666, 2), (4989123456, 2)]  # fmt: skip
     seen: list[list[int]] = []
 
-    def rank(_key: int, recs: list[int]) -> tuple[int, ...]:
+    def rank(_key: int, recs: list[int]) -> tuple[tuple[int, ...], bool]:
         seen.append(list(recs))
-        return tuple(sorted(recs, reverse=True))
+        return tuple(sorted(recs, reverse=True)), False
 
     for order in (pairs, pairs[::-1], pairs[3:] + pairs[:3]):
         keys, recs = array("q", [k for k, _ in order]), array("I", [r for _, r in order])
