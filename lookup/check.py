@@ -13,8 +13,9 @@ from cti_journal.lookup.sources.http import HttpClient, RecordMapper
 from cti_journal.shared.config import ContactSourceSettings, Settings
 from cti_journal.shared.errors import CheckFailedError, CtiJournalError
 from cti_journal.shared.fieldtext import MAX_FIELD_CHARS
-from cti_journal.shared.masking import mask_number, redact_url
+from cti_journal.shared.masking import mask_number
 from cti_journal.shared.normalize import NumberNormalizer
+from cti_journal.shared.secrets import redact_url
 
 EXAMPLES: Final = 3
 EXAMPLE_CHARS: Final = 40

@@ -14,7 +14,6 @@ Names are personal data too: `mask_name` shows only the first letter of each wor
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
 
 KEEP_DIGITS = 3
 # \d is every script's decimal digit; superscript and subscript digits are digits to a reader too.
@@ -83,23 +82,6 @@ def _mask_unless_date(run: str, keep: int) -> str:
 
 
 # Query parameters that carry credentials in REST APIs (api_key, access_token, sig, …).
-_SECRET_PARAM = re.compile(r"key|token|secret|pass|sig|auth|session", re.IGNORECASE)
-
-
-def redact_url(url: str) -> str:
-    """The URL without a password in it and with the values of credential-like query parameters
-    (`api_key`, `access_token`, `signature`, …) replaced by `***`, for logs and errors."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    query = "&".join(
-        f"{name}=***" if _SECRET_PARAM.search(name) and sep else f"{name}{sep}{value}"
-        for name, sep, value in (pair.partition("=") for pair in parts.query.split("&") if pair)
-    )
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
-
-
 def mask_name(name: str) -> str:
     """`Maria Meier-Schulz` → `M**** M***********`: the first letter of each word stays, so that
     an admin can tell two contacts apart in a log without reading who they are."""
@@ -140,5 +122,4 @@ __all__ = [
     "mask_number",
     "mask_numbers_in",
     "mask_personal_in",
-    "redact_url",
 ]

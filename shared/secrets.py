@@ -23,6 +23,8 @@ MASK: Final = "***"
 # A key whose name contains one of these can carry a secret; `pqopt` passes libpq options
 # (`password=`, `sslpassword=`) through psqlODBC, `auth` covers AccessToken-like extensions.
 _SECRET_PARTS: Final = ("pass", "pwd", "secret", "token", "key", "credential", "pqopt")
+# In a URL's query also signatures and session or auth parameters (`sig=`, `auth=`, `sessionid=`).
+_URL_SECRET_PARTS: Final = ("sig", "auth", "session")
 MIN_KEY_CHARS: Final = 32
 MIN_KEY_DISTINCT: Final = 8
 
@@ -30,6 +32,11 @@ MIN_KEY_DISTINCT: Final = 8
 def is_secret_key(key: str) -> bool:
     name = re.sub(r"[\s_\-.]", "", key).lower()
     return any(part in name for part in _SECRET_PARTS)
+
+
+def _secret_query_key(key: str) -> bool:
+    name = key.lower()
+    return is_secret_key(key) or name == "ssl_options" or any(p in name for p in _URL_SECRET_PARTS)
 
 
 def redact_dsn(dsn: str) -> str:
@@ -79,8 +86,9 @@ def _value_end(dsn: str, start: int) -> int:
 
 
 def redact_url(url: str) -> str:
-    """An AMQP URL without its password and without the value of any query option that can carry
-    a secret (pika's `ssl_options` may hold a key file's password)."""
+    """A URL (AMQP, or a contact source's HTTP, CardDAV or LDAP URL) without its password and
+    without the value of any query option that can carry a secret (`api_key`, `access_token`,
+    `sig`; pika's `ssl_options` may hold a key file's password), for logs and errors."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -98,7 +106,7 @@ def redact_url(url: str) -> str:
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        redacted = [(k, MASK if is_secret_key(k) or k == "ssl_options" else v) for k, v in pairs]
+        redacted = [(k, MASK if _secret_query_key(k) else v) for k, v in pairs]
         query = urlencode(redacted, safe="*", quote_via=quote)
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 

@@ -41,7 +41,8 @@ from cti_journal.lookup.sources.base import (
 from cti_journal.shared.backoff import Backoff
 from cti_journal.shared.config import ContactSourceSettings
 from cti_journal.shared.jsonpath import JsonPath, text_of
-from cti_journal.shared.masking import mask_numbers_in, redact_url
+from cti_journal.shared.masking import mask_numbers_in
+from cti_journal.shared.secrets import redact_url
 
 log = logging.getLogger(__name__)
 

@@ -36,9 +36,10 @@ from cti_journal.lookup.index import ContactIndex
 from cti_journal.lookup.sources.http import HttpClient, RecordMapper
 from cti_journal.shared.config import ContactSourceSettings, LookupSettings
 from cti_journal.shared.errors import CtiJournalError
-from cti_journal.shared.masking import mask_number, redact_url
+from cti_journal.shared.masking import mask_number
 from cti_journal.shared.message import JournalEntry
 from cti_journal.shared.normalize import NumberNormalizer
+from cti_journal.shared.secrets import redact_url
 
 log = logging.getLogger(__name__)
 

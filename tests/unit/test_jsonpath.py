@@ -7,7 +7,7 @@ import re
 import pytest
 
 from cti_journal.shared.jsonpath import JsonPath, text_of
-from cti_journal.shared.masking import redact_url
+from cti_journal.shared.secrets import redact_url
 
 REPLY = {
     "value": [
