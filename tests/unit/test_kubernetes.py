@@ -33,7 +33,8 @@ KEDA_SCHEMA = json.loads((ROOT / "tests" / "schemas" / "keda-2.20.schema.json").
 K8S_VERSIONS = ("1.27", kubernetes_validate.latest_version())
 SECRET = "cti-journal-secrets"
 SECRETS_DIR = "/etc/cti-journal/secrets"
-CONFIG_PATH = "/etc/cti-journal/cti-journal.toml"
+CONFIG_DIR = "/etc/cti-journal/config"
+CONFIG_PATH = f"{CONFIG_DIR}/cti-journal.toml"
 DRAIN_S = 30  # the gateway's shutdown drain (gateway/main.py) and the systemd units' minimum
 QUEUE_OF = {"lookup": "lookup", "writer": "write"}  # the queue each stage consumes (topology.py)
 KUSTOMIZATION_KEYS = {"apiVersion", "kind", "resources", "labels"}
@@ -213,7 +214,7 @@ def test_deployments_probe_drain_and_run_unprivileged(overlay: list[Obj], config
         assert ctx["capabilities"]["drop"] == ["ALL"], name
         mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
         volumes = {v["name"]: v for v in pod["volumes"]}
-        assert volumes[mounts[CONFIG_PATH]["name"]]["configMap"]["name"] == "cti-journal-config"
+        assert volumes[mounts[CONFIG_DIR]["name"]]["configMap"]["name"] == "cti-journal-config"
         assert volumes[mounts[SECRETS_DIR]["name"]]["secret"]["secretName"] == SECRET
         assert all(m.get("readOnly") for p, m in mounts.items() if p.startswith("/etc/")), name
 
