@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.container.podman import ROOT, PodmanError, environment, podman
-from tests.harness import free_port
+from tests.support.harness import free_port
 
 COMPOSE = ROOT / "deploy" / "compose.yaml"
 PODMAN_COMPOSE = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "podman-compose"

@@ -25,7 +25,7 @@ import pytest
 from tests.container.podman import ROOT
 from tests.container.stack import Stack, wait_until
 
-pytestmark = [pytest.mark.container, pytest.mark.timeout(900)]
+pytestmark = pytest.mark.timeout(900)
 
 COUNT, RATE = 6000, 50  # two minutes of calls: room for the stops, kills and scrapes
 APP_PORTS = {"gateway": 9310, "gateway-b": 9310, "lookup": 9311, "writer": 9312}

@@ -415,7 +415,7 @@ def test_a_config_path_that_is_a_folder_is_a_config_error(tmp_path: Path) -> Non
     folder = tmp_path / "cti-journal.toml"
     folder.mkdir()
     with pytest.raises(ConfigError) as info:
-        Settings.load(folder, {})
+        load_settings(folder, {})
     assert info.value.setting == "--config"
     assert info.value.problem == f"{folder} is a folder, not a file"
 
