@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -117,16 +118,15 @@ def debian_image() -> str:
         )
         if done.returncode != 0:
             raise PodmanError(f"debootstrap failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-        tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
-        imported = subprocess.run(
-            ["podman", "import", "-", ref],
-            stdin=tar.stdout,
-            env=environment(),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        tar.wait()
+        with subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE) as tar:
+            imported = subprocess.run(
+                ["podman", "import", "-", ref],
+                stdin=tar.stdout,
+                env=environment(),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
         if imported.returncode != 0 or tar.returncode != 0:
             raise PodmanError(f"podman import failed: {imported.stderr[-3000:]}")
     _drop_older(f"{REPO}/debian", ref)
@@ -169,13 +169,16 @@ def base_images() -> dict[str, str]:
     """The local base images by role (python, rabbitmq, postgres, prometheus), built if absent."""
     debian = debian_image()
     trust = {"ca-certificates.crt": CA_BUNDLE.read_text(encoding="utf-8"), "pip.conf": _pip_conf()}
-    images = {"python": _build("python", debian, ["python.Containerfile"], trust)}
+    jobs = {"python": (["python.Containerfile"], trust)}
     for service in SERVICES:
         files = [f"{service}.Containerfile"]
         if (IMAGES / f"{service}-entrypoint.sh").exists():
             files.append(f"{service}-entrypoint.sh")
-        images[service] = _build(service, debian, files, {})
-    return images
+        jobs[service] = (files, {})
+    # Side by side: each build mostly waits for the Debian mirror (an uncached run's largest part).
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        futures = {role: pool.submit(_build, role, debian, *job) for role, job in jobs.items()}
+        return {role: future.result() for role, future in futures.items()}
 
 
 def app_image(python_image: str, tag: str) -> str:
