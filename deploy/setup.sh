@@ -18,7 +18,12 @@ DEMO_PACKAGES=(python3 python3-venv python3-pip unixodbc unixodbc-dev libsqliteo
 # prometheus: promtool for the alert unit tests and a real Prometheus for tests/integration/test_prometheus_alerts.py
 # systemd: systemd-analyze verify for the units (tests/unit/test_deploy_files.py)
 # openssl: the test CA of the throwaway slapd and Radicale (tests/support/slapd.py)
-TEST_PACKAGES=(odbc-postgresql odbc-mariadb postgresql mariadb-server mariadb-client iproute2 procps prometheus systemd openssl)
+# podman … debootstrap: the container tier (tests/container/: runc, since crun refuses this kind of
+# machine's hybrid cgroups; catatonit for kube play's pods; debootstrap makes the base images, as
+# no registry is reachable)
+TEST_PACKAGES=(odbc-postgresql odbc-mariadb postgresql mariadb-server mariadb-client iproute2 procps prometheus systemd openssl
+    podman runc buildah uidmap slirp4netns fuse-overlayfs containernetworking-plugins
+    golang-github-containernetworking-plugin-dnsname iptables catatonit debootstrap)
 # The ldap source's tests run Debian's slapd as an ordinary process from the unpacked package, so
 # nothing is installed as a system service: the packages are only downloaded into the test cache.
 SLAPD_PACKAGES=(slapd libldap-2.5-0)

@@ -70,6 +70,10 @@ def line_format(settings: GatewaySettings) -> LineFormat:
     )
 
 
+# Why the gateway dead-letters a line (label `reason` of cti_journal_entries_rejected_total).
+REJECT_REASONS = ("too_long", "whitespace", "parse", "unfinished", "unexpected")
+
+
 class Preparer:
     def __init__(
         self, settings: GatewaySettings, metrics: Metrics, privacy: PrivacyRules | None = None
@@ -83,10 +87,17 @@ class Preparer:
         self._lock = threading.Lock()  # a listener's clients share one identity counter
         # One warning per reason and minute, however many garbage lines a flood has.
         self._rejections = RateLimitedLog(log)
+        self._zero_rejections()
 
     def splitter(self) -> LineSplitter:
         """A line splitter for one stream of this source; it counts the empty lines."""
         return LineSplitter(self.settings.max_line_bytes, on_empty=self._count_empty)
+
+    def _zero_rejections(self) -> None:
+        """Every rejection reason as a series at 0 from the start: a panel of them shows 0
+        rather than no data until the first bad line."""
+        for reason in REJECT_REASONS:
+            self.metrics.rejected.labels(reason)
 
     def _count_empty(self) -> None:
         self.metrics.blank_lines.labels("empty").inc()

@@ -93,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     metrics.health.needs("contacts", loaded.is_set)
     metrics.health.start(settings.health.stall_s)
     publish_source_limits(metrics, settings.lookup)
+    for source in settings.lookup.sources:  # at 0, so the refresh panel has data before a failure
+        metrics.contact_refresh_failures.labels(source.name)
     holder = IndexHolder(settings.lookup, on_refresh=refresh_reporter(metrics))
     queries = CallQueries(settings.lookup)
     try:

@@ -103,6 +103,12 @@ class Consumer:
         self._requeued: set[int] = set()  # settled by a nack: the broker no longer holds them
         self._flush_scheduled = False
         self.settled = 0  # deliveries done with (acked or given back): progress, for health
+        # The stage's retry and dead-letter series exist at 0 from the start (the dashboard's
+        # panels show 0, not "no data"); errors are labelled by class, these two are the
+        # permanent ones every stage can dead-letter at once.
+        link.metrics.retried.labels(stage)
+        for error in (BadInputError, PermanentError):
+            link.metrics.dead_lettered.labels(stage, error.__name__)
 
     def start(self) -> None:
         """Call from the link's on_ready: (re)subscribe on the new channel."""

@@ -59,6 +59,10 @@ def load_settings(
                 data = tomllib.load(fh)
         except FileNotFoundError as exc:
             raise ConfigError("--config", f"file {path} does not exist") from exc
+        except IsADirectoryError as exc:  # e.g. a container mount that made a folder
+            raise ConfigError("--config", f"{path} is a folder, not a file") from exc
+        except PermissionError as exc:
+            raise ConfigError("--config", f"{path} cannot be read: {exc.strerror}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError("--config", f"{path} is not valid TOML: {exc}") from exc
     _apply_env(data, os.environ if env is None else env)

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import pyodbc
 
 from cti_journal.shared.backoff import Backoff
+from cti_journal.shared.columns import ColumnType
 from cti_journal.shared.config import WriterSettings
 from cti_journal.shared.errors import (
     ConfigError,
@@ -88,6 +89,7 @@ class OdbcJournalSink:
         if self.settings.create_table:
             self._create_table_if_missing(conn, dialect)
         plan = load_plan(conn, self.settings.table, self.settings.columns, self._truncated)
+        self._zero_truncations(plan)
         ledger_name = self.settings.ledger_table or f"{self.settings.table}_ledger"
         ledger = Ledger(ledger_name, dialect)
         try:
@@ -128,6 +130,13 @@ class OdbcJournalSink:
 
         if create_if_missing(conn, exists, create_table_sql(dialect, self.settings.table)):
             log.info("created journal table %s", self.settings.table)
+
+    def _zero_truncations(self, plan: TablePlan) -> None:
+        """A series at 0 for every column a value can be cut to fit (bounded text that is not
+        an id), so the dashboard's truncation panel shows 0 rather than no data."""
+        for col in plan.columns:
+            if col.sql_kind == "text" and col.size is not None and col.type is not ColumnType.ID:
+                self.metrics.truncated.labels(col.name)
 
     def _truncated(self, column: str) -> None:
         self.metrics.truncated.labels(column).inc()
@@ -232,6 +241,7 @@ class OdbcJournalSink:
             self._plan = load_plan(
                 conn, self.settings.table, self.settings.columns, self._truncated
             )
+            self._zero_truncations(self._plan)
         except ConfigError as exc:
             raise SchemaError(f"journal table not usable: {exc}") from exc
         except pyodbc.Error as exc:

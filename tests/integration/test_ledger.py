@@ -210,3 +210,25 @@ def test_a_pairs_interleaved_copies_make_one_row_each(any_dsn: str, table_name: 
     finally:
         drop_table(any_dsn, f"{table_name}_ledger")
         drop_table(any_dsn, table_name)
+
+
+def test_each_bounded_text_column_has_a_truncation_series_at_zero(
+    pg_dsn: str, table_name: str
+) -> None:
+    """The dashboard's truncation panel shows 0 per column rather than no data (the container
+    tier evaluates every panel on a running stack)."""
+    s = sink(pg_dsn, table_name)
+    try:
+        samples = {
+            sample.labels["column"]: sample.value
+            for family in s.metrics.registry.collect()
+            if family.name == "cti_journal_truncated"
+            for sample in family.samples
+            if sample.name.endswith("_total")
+        }
+        assert "Journal_Rufnummer" in samples and "Journal_Name" in samples, samples
+        assert set(samples.values()) == {0.0}
+    finally:
+        s.close()
+        drop_table(pg_dsn, f"{table_name}_ledger")
+        drop_table(pg_dsn, table_name)

@@ -417,6 +417,17 @@ def test_missing_config_file(tmp_path: Path) -> None:
     assert info.value.problem == f"file {tmp_path / 'nope.toml'} does not exist"
 
 
+def test_a_config_path_that_is_a_folder_is_a_config_error(tmp_path: Path) -> None:
+    """As podman kube play (4.3) made of a ConfigMap file mounted by subPath: exit 2 naming
+    --config, not a traceback."""
+    folder = tmp_path / "cti-journal.toml"
+    folder.mkdir()
+    with pytest.raises(ConfigError) as info:
+        load_settings(folder, {})
+    assert info.value.setting == "--config"
+    assert info.value.problem == f"{folder} is a folder, not a file"
+
+
 # -- the CLI: exit 2 before anything connects --------------------------------------------------
 @pytest.fixture
 def quiet_cli(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

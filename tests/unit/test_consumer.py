@@ -195,7 +195,7 @@ def test_permanent_failures_are_dead_lettered_then_acked(
     link.run_timers()
     assert link.acks == [(3, True)]
     assert _metric(link, "dead_lettered", stage="lookup", error=type(error).__name__) == 1.0
-    assert _metric(link, "retried", stage="lookup") is None
+    assert _metric(link, "retried", stage="lookup") == 0.0  # at 0 from the start, never counted
 
 
 def test_transient_failures_retry_with_growing_delay_then_dead_letter(
@@ -407,3 +407,12 @@ def test_entries_decodes_a_bundle_and_dead_letters_what_is_not_entries(
     assert consumer.entries(received[1]) is None
     assert [(p.routing_key, p.body) for p in link.published] == [("dead", b"not json")]
     assert (link.published[0].headers or {})["x-cti-error"] == "BadInputError"
+
+
+def test_the_stages_retry_and_dead_letter_series_exist_at_zero(
+    link: FakeLink, consumer: Consumer
+) -> None:
+    """So the dashboard's retry and dead-letter panels show 0 rather than no data."""
+    assert _metric(link, "retried", stage="lookup") == 0.0
+    for error in ("BadInputError", "PermanentError"):
+        assert _metric(link, "dead_lettered", stage="lookup", error=error) == 0.0

@@ -517,18 +517,32 @@ def _closed_port() -> int:
     return port
 
 
-def test_the_image_has_a_healthcheck_without_curl() -> None:
-    assert _exec_form("HEALTHCHECK") == ["cti-journal", "probe"]
+def test_health_checks_are_on_the_long_running_services_not_in_the_image() -> None:
+    """The image has no HEALTHCHECK: one-off containers (simulate, check, schema) inherited it and
+    turned unhealthy. compose gives gateway, lookup and writer `cti-journal probe` (no curl)."""
+    assert "HEALTHCHECK" not in {instruction for instruction, _ in _dockerfile()}
     from cti_journal.cli.main import COMMANDS
 
     assert "probe" in COMMANDS
     yaml = pytest.importorskip("yaml")
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
-    for service in ("gateway", "lookup", "writer"):
+    for service in ("gateway", "gateway-b", "lookup", "writer"):
         assert compose["services"][service]["healthcheck"]["test"] == [
             "CMD", "cti-journal", "probe"
         ]  # fmt: skip
-    assert compose["services"]["simulator"]["healthcheck"] == {"disable": True}
+    assert "healthcheck" not in compose["services"]["simulator"]
+
+
+def test_compose_publishes_no_broker_or_database_port_and_spells_out_replicas() -> None:
+    """A broker or database already on the host must not clash with the stack's; podman-compose
+    starts `deploy.replicas` only with `mode: replicated` (Docker's default) spelt out."""
+    yaml = pytest.importorskip("yaml")
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    published = [p for s in compose["services"].values() for p in s.get("ports", [])]
+    assert published and all(p.startswith("127.0.0.1:${") for p in published), published
+    assert not [p for p in published if p.endswith((":5672", ":5432"))]
+    for service in ("lookup", "writer"):
+        assert compose["services"][service]["deploy"]["mode"] == "replicated"
 
 
 def test_dockerignore_keeps_the_build_context_small() -> None:

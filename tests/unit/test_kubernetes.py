@@ -38,7 +38,8 @@ KEDA_SECRET = "cti-journal-keda"
 KEYS_OF = {"gateway": {"amqp-urls"}, "lookup": {"amqp-urls", "crm-dsn"},
            "writer": {"amqp-urls", "writer-dsn"}}  # fmt: skip
 SECRETS_DIR = "/etc/cti-journal/secrets"
-CONFIG_PATH = "/etc/cti-journal/cti-journal.toml"
+CONFIG_DIR = "/etc/cti-journal/config"
+CONFIG_PATH = f"{CONFIG_DIR}/cti-journal.toml"
 DRAIN_S = 30  # the gateway's shutdown drain (gateway/main.py) and the systemd units' minimum
 QUEUE_OF = {"lookup": "lookup", "writer": "write"}  # the queue each stage consumes (topology.py)
 KUSTOMIZATION_KEYS = {"apiVersion", "kind", "resources", "labels"}
@@ -219,7 +220,7 @@ def test_deployments_probe_drain_and_run_unprivileged(overlay: list[Obj], config
         assert ctx["capabilities"]["drop"] == ["ALL"], name
         mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
         volumes = {v["name"]: v for v in pod["volumes"]}
-        assert volumes[mounts[CONFIG_PATH]["name"]]["configMap"]["name"] == "cti-journal-config"
+        assert volumes[mounts[CONFIG_DIR]["name"]]["configMap"]["name"] == "cti-journal-config"
         secret = volumes[mounts[SECRETS_DIR]["name"]]["secret"]["secretName"]
         assert secret == SECRET_OF[_command(deployment)], name
         assert all(m.get("readOnly") for p, m in mounts.items() if p.startswith("/etc/")), name

@@ -123,7 +123,9 @@ def test_oversized_line_is_dead_lettered_as_too_long() -> None:
         "line longer than gateway.max_line_bytes (20 bytes)"
     )
     assert _sample(p, "entries_rejected", reason="too_long") == 1.0
-    assert _sample(p, "entries_rejected", reason="parse") is None
+    assert (
+        _sample(p, "entries_rejected", reason="parse") == 0.0
+    )  # at 0 from the start, never counted
 
 
 def test_bad_lines_do_not_advance_the_identity_counter() -> None:
@@ -212,3 +214,11 @@ def test_rejected_lines_are_logged_with_numbers_masked(caplog) -> None:
     p = _preparer(max_dead_letter_bytes=4096)
     p.prepare(Line(b"i;2026-07-15 14:30:00;CONN;0891234567\n"), "tcp x", 1.0)
     assert "0891234567" not in caplog.text and "*******567" in caplog.text
+
+
+def test_every_rejection_reason_is_a_series_at_zero_before_the_first_bad_line() -> None:
+    """The dashboard's rejection panels show 0, not "no data" (the container tier evaluates
+    every panel on a running stack: an empty one looks broken)."""
+    p = _preparer()
+    for reason in ("too_long", "whitespace", "parse", "unfinished"):
+        assert _sample(p, "entries_rejected", reason=reason) == 0.0
