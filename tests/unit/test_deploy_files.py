@@ -177,6 +177,7 @@ def test_compose_ships_no_password_and_runs_each_app_with_its_own_secrets_only()
         "lookup": {"amqp-url-lookup", "crm-dsn"},
         "writer": {"amqp-url-writer", "writer-dsn"},
         "topology": {"amqp-url-admin"},
+        "gateway-b": {"amqp-url-gateway"},
     }
     for service, secrets in wanted.items():
         spec = compose["services"][service]
@@ -187,6 +188,19 @@ def test_compose_ships_no_password_and_runs_each_app_with_its_own_secrets_only()
     for name, secret in compose["secrets"].items():
         assert set(secret) == {"file"} and secret["file"].startswith("./secrets/"), name
     assert "RABBITMQ_DEFAULT_PASS" not in text
+
+
+def test_compose_broker_lets_guest_in_from_its_own_container_only() -> None:
+    """The official RabbitMQ image ships conf.d/10-defaults.conf with `loopback_users.guest =
+    false`: without a default user, guest/guest would log in from every container of the stack.
+    A later conf.d file takes that back (the container tier tries guest from the network)."""
+    yaml = pytest.importorskip("yaml")
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    mounts = compose["services"]["rabbitmq"]["volumes"]
+    conf = "./rabbitmq/90-cti-journal.conf:/etc/rabbitmq/conf.d/90-cti-journal.conf:ro"
+    assert conf in mounts
+    text = (DEPLOY / "rabbitmq" / "90-cti-journal.conf").read_text(encoding="utf-8")
+    assert re.search(r"(?m)^loopback_users\.guest = true$", text)
 
 
 def test_example_config_explains_env_and_file_rules() -> None:
