@@ -96,6 +96,9 @@ class RunResult:
     rss_over_time: list[RssSample] = field(default_factory=list)
     dead_letters: int = 0
     rows: int = 0
+    loadavg: list[float] = field(default_factory=list)  # 1/5/15-min load when the run began
+    cpu_us_per_entry: dict[str, float] = field(default_factory=dict)  # bench/budget.py
+    profile_summary: dict[str, Any] = field(default_factory=dict)  # role -> profiles.summarize
 
 
 class BenchPipeline:
