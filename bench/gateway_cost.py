@@ -1,0 +1,117 @@
+"""The gateway's CPU per entry without a broker: lines → `pump`'s hand-over (prepare, one spool
+put per 64 KiB read) → the publisher's side of the spool (read back, acknowledge), in this
+process, timed with process CPU time (the fsyncs' wait is not CPU; their system time is).
+
+Old against new, side by side on a loaded machine: `--tree DIR` runs the same measurement on
+another checkout (e.g. `git worktree add /tmp/old main`) in a subprocess, alternating with this
+one, and prints both medians and their ratio.
+
+    .venv/bin/python -m bench.gateway_cost [--entries 20000] [--rounds 5] [--tree /tmp/old]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+REPO: Final = Path(__file__).resolve().parent.parent
+PACKAGES: Final = ("gateway", "lookup", "writer", "shared", "simulator", "cli")
+CHUNK: Final = 64 * 1024  # gateway/sources.py READ_CHUNK
+
+
+def _lines(count: int) -> bytes:
+    from cti_journal.shared.record import LineFormat
+    from cti_journal.simulator.calls import generate_calls
+
+    fmt = LineFormat(timezone="Europe/Berlin")
+    return b"".join(fmt.format(v) for v in generate_calls(5, count, mean_gap_s=1.0))
+
+
+def measure(count: int) -> float:
+    """µs of CPU per entry (this process) through prepare, spool and read-back."""
+    from cti_journal.gateway.prepare import Preparer
+    from cti_journal.gateway.sources import Stream, _hand_over
+    from cti_journal.gateway.spool import SpoolBuffer
+    from cti_journal.shared.config import GatewaySettings
+    from cti_journal.shared.metrics import make_metrics
+
+    data = _lines(count)
+    settings = GatewaySettings(timezone="Europe/Berlin", source_id="bench")
+    preparer = Preparer(settings, make_metrics())
+    with tempfile.TemporaryDirectory(dir=REPO / "var") as folder:
+        spool = SpoolBuffer(Path(folder) / "spool", 1 << 30, lambda: None)
+        stream = Stream(None, "bench", preparer.splitter())  # type: ignore[arg-type]
+        started = time.process_time()
+        for at in range(0, len(data), CHUNK):
+            if not _hand_over(stream, data[at : at + CHUNK], spool, preparer):
+                raise RuntimeError("the spool refused")
+            spool.woken()
+            while (item := spool.get_nowait()) is not None:
+                if item.on_published is not None:
+                    item.on_published()
+        spent = time.process_time() - started
+        spool.close()
+    return 1e6 * spent / count
+
+
+def _in_tree(tree: Path, count: int) -> float:
+    """`measure` on another checkout: its packages laid out as cti_journal (as check-code.sh
+    does for mypy), first on sys.path, ahead of this virtualenv's editable install."""
+    with tempfile.TemporaryDirectory() as top:
+        pkg = Path(top) / "cti_journal"
+        pkg.mkdir()
+        (pkg / "__init__.py").write_text("")
+        for name in PACKAGES:
+            if (tree / name).is_dir():
+                (pkg / name).symlink_to(tree / name)
+        code = (
+            f"import sys; sys.path[:0] = [{top!r}, {str(REPO)!r}]; "
+            "import os, cti_journal.gateway.prepare as p; "
+            f"assert os.path.realpath(p.__file__).startswith({str(tree)!r}), p.__file__; "
+            f"from bench.gateway_cost import measure; print(measure({count}))"
+        )
+        env = {**os.environ, "PYTHONPATH": ""}
+        out = subprocess.run(
+            [sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env
+        )
+        return float(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="bench.gateway_cost", description=__doc__.split("\n\n")[0])
+    p.add_argument("--entries", type=int, default=20_000)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--tree", type=Path, default=None, help="another checkout, measured alike")
+    p.add_argument("--json", type=Path, default=None)
+    args = p.parse_args(argv)
+    (REPO / "var").mkdir(exist_ok=True)
+    here: list[float] = []
+    there: list[float] = []
+    for _ in range(args.rounds):
+        if args.tree is not None:
+            there.append(_in_tree(args.tree.resolve(), args.entries))
+        here.append(_in_tree(REPO, args.entries))
+    load = os.getloadavg()
+    print(f"load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; {args.entries} entries × "
+          f"{args.rounds} rounds, µs CPU per entry (median, all rounds)")  # fmt: skip
+    print(f"  this tree {REPO}: {statistics.median(here):.1f}  {[round(v, 1) for v in here]}")
+    if there:
+        old = statistics.median(there)
+        print(f"  other tree {args.tree}: {old:.1f}  {[round(v, 1) for v in there]}")
+        print(f"  this / other: {statistics.median(here) / old:.2f}")
+    if args.json:
+        args.json.write_text(json.dumps({"this": here, "other": there, "load": load}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
