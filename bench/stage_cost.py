@@ -1,12 +1,18 @@
-"""The gateway's CPU per entry without a broker: lines → `pump`'s hand-over (prepare, one spool
-put per 64 KiB read) → the publisher's side of the spool (read back, acknowledge), in this
-process, timed with process CPU time (the fsyncs' wait is not CPU; their system time is).
+"""A stage's own CPU per entry without broker or database, timed with process CPU time:
+
+* ``gateway``: lines → `pump`'s hand-over (prepare, one spool put per 64 KiB read) → the
+  publisher's side of the spool (read back, acknowledge); the fsyncs' wait is not CPU, their
+  system time is;
+* ``lookup``: bundles of 50 entries (the gateway's bundle_max) through `LookupWorker._handle`
+  (decode, index look-up in 20,000 contacts, privacy rules if any, encode), the consumer's
+  forward left out.
 
 Old against new, side by side on a loaded machine: `--tree DIR` runs the same measurement on
 another checkout (e.g. `git worktree add /tmp/old main`) in a subprocess, alternating with this
 one, and prints both medians and their ratio.
 
-    .venv/bin/python -m bench.gateway_cost [--entries 20000] [--rounds 5] [--tree /tmp/old]
+    .venv/bin/python -m bench.stage_cost --stage lookup [--entries 20000] [--rounds 5] \
+        [--tree /tmp/old]
 """
 
 from __future__ import annotations
@@ -36,7 +42,11 @@ def _lines(count: int) -> bytes:
     return b"".join(fmt.format(v) for v in generate_calls(5, count, mean_gap_s=1.0))
 
 
-def measure(count: int) -> float:
+def measure(stage: str, count: int) -> float:
+    return {"gateway": measure_gateway, "lookup": measure_lookup}[stage](count)
+
+
+def measure_gateway(count: int) -> float:
     """µs of CPU per entry (this process) through prepare, spool and read-back."""
     from cti_journal.gateway.prepare import Preparer
     from cti_journal.gateway.sources import Stream, _hand_over
@@ -63,7 +73,62 @@ def measure(count: int) -> float:
     return 1e6 * spent / count
 
 
-def _in_tree(tree: Path, count: int) -> float:
+def _bodies(count: int, numbers: list[str]) -> list[bytes]:
+    """Entry messages exactly as the gateway makes them, callers drawn from `numbers`."""
+    from cti_journal.gateway.lines import Line
+    from cti_journal.gateway.prepare import Preparer
+    from cti_journal.shared.config import GatewaySettings
+    from cti_journal.shared.metrics import make_metrics
+    from cti_journal.shared.record import LineFormat
+    from cti_journal.simulator.calls import generate_calls
+
+    fmt = LineFormat(timezone="Europe/Berlin")
+    prep = Preparer(GatewaySettings(timezone="Europe/Berlin", source_id="b"), make_metrics())
+    calls = generate_calls(5, count, mean_gap_s=1.0, numbers=numbers)
+    return [prep.prepare(Line(fmt.format(v)), "bench", 0.0).body for v in calls]
+
+
+def measure_lookup(count: int) -> float:
+    """µs of CPU per entry through the look-up worker's handler (bundles of 50)."""
+    from cti_journal.lookup.index import ContactIndex
+    from cti_journal.lookup.worker import LookupWorker
+    from cti_journal.shared.config import BrokerSettings
+    from cti_journal.shared.consumer import Delivery
+    from cti_journal.shared.message import encode_bundle
+    from cti_journal.shared.metrics import make_metrics
+    from cti_journal.shared.normalize import NumberNormalizer
+    from tests.support.lookup_dataset import SETTINGS, iter_rows
+
+    rows = list(iter_rows(20_000))
+    index = ContactIndex.build(rows, NumberNormalizer.from_settings(SETTINGS))
+    numbers = [r.phones[0] for r in rows[:5000]]
+    bodies = _bodies(count, numbers)
+    bundles = [encode_bundle(bodies[i : i + 50]) for i in range(0, len(bodies), 50)]
+    deliveries = [Delivery(b, {}, False, i, 0) for i, b in enumerate(bundles)]
+    worker = LookupWorker(BrokerSettings(), SETTINGS, lambda: index, make_metrics())
+    out: list[bytes] = []
+
+    class Sink:
+        def forward(self, _delivery: object, _key: str, body: bytes) -> None:
+            out.append(body)
+
+        def complete(self, _delivery: object) -> None:
+            pass
+
+        def fail(self, _delivery: object, error: BaseException) -> None:
+            raise error
+
+    worker.consumer = Sink()  # type: ignore[assignment]
+    started = time.process_time()
+    for delivery in deliveries:
+        worker._handle(delivery)
+    spent = time.process_time() - started
+    if len(out) != len(bundles):
+        raise RuntimeError(f"{len(out)} bundles out of {len(bundles)}")
+    return 1e6 * spent / count
+
+
+def _in_tree(tree: Path, stage: str, count: int) -> float:
     """`measure` on another checkout: its packages laid out as cti_journal (as check-code.sh
     does for mypy), first on sys.path, ahead of this virtualenv's editable install."""
     with tempfile.TemporaryDirectory() as top:
@@ -77,7 +142,7 @@ def _in_tree(tree: Path, count: int) -> float:
             f"import sys; sys.path[:0] = [{top!r}, {str(REPO)!r}]; "
             "import os, cti_journal.gateway.prepare as p; "
             f"assert os.path.realpath(p.__file__).startswith({str(tree)!r}), p.__file__; "
-            f"from bench.gateway_cost import measure; print(measure({count}))"
+            f"from bench.stage_cost import measure; print(measure({stage!r}, {count}))"
         )
         env = {**os.environ, "PYTHONPATH": ""}
         out = subprocess.run(
@@ -87,7 +152,8 @@ def _in_tree(tree: Path, count: int) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="bench.gateway_cost", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="bench.stage_cost", description=__doc__.split("\n\n")[0])
+    p.add_argument("--stage", choices=("gateway", "lookup"), default="gateway")
     p.add_argument("--entries", type=int, default=20_000)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--tree", type=Path, default=None, help="another checkout, measured alike")
@@ -98,11 +164,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     there: list[float] = []
     for _ in range(args.rounds):
         if args.tree is not None:
-            there.append(_in_tree(args.tree.resolve(), args.entries))
-        here.append(_in_tree(REPO, args.entries))
+            there.append(_in_tree(args.tree.resolve(), args.stage, args.entries))
+        here.append(_in_tree(REPO, args.stage, args.entries))
     load = os.getloadavg()
     print(f"load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; {args.entries} entries × "
-          f"{args.rounds} rounds, µs CPU per entry (median, all rounds)")  # fmt: skip
+          f"{args.rounds} rounds, {args.stage}: µs CPU per entry (median, all rounds)")  # fmt: skip
     print(f"  this tree {REPO}: {statistics.median(here):.1f}  {[round(v, 1) for v in here]}")
     if there:
         old = statistics.median(there)
