@@ -3,6 +3,9 @@
 * ``gateway``: lines → `pump`'s hand-over (prepare, one spool put per 64 KiB read) → the
   publisher's side of the spool (read back, acknowledge); the fsyncs' wait is not CPU, their
   system time is;
+* ``writer-<db>``: the writer's sink writing 500-entry batches (ledger included) into a fresh
+  table: the writer's own CPU, the ODBC driver's included (``server-<db>``: the database
+  server's CPU during the same writes; other users of a shared server count too);
 * ``lookup``: bundles of 50 entries (the gateway's bundle_max) through `LookupWorker._handle`
   (decode, index look-up in 20,000 contacts, privacy rules if any, encode), the consumer's
   forward left out.
@@ -31,6 +34,11 @@ from typing import Final
 
 REPO: Final = Path(__file__).resolve().parent.parent
 PACKAGES: Final = ("gateway", "lookup", "writer", "shared", "simulator", "cli")
+STAGES: Final = (
+    "gateway",
+    "lookup",
+    *(f"{w}-{db}" for w in ("writer", "server") for db in ("postgresql", "mariadb", "sqlite")),
+)
 CHUNK: Final = 64 * 1024  # gateway/sources.py READ_CHUNK
 
 
@@ -43,6 +51,10 @@ def _lines(count: int) -> bytes:
 
 
 def measure(stage: str, count: int) -> float:
+    if stage.startswith("server-"):
+        return measure_writer(stage.split("-", 1)[1], count, server=True)
+    if stage.startswith("writer-"):
+        return measure_writer(stage.split("-", 1)[1], count)
     return {"gateway": measure_gateway, "lookup": measure_lookup}[stage](count)
 
 
@@ -128,6 +140,40 @@ def measure_lookup(count: int) -> float:
     return 1e6 * spent / count
 
 
+def measure_writer(db_name: str, count: int, *, server: bool = False) -> float:
+    """µs of CPU per entry of the writer's sink (this process, the ODBC driver included) writing
+    500-entry batches, ledger included, into a fresh table of `db_name`; with `server`, of the
+    database server's processes during the same writes instead."""
+    from bench.common import cpu_by_command, cpu_delta, database, drop_tables, journal_entries
+    from bench.raw_insert import create_journal
+    from cti_journal.shared.config import WriterSettings
+    from cti_journal.shared.metrics import make_metrics
+    from cti_journal.writer.sink import OdbcJournalSink
+
+    tag = f"cost{os.getpid()}"
+    db = database(db_name, tag)
+    entries = journal_entries(count)
+    table, ledger = f"{tag}_journal", f"{tag}_ledger"
+    create_journal(db, table)
+    settings = WriterSettings(dsn=db.dsn, table=table, ledger_table=ledger, batch_size=500)
+    sink = OdbcJournalSink(settings, make_metrics())
+    sink.open()
+    try:
+        before = cpu_by_command()
+        started = time.process_time()
+        for at in range(0, count, 500):
+            if any(o is not None for o in sink.write(entries[at : at + 500])):
+                raise RuntimeError("the sink refused rows")
+        spent = time.process_time() - started
+        if server:
+            spent_by = cpu_delta(before, cpu_by_command())
+            spent = sum(spent_by.get(c, 0.0) for c in db.server_comm)
+    finally:
+        sink.close()
+        drop_tables(db, table, ledger)
+    return 1e6 * spent / count
+
+
 def _in_tree(tree: Path, stage: str, count: int) -> float:
     """`measure` on another checkout: its packages laid out as cti_journal (as check-code.sh
     does for mypy), first on sys.path, ahead of this virtualenv's editable install."""
@@ -153,7 +199,11 @@ def _in_tree(tree: Path, stage: str, count: int) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench.stage_cost", description=__doc__.split("\n\n")[0])
-    p.add_argument("--stage", choices=("gateway", "lookup"), default="gateway")
+    p.add_argument(
+        "--stage",
+        choices=STAGES,
+        default="gateway",
+    )
     p.add_argument("--entries", type=int, default=20_000)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--tree", type=Path, default=None, help="another checkout, measured alike")
