@@ -42,9 +42,13 @@ def stage_budget(cpu_s: Mapping[str, float], entries: int, database: str) -> dic
     return out
 
 
-def yardstick(db: Mapping[str, Any], budget: Mapping[str, float]) -> tuple[float, str]:
-    """(µs per entry, what it is) that a run's stages are divided by (see the module doc)."""
-    if budget.get("db", 0.0) > 0:
+def yardstick(
+    db: Mapping[str, Any], budget: Mapping[str, float], *, server: bool = True
+) -> tuple[float, str]:
+    """(µs per entry, what it is) that a run's stages are divided by (see the module doc);
+    `server=False` takes the raw insert's time even where a server was measured (two runs are
+    compared by the same yardstick, and an older run may lack the server's figure)."""
+    if server and budget.get("db", 0.0) > 0:
         return budget["db"], "database server CPU"
     values = db["inserts_rows_per_s"].get("values", 0.0)
     return (1e6 / values if values else float("nan")), "raw VALUES time per row"

@@ -58,8 +58,9 @@ def compare_runs(db_old: Mapping[str, Any], db_new: Mapping[str, Any]) -> tuple[
         if old is None or old.get("throughput") is None or run.get("throughput") is None:
             continue
         b_old, b_new = budget_of_run(old, name), budget_of_run(run, name)
-        y_old, what = yardstick(db_old, b_old)
-        y_new, _ = yardstick(db_new, b_new)
+        server = b_old.get("db", 0.0) > 0 and b_new.get("db", 0.0) > 0
+        y_old, what = yardstick(db_old, b_old, server=server)
+        y_new, _ = yardstick(db_new, b_new, server=server)
         rate_old, rate_new = old["throughput"]["rate"], run["throughput"]["rate"]
         lines.append(
             f"{shape}: normalised by {what} ({y_old:.0f} → {y_new:.0f} µs/entry); "
