@@ -11,6 +11,7 @@ import pytest
 
 from bench import compare, report
 from bench.budget import stage_budget
+from bench.common import cpu_delta
 
 REFERENCE = Path(__file__).resolve().parents[2] / "bench" / "results" / "reference.json"
 
@@ -106,3 +107,11 @@ def test_the_docs_table_is_made_between_its_markers_and_checked(tmp_path: Path) 
 @pytest.mark.skipif(not REFERENCE.exists(), reason="no committed reference run")
 def test_docs_benchmarks_is_generated_from_the_committed_reference() -> None:
     assert report.main(["--check"]) == 0, "run: .venv/bin/python -m bench.report"
+
+
+def test_cpu_of_a_command_is_summed_over_its_processes_differences() -> None:
+    """A process that ends between the two readings (another session's database connection)
+    must not make its command's sum go down, and so drop out, for the whole run."""
+    before = {"11/postgres": 5.0, "12/postgres": 3.0, "13/beam.smp": 7.0, "gateway": 1.0}
+    after = {"11/postgres": 6.0, "14/postgres": 0.5, "13/beam.smp": 8.0, "gateway": 1.5}
+    assert cpu_delta(before, after) == {"postgres": 1.5, "beam.smp": 1.0, "gateway": 0.5}
