@@ -30,7 +30,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 REPO: Final = Path(__file__).resolve().parent.parent
 PACKAGES: Final = ("gateway", "lookup", "writer", "shared", "simulator", "cli")
@@ -126,6 +126,11 @@ def measure_lookup(count: int) -> float:
 
         def complete(self, _delivery: object) -> None:
             pass
+
+        def entries(self, delivery: Delivery) -> list[Any]:  # the Consumer's, for older code
+            from cti_journal.shared.message import decode_bundle
+
+            return decode_bundle(delivery.body)
 
         def fail(self, _delivery: object, error: BaseException) -> None:
             raise error
