@@ -123,7 +123,10 @@ def cpu_seconds(pid: int) -> float:
 
 
 def cpu_by_command() -> dict[str, float]:
-    """CPU seconds of every process on the machine, summed by command name."""
+    """CPU seconds of every process on the machine, keyed `pid/command` (`cpu_delta` sums the
+    differences by command: a sum taken before differencing would go down, and be dropped, when
+    a process of that name ends during the run — another user's broker node or database
+    session on a shared machine)."""
     totals: dict[str, float] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -135,12 +138,21 @@ def cpu_by_command() -> dict[str, float]:
             continue
         comm = text[text.index("(") + 1 : text.rindex(")")]
         fields = text.rsplit(")", 1)[1].split()
-        totals[comm] = totals.get(comm, 0.0) + (int(fields[11]) + int(fields[12])) / _TICK
+        totals[f"{entry.name}/{comm}"] = (int(fields[11]) + int(fields[12])) / _TICK
     return totals
 
 
 def cpu_delta(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
-    return {k: after[k] - before.get(k, 0.0) for k in after if after[k] - before.get(k, 0.0) > 0}
+    """What each key spent between two readings; `pid/command` keys summed by command (a
+    process that started in between counts from zero, one that ended is left out)."""
+    out: dict[str, float] = {}
+    for key, value in after.items():
+        spent = value - before.get(key, 0.0)
+        pid, slash, comm = key.partition("/")
+        name = comm if slash and pid.isdigit() else key
+        if spent > 0:
+            out[name] = out.get(name, 0.0) + spent
+    return out
 
 
 # -- Prometheus ---------------------------------------------------------------------------------

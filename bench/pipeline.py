@@ -96,6 +96,9 @@ class RunResult:
     rss_over_time: list[RssSample] = field(default_factory=list)
     dead_letters: int = 0
     rows: int = 0
+    loadavg: list[float] = field(default_factory=list)  # 1/5/15-min load when the run began
+    cpu_us_per_entry: dict[str, float] = field(default_factory=dict)  # bench/budget.py
+    profile_summary: dict[str, Any] = field(default_factory=dict)  # role -> profiles.summarize
 
 
 class BenchPipeline:
@@ -103,9 +106,10 @@ class BenchPipeline:
 
     def __init__(
         self, db: Database, contacts_table: str, *, lookups: int, writers: int,
-        writer_overrides: Mapping[str, Any] | None = None,
+        writer_overrides: Mapping[str, Any] | None = None, code: Path | None = None,
     ) -> None:  # fmt: skip
         self.db = db
+        self.code = code  # the packages' import path for another checkout (bench/ab.py)
         self.tag = f"bench{uuid.uuid4().hex[:8]}"
         self.table = f"{self.tag}_journal"
         self.ledger = f"{self.tag}_ledger"
@@ -154,6 +158,8 @@ class BenchPipeline:
         port = free_port()
         self.ports[role] = port
         env = {f"CTI_JOURNAL_{section.upper()}__METRICS_PORT": str(port)}
+        if self.code is not None:
+            env["PYTHONPATH"] = str(self.code)
         self.pipe.start(role, command, env=env)
 
     def _start(self) -> None:

@@ -41,9 +41,10 @@ them:
 from __future__ import annotations
 
 import hashlib
+import operator
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -54,6 +55,9 @@ _CANONICAL_KEYS = (
     "weitergeleitet", "datensatz_id", "datensatz_tabelle", "rufdauer_ms", "verbdauer_sec", "lcr",
     "gebuehren", "amtsholung",
 )  # fmt: skip
+
+
+_canonical: Final = operator.itemgetter(*_CANONICAL_KEYS)
 
 
 class EventIdentifier:
@@ -72,12 +76,20 @@ class EventIdentifier:
             self.last_state = b""
             scope = [self.source_id, "id", sender] if sender else [self.source_id, "id"]
             return _digest(orjson.dumps([*scope, explicit_id]))
-        content = orjson.dumps([self.source_id, *(values.get(k) for k in _CANONICAL_KEYS)])
-        key = hashlib.sha256(content).digest()
+        try:
+            canonical = _canonical(values)  # the parser makes every key
+        except KeyError:
+            canonical = tuple(values.get(k) for k in _CANONICAL_KEYS)
+        content = orjson.dumps((self.source_id, *canonical))
+        # One pass over the content for both hashes: the key is the digest so far, the id the
+        # digest after `#n` (the same bytes as hashing content + b"#n" anew).
+        hashed = hashlib.sha256(content)
+        key = hashed.digest()
         n = self._seen.pop(key, -1) + 1
         self._remember(key, n)
         self.last_state = key + n.to_bytes(4, "big")
-        return _digest(content + b"#%d" % n)
+        hashed.update(b"#%d" % n)
+        return hashed.hexdigest()[:32]
 
     def restore(self, states: Iterable[bytes]) -> None:
         """Continue counting after a restart from `last_state`s kept durably (the spool): the

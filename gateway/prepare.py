@@ -88,6 +88,8 @@ class Preparer:
         # One warning per reason and minute, however many garbage lines a flood has.
         self._rejections = RateLimitedLog(log)
         self._zero_rejections()
+        # The labelled child once, not a labels() look-up (a lock and a dict) per line.
+        self._received = metrics.received.labels(settings.source_id)
 
     def splitter(self) -> LineSplitter:
         """A line splitter for one stream of this source; it counts the empty lines."""
@@ -120,7 +122,7 @@ class Preparer:
     def prepare(self, line: Line, origin: str, received_at: float, sender: str = "") -> Outgoing:
         """The message for one line: an entry, a dead letter, or SKIP. `sender` is the pushing
         client's identity (listen mode; "" for the one configured server)."""
-        self.metrics.received.labels(self.settings.source_id).inc()
+        self._received.inc()
         try:
             return self._prepare(line, origin, received_at, sender)
         except BadInputError as exc:
@@ -146,15 +148,12 @@ class Preparer:
         with self._lock:
             event_id = self.identifier.identify(parsed.values, parsed.explicit_id, sender)
             identity = self.identifier.last_state
-        entry = JournalEntry.assemble(
-            {
-                "event_id": event_id,
-                "source": self.settings.source_id,
-                "received_at": received_at,
-                "gateway": self.name,
-                **parsed.values,  # every other field: the parser makes them all
-            }
-        )
+        values = parsed.values  # this line's own dict: completed in place, not copied
+        values["event_id"] = event_id
+        values["source"] = self.settings.source_id
+        values["received_at"] = received_at
+        values["gateway"] = self.name
+        entry = JournalEntry.assemble(values)  # every other field: the parser makes them all
         key = LOOKUP
         if entry.has_contact and self.settings.preenriched == "write":
             entry, key = entry.evolve(lookup=Lookup.PRESET), WRITE
@@ -169,7 +168,7 @@ class Preparer:
         """The bytes after the last line break of a stream that ended: a dead letter, never an
         entry (the line may have been cut anywhere, even inside a number); `dlq replay` sends it
         on once an admin has checked it."""
-        self.metrics.received.labels(self.settings.source_id).inc()
+        self._received.inc()
         error = BadInputError(
             f"the connection ended in the middle of a line ({len(line.raw)} bytes, no line break)"
         )

@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import struct
 import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
@@ -43,6 +45,7 @@ _REC = struct.Struct(">2sQII")  # magic, seq, payload length, crc32
 _MAGIC = b"CJ"
 _ACK_FILE = "acked"
 _ACK_WRITE_EVERY_S = 0.5
+_READ_AHEAD = 256 * 1024  # bytes read from a segment at once by the publisher's side
 
 
 _LOCK_FILE = "lock"
@@ -99,7 +102,8 @@ class SpoolBuffer:
         self._next_seq = self._recover()
         self._writer = self._open_writer()
         self._reader_index = 0
-        self._reader_pos = 0
+        self._reader_pos = 0  # of the next record not yet read into _ready
+        self._ready: deque[Item] = deque()  # read ahead, not yet handed out
         self._read_fh = None if not self._segments else open(self._segments[0], "rb")  # noqa: SIM115
         if self.pending:
             log.info("spool %s: %d records not yet confirmed, publishing them first", directory,
@@ -212,6 +216,8 @@ class SpoolBuffer:
         self._waker.clear()
 
     def get_nowait(self) -> Item | None:
+        if self._ready:
+            return self._ready.popleft()
         while True:
             with self._room:
                 if self._reader_index >= len(self._segments):
@@ -220,10 +226,10 @@ class SpoolBuffer:
                 committed = self._committed[path]
                 is_last = self._reader_index == len(self._segments) - 1
             if self._reader_pos + _REC.size <= committed:
-                item = self._read_one(path)
-                if item is not None:
-                    return item
-                continue  # confirmed before a restart: skip it (a loop, not recursion)
+                self._read_ahead(path, committed)
+                if self._ready:
+                    return self._ready.popleft()
+                continue  # all confirmed before a restart: skip them (a loop, not recursion)
             if is_last:
                 return None
             self._reader_index += 1
@@ -232,21 +238,36 @@ class SpoolBuffer:
                 self._read_fh.close()
             self._read_fh = open(self._segments[self._reader_index], "rb")  # noqa: SIM115
 
-    def _read_one(self, path: Path) -> Item | None:
+    def _read_ahead(self, path: Path, committed: int) -> None:
+        """The committed records after the reader's position, up to `_READ_AHEAD` bytes, into
+        `_ready`: one read and no seek per record. A corrupt record raises once the good ones
+        before it have been handed out."""
         if self._read_fh is None or self._read_fh.name != str(path):
             if self._read_fh is not None:
                 self._read_fh.close()
             self._read_fh = open(path, "rb")  # noqa: SIM115
         self._read_fh.seek(self._reader_pos)
-        magic, seq, length, crc = _REC.unpack(self._read_fh.read(_REC.size))
-        payload = self._read_fh.read(length)
-        if magic != _MAGIC or len(payload) != length or zlib.crc32(payload) != crc:
-            raise SpoolError(f"spool {path.name}: corrupt record at byte {self._reader_pos}")
-        self._reader_pos += _REC.size + length
-        if seq <= self._acked:
-            return None  # confirmed before a restart
-        size = _REC.size + length
-        return Item(Outgoing.unpack(payload[STATE_BYTES:]), lambda: self._ack(seq, size))
+        data = self._read_fh.read(min(committed - self._reader_pos, _READ_AHEAD))
+        pos = 0
+        while pos + _REC.size <= len(data):
+            magic, seq, length, crc = _REC.unpack_from(data, pos)
+            end = pos + _REC.size + length
+            if end > len(data) and pos == 0 and magic == _MAGIC:  # one record above the size
+                data += self._read_fh.read(min(end, committed - self._reader_pos) - len(data))
+            if end > len(data):
+                if pos:
+                    break  # the rest at the next read
+                raise SpoolError(f"spool {path.name}: corrupt record at byte {self._reader_pos}")
+            payload = data[pos + _REC.size : end]
+            if magic != _MAGIC or zlib.crc32(payload) != crc:
+                if pos:
+                    break  # hand out the good ones first; the next read raises
+                raise SpoolError(f"spool {path.name}: corrupt record at byte {self._reader_pos}")
+            pos = end
+            if seq > self._acked:  # else confirmed before a restart
+                ack = functools.partial(self._ack, seq, _REC.size + length)
+                self._ready.append(Item(Outgoing.unpack(payload[STATE_BYTES:]), ack))
+        self._reader_pos += pos
 
     def _ack(self, seq: int, size: int) -> None:
         with self._room:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from cti_journal.lookup.contacts import Match
 from cti_journal.shared.message import JournalEntry, Lookup
@@ -32,24 +32,46 @@ def enrich_match(
     entry: JournalEntry, index: Finder, *, relookup: bool
 ) -> tuple[JournalEntry, Match | None]:
     """`enrich`, with the match itself (for the worker's counters)."""
-    if entry.has_contact and not relookup:
-        return entry.evolve(lookup=Lookup.PRESET), None
-    if not entry.rufnummer:
-        return entry.evolve(lookup=Lookup.SKIPPED), None
-    if len(entry.rufnummer) + len(entry.amtsholung) > MAX_NUMBER_CHARS:
-        return entry.evolve(lookup=Lookup.PRESET if entry.has_contact else Lookup.MISS), None
-    match = index.find(entry.rufnummer, entry.amtsholung, incoming=entry.in_out == "i")
+    changes, match = lookup_changes(
+        index, entry.rufnummer, entry.amtsholung, entry.in_out, entry.has_contact,
+        relookup=relookup,
+    )  # fmt: skip
+    return entry.evolve(**changes), match
+
+
+def enrich_fields(data: dict[str, Any], index: Finder, *, relookup: bool) -> Match | None:
+    """`enrich_match` on an entry's decoded fields (shared/message.py `decode_bundle_fields`),
+    in place: the worker's way when no rule needs an entry object — the fields it does not
+    change pass through without an object being built, derived and encoded."""
+    get = data.get
+    changes, match = lookup_changes(
+        index, get("rufnummer", ""), get("amtsholung", ""), data["in_out"],
+        bool(get("name") or get("datensatz_id")), relookup=relookup,
+    )  # fmt: skip
+    data.update(changes)
+    return match
+
+
+def lookup_changes(
+    index: Finder, rufnummer: str, amtsholung: str, in_out: str, has_contact: bool, *,
+    relookup: bool,
+) -> tuple[dict[str, str], Match | None]:  # fmt: skip
+    """The fields the look-up sets for an entry with these values, and the match."""
+    if has_contact and not relookup:
+        return {"lookup": Lookup.PRESET}, None
+    if not rufnummer:
+        return {"lookup": Lookup.SKIPPED}, None
+    if len(rufnummer) + len(amtsholung) > MAX_NUMBER_CHARS:
+        return {"lookup": Lookup.PRESET if has_contact else Lookup.MISS}, None
+    match = index.find(rufnummer, amtsholung, incoming=in_out == "i")
     if match is None or match.kind == "undecided":
-        result = Lookup.PRESET if entry.has_contact else Lookup.MISS
-        return entry.evolve(lookup=result), match
+        return {"lookup": Lookup.PRESET if has_contact else Lookup.MISS}, match
     contact = match.contact
-    return (
-        entry.evolve(
-            name=contact.name if match.kind == "hit" else "",
-            firma=contact.company,
-            datensatz_id=contact.record_id,
-            datensatz_tabelle=contact.label,
-            lookup=Lookup.HIT if match.kind == "hit" else Lookup.COMPANY,
-        ),
-        match,
-    )
+    hit = match.kind == "hit"
+    return {
+        "name": contact.name if hit else "",
+        "firma": contact.company,
+        "datensatz_id": contact.record_id,
+        "datensatz_tabelle": contact.label,
+        "lookup": Lookup.HIT if hit else Lookup.COMPANY,
+    }, match

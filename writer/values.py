@@ -18,6 +18,7 @@ raises `PermanentError` naming the column.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, Final
@@ -48,14 +49,49 @@ def converter(
 ) -> Callable[[JournalEntry], Any]:
     source = _source(col)
     if col.sql_kind == "text":
-        return lambda entry: _text(col, source(entry), on_truncate)
+        return _text_converter(col, source, on_truncate)
     if col.sql_kind == "integer":
-        return lambda entry: _integer(col, source(entry))
+        return _integer_converter(col, source)
     if col.sql_kind == "float":
         return lambda entry: _float(col, source(entry))
     if col.utc:
         return lambda entry: entry.utc
     return lambda entry: _moment(col, entry.zeitpunkt)
+
+
+def _text_converter(
+    col: MappedColumn, source: Callable[[JournalEntry], Any], on_truncate: Callable[[str], None]
+) -> Callable[[JournalEntry], Any]:
+    """`_text` with the usual case inline (a text that fits, or a missing one): one call per
+    column and row instead of three, on every row the writer writes."""
+    size = col.size if col.size is not None else -1
+    missing = _missing(col)
+
+    def convert(entry: JournalEntry) -> Any:
+        value = source(entry)
+        if value == "" or value is None:
+            return missing
+        if type(value) is str and (size < 0 or len(value) <= size):
+            return value
+        return _text(col, value, on_truncate)  # a number, or too long: cut or refused
+
+    return convert
+
+
+def _integer_converter(
+    col: MappedColumn, source: Callable[[JournalEntry], Any]
+) -> Callable[[JournalEntry], Any]:
+    """`_integer` with the usual case inline: an int (not a bool) within the column's range."""
+    low = col.low if col.low is not None else -(2**63)
+    high = col.high if col.high is not None else 2**63 - 1
+
+    def convert(entry: JournalEntry) -> Any:
+        value = source(entry)
+        if type(value) is int and low <= value <= high:
+            return value
+        return _integer(col, value)
+
+    return convert
 
 
 def _source(col: MappedColumn) -> Callable[[JournalEntry], Any]:
@@ -64,8 +100,7 @@ def _source(col: MappedColumn) -> Callable[[JournalEntry], Any]:
         and col.sql_kind == "float"
     ):
         return lambda entry: _moment(col, entry.zeitpunkt)
-    attribute = SPECS[col.type].field
-    return lambda entry: getattr(entry, attribute)
+    return operator.attrgetter(SPECS[col.type].field)
 
 
 def _missing(col: MappedColumn) -> Any:

@@ -56,6 +56,20 @@ class ChangeSet:
     token: str | None = None
 
 
+class Configured:
+    """What every source has the same way: its settings, and its name from them."""
+
+    _settings: ContactSourceSettings
+
+    @property
+    def name(self) -> str:
+        return self._settings.name
+
+    @property
+    def settings(self) -> ContactSourceSettings:
+        return self._settings
+
+
 @runtime_checkable
 class ContactSource(Protocol):
     """One place contacts come from (an ODBC table, a directory, an address book, a file, a CRM).

@@ -40,7 +40,12 @@ from xml.etree.ElementTree import Element
 from defusedxml import ElementTree as SafeET
 
 from cti_journal.lookup.contacts import ContactRow
-from cti_journal.lookup.sources.base import ChangeSet, SourceRefusedError, SourceUnavailableError
+from cti_journal.lookup.sources.base import (
+    ChangeSet,
+    Configured,
+    SourceRefusedError,
+    SourceUnavailableError,
+)
 from cti_journal.lookup.sources.vcard import Card, VCardReader, card_row
 from cti_journal.shared.config import ContactSourceSettings
 
@@ -100,7 +105,7 @@ class _BoundedReader:
         return data
 
 
-class CardDavContactSource:
+class CardDavContactSource(Configured):
     def __init__(self, settings: ContactSourceSettings) -> None:
         self._settings = settings
         self._books: list[_Book] | None = None
@@ -118,14 +123,6 @@ class CardDavContactSource:
             if parts.scheme == "https"
             else None
         )
-
-    @property
-    def name(self) -> str:
-        return self._settings.name
-
-    @property
-    def settings(self) -> ContactSourceSettings:
-        return self._settings
 
     @property
     def incremental(self) -> bool:

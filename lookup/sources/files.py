@@ -21,6 +21,7 @@ from typing import Final
 from cti_journal.lookup.contacts import ContactRow
 from cti_journal.lookup.sources.base import (
     ChangeSet,
+    Configured,
     SourceRefusedError,
     SourceUnavailableError,
     where,
@@ -68,20 +69,12 @@ def read_contacts(
     return rows
 
 
-class FileContactSource:
+class FileContactSource(Configured):
     def __init__(self, settings: ContactSourceSettings) -> None:
         self._settings = settings
         self._path = Path(settings.path)
         self._snapshot: _Snapshot | None = None
         self._rows: dict[str, ContactRow] = {}
-
-    @property
-    def name(self) -> str:
-        return self._settings.name
-
-    @property
-    def settings(self) -> ContactSourceSettings:
-        return self._settings
 
     @property
     def incremental(self) -> bool:

@@ -34,6 +34,7 @@ import orjson
 from cti_journal.lookup.contacts import ContactRow
 from cti_journal.lookup.sources.base import (
     ChangeSet,
+    Configured,
     SourceRefusedError,
     SourceUnavailableError,
     where,
@@ -208,21 +209,13 @@ def _later(a: Any, b: Any) -> Any:
     return max(str(a), str(b))
 
 
-class HttpContactSource:
+class HttpContactSource(Configured):
     def __init__(self, settings: ContactSourceSettings) -> None:
         self._settings = settings
         self._client = HttpClient(settings, timeout_s=settings.timeout_s)
         self._mapper = RecordMapper(settings)
         self._next = JsonPath.parse(settings.next_path) if settings.next_path else None
         self._token: str | None = None
-
-    @property
-    def name(self) -> str:
-        return self._settings.name
-
-    @property
-    def settings(self) -> ContactSourceSettings:
-        return self._settings
 
     @property
     def incremental(self) -> bool:

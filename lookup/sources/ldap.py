@@ -38,7 +38,12 @@ with warnings.catch_warnings():
     from ldap3.utils.conv import escape_filter_chars
 
 from cti_journal.lookup.contacts import ContactRow
-from cti_journal.lookup.sources.base import ChangeSet, SourceRefusedError, SourceUnavailableError
+from cti_journal.lookup.sources.base import (
+    ChangeSet,
+    Configured,
+    SourceRefusedError,
+    SourceUnavailableError,
+)
 from cti_journal.shared.config import ContactSourceSettings
 
 log = logging.getLogger(__name__)
@@ -136,21 +141,13 @@ class _CheckedTls(ldap3.Tls):  # type: ignore[misc]
             raise
 
 
-class LdapContactSource:
+class LdapContactSource(Configured):
     """`full_load()` streams page by page; `changes(token)` reads what changed since."""
 
     def __init__(self, settings: ContactSourceSettings) -> None:
         self._settings = settings
         self._options = LdapOptions.from_settings(settings)
         self._token: str | None = None
-
-    @property
-    def name(self) -> str:
-        return self._settings.name
-
-    @property
-    def settings(self) -> ContactSourceSettings:
-        return self._settings
 
     @property
     def incremental(self) -> bool:

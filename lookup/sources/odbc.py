@@ -16,6 +16,7 @@ import pyodbc
 from cti_journal.lookup.contacts import ContactRow
 from cti_journal.lookup.sources.base import (
     ChangeSet,
+    Configured,
     SourceRefusedError,
     SourceUnavailableError,
     where,
@@ -26,21 +27,13 @@ from cti_journal.shared.odbc import describe, redact_dsn, refused_for_good
 FETCH_ROWS: Final = 5000
 
 
-class OdbcContactSource:
+class OdbcContactSource(Configured):
     def __init__(self, settings: ContactSourceSettings, *, timeout_s: int = 10) -> None:
         self._settings = settings
         self._timeout_s = timeout_s
         # The token handed out is str(value); the value itself (a datetime, an int) is what the
         # driver compares, so the last one is kept beside its text.
         self._mark: Any | None = None
-
-    @property
-    def name(self) -> str:
-        return self._settings.name
-
-    @property
-    def settings(self) -> ContactSourceSettings:
-        return self._settings
 
     @property
     def incremental(self) -> bool:

@@ -30,7 +30,9 @@ def make_pki(d: Path) -> None:
                  "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", f"{who}.pem",
                  cwd=d)  # fmt: skip
     for f in d.iterdir():
-        f.chmod(0o644)  # the node runs as this user but reads them from its own process
+        # The node runs as this user too. Keys as an operator must keep them (the client's is
+        # refused when open to others: shared/secrets.py), the rest readable.
+        f.chmod(0o600 if f.suffix == ".key" else 0o644)
 
 
 @pytest.fixture(scope="module")

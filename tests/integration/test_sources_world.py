@@ -134,6 +134,8 @@ def test_every_call_of_the_world_finds_its_record(
             match = holder.current.find(
                 call.number, call.amtsholung, incoming=call.direction == "in"
             )
+            if match is not None and match.kind == "undecided":
+                match = None  # the worker writes no record then (lookup/enrich.py): no coin flip
             verdicts[f"{call.direction} {call.number} ({call.why})"] = _verdict(call, match)
     finally:
         holder.stop()
@@ -157,7 +159,6 @@ def test_every_call_of_the_world_finds_its_record(
 
 KNOWN_OWNERSHIP = {
     "in +49894711300 (P04 team)": "two persons' team line in a block: the company's (rule 2)",
-    "in +49309988776 (P10 team)": "two persons' team line, no block: nobody's (rule 2)",
     "in 0049893322110 (P16 work)": "a person's direct dial on a company record (rule 1)",
     "in +4989778812 (P19 work)": "a person's direct dial on a company record (rule 1)",
     "in +49893322110 (company 1006's only number, which is P16's own direct dial)": "rule 1",

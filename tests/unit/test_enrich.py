@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+import orjson
+import pytest
+
 from cti_journal.lookup.contacts import Contact, Match
-from cti_journal.lookup.enrich import enrich
-from cti_journal.shared.message import JournalEntry, Lookup
+from cti_journal.lookup.enrich import enrich, enrich_fields, enrich_match
+from cti_journal.shared.message import JournalEntry, Lookup, decode_bundle_fields
 
 ENTRY = JournalEntry(
     event_id="e1",
@@ -122,3 +125,40 @@ def test_an_incoming_call_without_amtsholung_keeps_its_leading_zero() -> None:
     outgoing = replace(incoming, in_out="o")
     assert enrich(incoming, index, relookup=False)[0].lookup == Lookup.MISS
     assert enrich(outgoing, index, relookup=False)[0].name == "Kiel GmbH Empfang"
+
+
+@pytest.mark.parametrize(
+    ("changes", "match", "relookup"),
+    [
+        ({}, Match(PERSON, "hit", ambiguous=True), False),
+        ({}, Match(PERSON, "company", ambiguous=False), False),
+        ({}, None, False),
+        ({"name": "Preset", "datensatz_id": "9"}, Match(PERSON, "hit", ambiguous=False), False),
+        ({"name": "Preset"}, Match(PERSON, "hit", ambiguous=False), True),
+        ({"datensatz_id": "9"}, None, True),
+        ({"rufnummer": ""}, Match(PERSON, "hit", ambiguous=False), False),
+        ({"rufnummer": "1" * 70}, Match(PERSON, "hit", ambiguous=False), False),
+        ({"in_out": "o", "amtsholung": ""}, Match(PERSON, "hit", ambiguous=False), False),
+    ],
+)
+def test_the_workers_pass_through_of_fields_equals_enrich_match(
+    changes: dict[str, str], match: Match | None, relookup: bool
+) -> None:
+    """The worker enriches decoded fields in place and encodes the dict: the same entry, match
+    and index calls as `enrich_match` on the object; entries from a gateway that left out
+    optional fields included."""
+    entry = ENTRY.evolve(**changes)
+    reference = FakeIndex(match)
+    expected, expected_match = enrich_match(entry, reference, relookup=relookup)
+    for body in (entry.encode(), _without_optional_defaults(entry)):
+        data = decode_bundle_fields(body)[0]
+        index = FakeIndex(match)
+        assert enrich_fields(data, index, relookup=relookup) == expected_match
+        assert JournalEntry.decode(orjson.dumps(data)) == expected
+        assert index.calls == reference.calls
+
+
+def _without_optional_defaults(entry: JournalEntry) -> bytes:
+    data = orjson.loads(entry.encode())
+    defaults = {"name": "", "firma": "", "datensatz_id": "", "lookup": Lookup.PENDING}
+    return orjson.dumps({k: v for k, v in data.items() if defaults.get(k, object()) != v})

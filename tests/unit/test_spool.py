@@ -13,7 +13,7 @@ import pytest
 from cti_journal.gateway.identity import STATE_BYTES
 from cti_journal.gateway.intake import Item
 from cti_journal.gateway.prepare import Outgoing
-from cti_journal.gateway.spool import SpoolBuffer, SpoolError, default_spool_dir
+from cti_journal.gateway.spool import _READ_AHEAD, SpoolBuffer, SpoolError, default_spool_dir
 
 
 def _out(i: int, size: int = 20) -> Outgoing:
@@ -338,3 +338,37 @@ def test_puts_from_several_threads_get_unique_numbers_in_order(tmp_path: Path) -
         _ack(item)
     spool.close()
     assert _acked(tmp_path) == 400
+
+
+def test_read_ahead_crosses_its_size_and_reads_a_larger_record_whole(tmp_path: Path) -> None:
+    """The publisher's side reads `_READ_AHEAD` bytes at a time: records cut by that boundary
+    and a record larger than it come out whole and in order."""
+    spool = _spool(tmp_path, max_bytes=1 << 24, segment_bytes=1 << 24)
+    small = [_out(i, size=1000) for i in range(600)]  # ~620 KB: three read-aheads
+    big = _out(600, size=_READ_AHEAD + 5000)
+    spool.put(small[:300])
+    spool.put([big])
+    spool.put(small[300:])
+    items = _drain(spool)
+    assert [item.out for item in items] == [*small[:300], big, *small[300:]]
+    for item in items:
+        _ack(item)
+    assert len(spool) == 0
+    spool.close()
+
+
+def test_a_record_corrupted_while_running_stops_the_reader_after_the_good_ones(
+    tmp_path: Path,
+) -> None:
+    spool = _spool(tmp_path)
+    spool.put([_out(i) for i in range(10)])
+    segment = next(tmp_path.glob("*.seg"))
+    data = bytearray(segment.read_bytes())
+    record = len(data) // 10
+    data[6 * record + record // 2] ^= 0xFF  # inside the 7th record's payload
+    segment.write_bytes(bytes(data))
+    good = [spool.get_nowait() for _ in range(6)]
+    assert _numbers([item for item in good if item is not None]) == [0, 1, 2, 3, 4, 5]
+    with pytest.raises(SpoolError, match="corrupt record"):
+        spool.get_nowait()
+    _crash(spool)
