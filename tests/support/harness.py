@@ -30,12 +30,21 @@ from cti_journal.shared.config import BrokerSettings
 from cti_journal.shared.loader import build
 from cti_journal.shared.topology import Topology
 
+_HANDED_OUT: set[int] = set()
+
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A port nothing listens on now, and never one this test process handed out before: the
+    kernel may give the same ephemeral port twice once it is closed, and a test that asks for a
+    listen port and a metrics port before starting its processes would then start two on one
+    (seen: a look-up's metrics port equal to the gateway's listen port, exit 2)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def _toml_value(value: Any) -> str:
