@@ -122,7 +122,7 @@ def test_untrusted_certificate(radicale: Radicale) -> None:
 
 
 def test_server_down(radicale: Radicale) -> None:
-    from tests.support.slapd import free_port
+    from tests.support.harness import free_port
 
     s = settings(radicale, f"https://127.0.0.1:{free_port()}/cti/contacts/", timeout_s=2.0)
     with pytest.raises(SourceUnavailableError, match="source nextcloud"):

@@ -15,7 +15,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.slapd import free_port, make_ca
+from tests.support.harness import free_port
+from tests.support.slapd import make_ca
 
 USER = "cti"
 PASSWORD = "dav-secret"

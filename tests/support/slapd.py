@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.harness import free_port
+
 PACKAGES = ("slapd", "libldap-2.5-0")
 BASE_DN = "DC=example,DC=local"
 ADMIN_DN = f"cn=admin,{BASE_DN}"
@@ -70,12 +72,6 @@ def slapd_root() -> Path:
     shutil.rmtree(root, ignore_errors=True)
     staging.rename(root)
     return root
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_ca(folder: Path) -> tuple[Path, Path, Path]:
