@@ -67,7 +67,11 @@ def one_round(db_name: str, strategy: str, count: int) -> tuple[float, float, fl
     table, ledger = f"{tag}_journal", f"{tag}_ledger"
     create_journal(db, table)
     settings = WriterSettings(
-        dsn=db.dsn, table=table, ledger_table=ledger, batch_size=BATCH, strategy=strategy  # type: ignore[arg-type]
+        dsn=db.dsn,
+        table=table,
+        ledger_table=ledger,
+        batch_size=BATCH,
+        strategy=strategy,  # type: ignore[arg-type]
     )
     sink = OdbcJournalSink(settings, make_metrics())
     sink.open()

@@ -43,18 +43,17 @@ def insert(
 ) -> None:
     """The rows' INSERT statements on *cursor*, in the chosen strategy."""
     if strategy == "json":
-        try:
-            batch = json_batch.encode(rows)
-        except orjson.JSONEncodeError:
-            strategy = "values"  # a value JSON cannot carry (a lone surrogate): as before
+        batch = json_batch.encode(rows)
+        if batch is None:
+            strategy = "values"  # a value the JSON path would store otherwise: as before
         else:
             if len(rows) <= json_batch.JSON_ROWS_PER_STATEMENT:
                 cursor.execute(json_batch.insert_sql(plan), batch)
                 return
             step = json_batch.JSON_ROWS_PER_STATEMENT
             for start in range(0, len(rows), step):
-                chunk = json_batch.encode(rows[start : start + step])
-                cursor.execute(json_batch.insert_sql(plan), chunk)
+                part = orjson.dumps(rows[start : start + step])
+                cursor.execute(json_batch.insert_sql(plan), part)
             return
     if strategy == "values":
         step = plan.max_rows_per_statement()

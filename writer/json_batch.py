@@ -34,6 +34,7 @@ AUTO_DIALECTS: Final = frozenset({Dialect.POSTGRESQL, Dialect.MARIADB, Dialect.S
 # wide rows, and so that bisection halves something of a sensible size.
 JSON_ROWS_PER_STATEMENT: Final = 1000
 _MARIA_BIGINT_UNSIGNED_ABOVE: Final = 2**63 - 1
+_MARIA_VARCHAR_MAX: Final = 16383
 
 
 # The parameter is bound as UTF-8 bytes and read as text by the database: no UTF-16 round trip
@@ -47,10 +48,17 @@ PARAMETER: Final = {
 }
 
 
-def encode(rows: Sequence[Sequence[object]]) -> bytes:
-    """The rows as one JSON array of arrays (str, int, float, None, naive datetime), UTF-8.
-    `orjson.JSONEncodeError` (a TypeError) for what JSON cannot carry, e.g. a lone surrogate."""
-    return orjson.dumps(rows)
+def encode(rows: Sequence[Sequence[object]]) -> bytes | None:
+    """The rows as one JSON array of arrays (str, int, float, None, naive datetime), UTF-8; None
+    when a value must go the VALUES way to be stored as it is today: what JSON cannot carry
+    (a lone surrogate) and NUL characters (psqlODBC cuts a bound text at a NUL, MariaDB keeps it,
+    while `\\u0000` is refused by PostgreSQL's jsonb). The NUL check is one scan of the
+    encoded batch (a text holding a backslash and `u0000` is a harmless false alarm)."""
+    try:
+        batch = orjson.dumps(rows)
+    except orjson.JSONEncodeError:
+        return None
+    return None if b"\\u0000" in batch else batch
 
 
 def insert_sql(plan: TablePlan) -> str:
@@ -94,7 +102,9 @@ def _pg_pick(col: MappedColumn, i: int) -> str:
 
 def _maria_type(col: MappedColumn) -> str:
     if col.sql_kind == "text":
-        size = "LONGTEXT" if col.size is None else f"VARCHAR({col.size})"
+        # the widest VARCHAR of utf8mb4 is 16383 characters (TEXT reports 65535 bytes)
+        wide = col.size is None or col.size > _MARIA_VARCHAR_MAX
+        size = "LONGTEXT" if wide else f"VARCHAR({col.size})"
         return f"{size} CHARACTER SET utf8mb4"
     if col.sql_kind == "integer":
         if col.high is not None and col.high > _MARIA_BIGINT_UNSIGNED_ABOVE:

@@ -55,7 +55,8 @@ _BATCH_SQL = {
     "CAST(v->>1 AS date) FROM jsonb_array_elements(CAST(convert_from(?, 'UTF8') AS jsonb)) "
     "AS r(v)",
     Dialect.MARIADB: "INSERT INTO {t} (event_id, call_day) SELECT UNHEX(j.i), j.d FROM "
-    "JSON_TABLE(CONVERT(? USING utf8mb4), '$[*]' COLUMNS (i CHAR(32) PATH '$[0]', d DATE PATH '$[1]')) AS j",
+    "JSON_TABLE(CONVERT(? USING utf8mb4), '$[*]' "
+    "COLUMNS (i CHAR(32) PATH '$[0]', d DATE PATH '$[1]')) AS j",
     Dialect.SQLITE: "",  # literals, see record_batch
 }
 _LEGACY_TIMESTAMP = {
