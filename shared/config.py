@@ -256,7 +256,7 @@ class WriterSettings:
     batch_size: int = bounded(500, **POSITIVE)
     batch_ms: int = bounded(200, **POSITIVE)
     prefetch: int = 0  # 0 = 2 × batch_size
-    strategy: Literal["auto", "values", "executemany", "fast_executemany"] = "auto"
+    strategy: Literal["auto", "json", "values", "executemany", "fast_executemany"] = "auto"
     ledger_table: str = ""  # "" = "<table>_ledger": one ledger per journal table
     # 0 = ledger rows live as long as the journal rows they guard (deleted with them by the
     # retention pass, retention_days); N > 0 = also pruned alone after N days (a re-import

@@ -38,6 +38,7 @@ class LedgerClaim:
     def __init__(self, ledger: Ledger, metrics: Metrics) -> None:
         self.ledger = ledger
         self.metrics = metrics
+        self.batched = False  # the `json` strategy: the ledger rows in one statement too
         self._expect_known = False  # the last batch held entries already written
         self._skipped_unlogged = 0
         self._skipped_logged_at = float("-inf")
@@ -49,7 +50,7 @@ class LedgerClaim:
             if claimed is not None:
                 return claimed
         try:
-            self.ledger.record(cursor, [(r.event_id, r.utc) for r in rows])
+            self._record(cursor, rows)
             return rows
         except pyodbc.Error as exc:
             if not isinstance(classify(exc), RowError):
@@ -65,7 +66,7 @@ class LedgerClaim:
         # would make two writers deadlock (see OdbcJournalSink._commit, writer/sink.py).
         self._expect_known = self.ledger.dialect is not Dialect.SQLITE
         if todo:
-            self.ledger.record(cursor, [(r.event_id, r.utc) for r in todo])
+            self._record(cursor, todo)
         return todo
 
     def _claim_known_first(
@@ -77,7 +78,7 @@ class LedgerClaim:
         todo = [r for r in rows if r.event_id not in known]
         try:
             if todo:
-                self.ledger.record(cursor, [(r.event_id, r.utc) for r in todo])
+                self._record(cursor, todo)
         except pyodbc.Error as exc:
             if not isinstance(classify(exc), RowError):
                 raise
@@ -87,6 +88,13 @@ class LedgerClaim:
         if known:
             self._skipped(len(rows) - len(todo))
         return todo
+
+    def _record(self, cursor: pyodbc.Cursor, rows: list[Row]) -> None:
+        pairs = [(r.event_id, r.utc) for r in rows]
+        if self.batched:
+            self.ledger.record_batch(cursor, pairs)
+        else:
+            self.ledger.record(cursor, pairs)
 
     def _skipped(self, count: int) -> None:
         self.metrics.duplicates_skipped.inc(count)

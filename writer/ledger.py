@@ -27,6 +27,7 @@ import hashlib
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
+import orjson
 import pyodbc
 
 from cti_journal.writer.ddl import create_if_missing
@@ -47,6 +48,16 @@ _COMPACT_DDL = {
     "call_day DATE NOT NULL) WITHOUT ROWID",
     Dialect.MSSQL: "CREATE TABLE {t} (event_id BINARY(16) NOT NULL PRIMARY KEY CLUSTERED, "
     "call_day DATE NOT NULL)",
+}
+# The compact layout's rows from one JSON parameter, `[["<32 hex digits>", "YYYY-MM-DD"], …]`.
+_BATCH_SQL = {
+    Dialect.POSTGRESQL: "INSERT INTO {t} (event_id, call_day) SELECT decode(v->>0, 'hex'), "
+    "CAST(v->>1 AS date) FROM jsonb_array_elements(CAST(convert_from(?, 'UTF8') AS jsonb)) "
+    "AS r(v)",
+    Dialect.MARIADB: "INSERT INTO {t} (event_id, call_day) SELECT UNHEX(j.i), j.d FROM "
+    "JSON_TABLE(CONVERT(? USING utf8mb4), '$[*]' "
+    "COLUMNS (i CHAR(32) PATH '$[0]', d DATE PATH '$[1]')) AS j",
+    Dialect.SQLITE: "",  # literals, see record_batch
 }
 _LEGACY_TIMESTAMP = {
     Dialect.POSTGRESQL: "TIMESTAMP",
@@ -153,6 +164,23 @@ class Ledger:
             values = ",".join("(?,?)" for _ in chunk)
             flat = [value for pair in chunk for value in pair]
             cursor.execute(f"INSERT INTO {self.table} ({columns}) VALUES {values}", flat)
+
+    def record_batch(self, cursor: pyodbc.Cursor, rows: Sequence[tuple[str, str]]) -> None:
+        """`record` in one statement with one parameter, for the `json` strategy: the ids as
+        hex and the days as ISO text, which the database turns into the same 16 bytes and DATE
+        (SQLite, whose library here has no `unhex`, gets them as literals, made only of hex
+        digits and `date.isoformat()`). The legacy layout keeps `record`."""
+        if not self.compact or self.dialect not in _BATCH_SQL:
+            self.record(cursor, rows)
+            return
+        if self.dialect is Dialect.SQLITE:
+            values = ",".join(
+                f"(X'{id_bytes(i).hex()}','{call_day(utc).isoformat()}')" for i, utc in rows
+            )
+            cursor.execute(f"INSERT INTO {self.table} (event_id, call_day) VALUES {values}")
+            return
+        pairs = [(id_bytes(i).hex(), call_day(utc).isoformat()) for i, utc in rows]
+        cursor.execute(_BATCH_SQL[self.dialect].format(t=self.table), orjson.dumps(pairs))
 
     def prune_older_than(self, cursor: pyodbc.Cursor, cutoff: datetime) -> int:
         """Delete the ledger rows of calls older than `cutoff` (naive = UTC; less a day of

@@ -280,6 +280,7 @@ class OdbcJournalSink:
         ids are known. And the transaction takes the write lock at its first statement, so two
         writers on SQLite queue up instead of deadlocking on a read lock each wants to upgrade."""
         assert self._plan is not None and self._claim is not None
+        self._claim.batched = self._strategy == "json"
         try:
             cursor = conn.cursor()
             todo = self._claim.claim(conn, cursor, rows)
