@@ -124,6 +124,10 @@ class WriterWorker:
 
     def _settle(self, batch: _Batch, outcomes: list[Outcome]) -> None:
         self._in_db -= 1
+        if self._in_db == 0:
+            # What gathered while the database was busy goes first: it need not wait for this
+            # batch's acks (each delivery is still acked only after its own batch's commit).
+            self._submit()
         by_message: dict[int, tuple[Delivery, list[tuple[JournalEntry, Outcome]]]] = {}
         for delivery, entry, outcome in zip(batch.deliveries, batch.entries, outcomes, strict=True):
             by_message.setdefault(id(delivery), (delivery, []))[1].append((entry, outcome))
@@ -135,8 +139,6 @@ class WriterWorker:
                 self.consumer.fail(delivery, failures[0][1])  # the message as it came
             else:
                 self.consumer.settle_parts(delivery, [(e.encode(), x) for e, x in failures])
-        if self._in_db == 0:
-            self._submit()  # what gathered while the database was busy
 
     # -- database thread ----------------------------------------------------------------------
     def _db_loop(self) -> None:
