@@ -109,8 +109,9 @@ def _pipeline_run(
             n = int(args.rate * args.latency_seconds)
             lat_calls = _calls(7 + lookups, n, numbers)
             result.latency = pipe.latency(lat_calls, args.rate, args.latency_seconds + 60)
-            print(f"    latency at {args.rate:.0f}/s: p50 {result.latency.p50_ms:.0f} ms, "
-                  f"p99 {result.latency.p99_ms:.0f} ms", flush=True)  # fmt: skip
+            lat = result.latency
+            print(f"    latency at {args.rate:.0f}/s: p50 {lat.p50_ms:.0f} ms, p99 "
+                  f"{lat.p99_ms:.0f} ms; {_pacing(lat.__dict__)}", flush=True)  # fmt: skip
         result.peak_rss_mb = pipe.peak_rss_mb()
         result.dead_letters = pipe.dead_letters()
         result.rows = pipe.rows_written()
@@ -233,7 +234,8 @@ def _db_table(db: dict[str, Any]) -> list[str]:
     lat = db["runs"][0]["latency"]
     out.append(f"latency at {lat['offered_rate']:.0f}/s offered ({lat['entries']} entries): "
                f"p50 {lat['p50_ms']:.0f} ms, p95 {lat['p95_ms']:.0f} ms, p99 "
-               f"{lat['p99_ms']:.0f} ms; {100 * lat['within_150ms']:.1f} % ≤ 150 ms")  # fmt: skip
+               f"{lat['p99_ms']:.0f} ms; {100 * lat['within_150ms']:.1f} % ≤ 150 ms; "
+               f"{_pacing(lat)}")  # fmt: skip
     for t in db["targets"]:
         out.append(f"  {'PASS' if t['pass'] else 'FAIL'}  {t['target']:<42} "
                    f"{t['value']:>8.2f} (limit {t['limit']})")  # fmt: skip
@@ -245,6 +247,12 @@ def _db_table(db: dict[str, Any]) -> list[str]:
             out.append(f"    ours, inclusive: {mine}")
     out.append("")
     return out
+
+
+def _pacing(lat: dict[str, Any]) -> str:
+    """How steadily the simulator offered the rate (bench/pipeline.py `Latency`)."""
+    return (f"simulator {100 * lat.get('late_share', 0.0):.1f} % of lines ≥ 5 ms late "
+            f"(at most {lat.get('most_late_ms', 0.0):.0f} ms)")  # fmt: skip
 
 
 def _cpu_line(run: dict[str, Any], db: str) -> str:
