@@ -84,6 +84,7 @@ WRITE_PARTS = (
     ("convert + ledger claim", "w_write_start", "w_insert_start"),
     ("INSERT", "w_insert_start", "w_insert_end"),
     ("COMMIT (+ metrics)", "w_insert_end", "w_write_end"),
+    ("committed → IOLoop settles", "w_write_end", "w_settle"),
 )
 
 
@@ -94,10 +95,9 @@ def _write_parts(records: list[tuple[str, float]]) -> dict[str, list[float]]:
         if stage in ("w_write_start", "gw_recv"):
             last = {}
         last[stage] = t
-        if stage in ("w_write_end", "put_start"):
-            for label, a, b in WRITE_PARTS:
-                if a in last and b in last:
-                    parts[label].append(1000 * (last[b] - last[a]))
+        for label, a, b in WRITE_PARTS:
+            if b == stage and a in last:
+                parts[label].append(1000 * (t - last[a]))
     return parts
 
 

@@ -133,6 +133,14 @@ def _install() -> None:  # noqa: C901, PLR0915 - a list of wrappers, flat on pur
 
     worker.WriterWorker._submit = submit  # type: ignore[method-assign]
 
+    orig_settle = worker.WriterWorker._settle
+
+    def settle(self: Any, batch: Any, outcomes: Any) -> None:
+        rec("w_settle", [])
+        orig_settle(self, batch, outcomes)
+
+    worker.WriterWorker._settle = settle  # type: ignore[method-assign]
+
     orig_write = sink.OdbcJournalSink.write
 
     def write(self: Any, entries: Any) -> Any:
