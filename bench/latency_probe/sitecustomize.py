@@ -133,6 +133,17 @@ def _install() -> None:  # noqa: C901, PLR0915 - a list of wrappers, flat on pur
 
     worker.WriterWorker._submit = submit  # type: ignore[method-assign]
 
+    orig_take = getattr(worker.WriterWorker, "_take_gathered", None)
+    if orig_take is not None:  # the database thread takes the next batch itself
+
+        def take(self: Any) -> Any:
+            batch = orig_take(self)
+            if batch is not None:
+                rec("w_submit", [e.event_id for e in batch.entries])
+            return batch
+
+        worker.WriterWorker._take_gathered = take  # type: ignore[attr-defined]
+
     orig_settle = worker.WriterWorker._settle
 
     def settle(self: Any, batch: Any, outcomes: Any) -> None:
