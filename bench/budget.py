@@ -54,6 +54,12 @@ def yardstick(
     return (1e6 / values if values else float("nan")), "raw VALUES time per row"
 
 
+def raw_values_of(db: Mapping[str, Any]) -> float:
+    """The raw multi-row VALUES insert's rows/s that issue 18's "× raw" is measured against
+    (a result older than the `raw_values` field: the best batched strategy's)."""
+    return float(db.get("raw_values") or db["best_batched"]["rows_per_s"])
+
+
 def budget_of_run(run: Mapping[str, Any], database: str) -> dict[str, float]:
     """The budget of a run as stored in the JSON (older files lack the stored field)."""
     stored = run.get("cpu_us_per_entry")

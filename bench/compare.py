@@ -7,7 +7,8 @@ A shared machine's absolute figures move with its load, so each stage is divided
 measured in the same run (bench/budget.py): the database server's CPU per entry (PostgreSQL,
 MariaDB) or, for SQLite, the raw VALUES insert's time per row. The change is that of the ratio.
 Also printed: throughput against raw and naive, p99, and the load each run was measured at.
-Backfill results (`--backfill`) are compared by rate and peak memory.
+Backfill results (`--backfill`) are compared by rate and peak memory, the contact index's build
+(`--index N`) by its wall and CPU seconds; a file may hold any of the three.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.budget import STAGES, budget_of_run, yardstick
+from bench.budget import STAGES, budget_of_run, raw_values_of, yardstick
 
 _HEADER = f"  {'stage':<10}{'old µs':>8}{'old ×':>8}{'new µs':>8}{'new ×':>8}{'change':>9}"
 
@@ -86,13 +87,15 @@ def compare_runs(db_old: Mapping[str, Any], db_new: Mapping[str, Any]) -> tuple[
 def _headline(db_old: Mapping[str, Any], db_new: Mapping[str, Any]) -> list[str]:
     out = []
     for label, db in (("old", db_old), ("new", db_new)):
-        raw = db["best_batched"]["rows_per_s"]
+        raw = raw_values_of(db)
         e2e = db["end_to_end"]["rate"]
-        p99 = db["runs"][0]["latency"]["p99_ms"] if db["runs"][0].get("latency") else math.nan
+        lat = db["runs"][0].get("latency") or {}
         out.append(
             f"  {label}: best {e2e:,.0f}/s ({db['end_to_end']['shape']}) = "
             f"{e2e / raw:.2f} × raw VALUES ({raw:,.0f}), "
-            f"{e2e / db['naive']['baseline']:.1f} × naive; p99 {p99:.0f} ms at 1,000/s"
+            f"{e2e / db['naive']['baseline']:.1f} × naive; p50 {lat.get('p50_ms', math.nan):.0f}"
+            f" ms, p99 {lat.get('p99_ms', math.nan):.0f} ms at "
+            f"{lat.get('offered_rate', 1000.0):,.0f}/s"
         )
     return out
 
@@ -110,6 +113,22 @@ def compare_backfill(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str
     return out
 
 
+def compare_index(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """The contact index's build (bench.run --index N): wall and CPU seconds, memory."""
+    out = []
+    for label, data in (("old", old), ("new", new)):
+        i = data["index"]
+        out.append(
+            f"{label}: index of {i['contacts']:,} contacts built in {i['build_s']:.1f} s (CPU "
+            f"{i['build_cpu_s']:.1f} s, load {i.get('load_average', math.nan):.1f}); RSS "
+            f"{i['rss_mb']:.0f} MB, peak {i['peak_rss_mb']:.0f} MB; "
+            f"{i['lookups_per_cpu_s']:,} look-ups per CPU second"
+        )
+    o, n = old["index"], new["index"]
+    out.append(f"  build CPU seconds {_change(o['build_cpu_s'], n['build_cpu_s']):+.0f}%")
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench.compare", description=__doc__.split("\n\n")[0])
     p.add_argument("old", type=Path)
@@ -123,9 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     old, new = _load(args.old), _load(args.new)
+    # A file holds a full run (databases), a backfill, an index build, or several of them.
     if "backfill" in old and "backfill" in new:
         print("\n".join(compare_backfill(old, new)))
-        return 0
+    if "index" in old and "index" in new:
+        print("\n".join(compare_index(old, new)))
     worst = -math.inf
     olds = {d["database"]: d for d in old.get("databases", ())}
     for db in new.get("databases", ()):

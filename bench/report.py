@@ -22,7 +22,7 @@ from typing import Any, Final
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.budget import budget_of_run
+from bench.budget import budget_of_run, raw_values_of
 
 REPO: Final = Path(__file__).resolve().parent.parent
 REFERENCE: Final = REPO / "bench" / "results" / "reference.json"
@@ -37,7 +37,7 @@ def _shape(run: Mapping[str, Any]) -> str:
 
 def _row(db: Mapping[str, Any]) -> str:
     name = {"postgresql": "PostgreSQL", "mariadb": "MariaDB", "sqlite": "SQLite"}[db["database"]]
-    raw = db["best_batched"]["rows_per_s"]
+    raw = raw_values_of(db)
     naive = db["naive"]["baseline"]
     e2e = db["end_to_end"]["rate"]
     main = db["runs"][0]
@@ -73,9 +73,32 @@ def table(result: Mapping[str, Any]) -> str:
         "| db server | ours / db | load |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *(_row(db) for db in dbs),
+        *_extras(result),
         END,
     ]
     return "\n".join(lines)
+
+
+def _extras(result: Mapping[str, Any]) -> list[str]:
+    """The backfill and the contact index's build, when the result holds them (`bench.run
+    --backfill N --index N`, merged in with `--also`)."""
+    out: list[str] = []
+    if "backfill" in result:
+        b = result["backfill"]
+        peak = max(b["peak_rss_mb"].values(), default=math.nan)
+        out.append(
+            f"Backfill of {b['throughput']['entries']:,} entries into {result['database']} "
+            f"({_shape(b)}): {b['throughput']['rate']:,.0f} entries/s, the largest process "
+            f"{peak:.0f} MB at its peak."
+        )
+    if "index" in result:
+        i = result["index"]
+        out.append(
+            f"Contact index of {i['contacts']:,} contacts built in {i['build_s']:.1f} s "
+            f"({i['build_cpu_s']:.1f} s CPU, load {i.get('load_average', math.nan):.1f}), "
+            f"{i['rss_mb']:.0f} MB resident."
+        )
+    return ["", *out] if out else []
 
 
 def render(doc: str, result: Mapping[str, Any]) -> str:
@@ -91,10 +114,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench.report", description=__doc__.split("\n\n")[0])
     p.add_argument("--json", type=Path, default=REFERENCE)
     p.add_argument("--doc", type=Path, default=DOC)
+    p.add_argument(
+        "--also",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="JSON",
+        help="a backfill/index result whose figures join the table's (e.g. latest-backfill.json)",
+    )
     p.add_argument("--check", action="store_true", help="exit 1 if the doc is not up to date")
     p.add_argument("--stdout", action="store_true", help="print the table, change nothing")
     args = p.parse_args(argv)
     result = json.loads(args.json.read_text(encoding="utf-8"))
+    for extra in args.also:
+        more = json.loads(extra.read_text(encoding="utf-8"))
+        result.update({k: more[k] for k in ("backfill", "database", "index") if k in more})
     if args.stdout:
         print(table(result))
         return 0

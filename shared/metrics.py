@@ -33,7 +33,10 @@ Process = Literal["gateway", "lookup", "writer"]
 GATEWAY: Process = "gateway"
 LOOKUP: Process = "lookup"
 WRITER: Process = "writer"
-_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+# Fine between 10 and 100 ms, where the pipeline's p50 and p99 lie at steady load: with 25 and
+# 50 ms as neighbours, histogram_quantile put a p99 of 37 ms (exact, bench.latency_trace) at 48.
+_LATENCY_BUCKETS = (0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.25,
+                    0.5, 1, 2.5, 5, 10, 30, 60, 300)  # fmt: skip
 
 
 @dataclass(frozen=True)

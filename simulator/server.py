@@ -54,6 +54,7 @@ _ACCEPT_POLL_S: Final = 0.2
 _FINISH_TIMEOUT_S: Final = 2.0
 _BACKOFF_START_S: Final = 0.1
 _BACKOFF_MAX_S: Final = 5.0
+LATE_S: Final = 0.005  # a line sent this long after it was due counts as late (`Simulator.late`)
 
 Entry = Mapping[str, Any]
 
@@ -68,6 +69,8 @@ class _Schedule:
     def __init__(self, rate: float) -> None:
         self._interval = 1.0 / rate if rate > 0 else 0.0
         self._t0: float | None = None
+        self.late = 0  # lines sent LATE_S or more after they were due
+        self.most_late_s = 0.0
 
     @property
     def started(self) -> float | None:
@@ -83,6 +86,11 @@ class _Schedule:
             delay = self._t0 + index * self._interval - time.monotonic()
             if delay > 0:
                 return not stop.wait(delay)
+            # Behind: the sender did not get the CPU in time (a loaded machine), and the lines
+            # that fell due go out in a burst. A latency measured meanwhile says so.
+            self.most_late_s = max(self.most_late_s, -delay)
+            if -delay >= LATE_S:
+                self.late += 1
         return not stop.is_set()
 
 
@@ -123,6 +131,12 @@ class Simulator:
     @property
     def sent(self) -> int:
         return self._sent
+
+    @property
+    def late(self) -> tuple[int, float]:
+        """With a rate: (lines sent `LATE_S` or more behind their schedule, the most behind in
+        seconds). Lines that fell due while no client was connected count too."""
+        return self._schedule.late, self._schedule.most_late_s
 
     @property
     def active_seconds(self) -> float:

@@ -3,6 +3,9 @@ database thread, and settle each delivery with the batch's outcome once it is co
 
 The AMQP IOLoop never waits for the database, so heartbeats keep flowing while a slow or absent
 database holds a batch; the broker's prefetch bounds how many entries are held unacknowledged.
+When a write ends, the database thread takes what gathered meanwhile itself and writes it at once:
+handed over by the IOLoop, it waited for two thread wake-ups first (the IOLoop's to learn of the
+commit, then the database thread's), milliseconds each on a loaded machine (bench.latency_trace).
 """
 
 from __future__ import annotations
@@ -51,6 +54,9 @@ class WriterWorker:
         self._timer: object | None = None
         self._soon = False
         self._in_db = 0  # batches handed to the database thread and not yet settled
+        # _batch and _in_db are shared with the database thread, which takes the gathered batch
+        # itself after a write (`_take_gathered`).
+        self._lock = threading.Lock()
         self._jobs: queue.Queue[_Batch | None] = queue.Queue()
         self._busy = threading.Event()
         self._db_thread = threading.Thread(target=self._db_loop, name="writer-db", daemon=True)
@@ -85,21 +91,25 @@ class WriterWorker:
 
     def _lost(self) -> None:
         self.consumer.lost()
-        self._batch = _Batch([], [])  # void: the broker redelivers these
+        with self._lock:
+            self._batch = _Batch([], [])  # void: the broker redelivers these
         self._cancel_timer()
 
     def _handle(self, delivery: Delivery) -> None:
         entries = self.consumer.entries(delivery)
         if entries is None:
             return
-        self._batch.deliveries.extend([delivery] * len(entries))
-        self._batch.entries.extend(entries)
+        with self._lock:
+            self._batch.deliveries.extend([delivery] * len(entries))
+            self._batch.entries.extend(entries)
+            size, idle = len(self._batch.entries), self._in_db == 0
         # Group commit: an idle database gets the batch at once (after this burst of frames);
-        # while it is busy the batch grows, up to batch_size entries or batch_ms. So latency is
-        # one transaction at low rates and batches are large exactly when the load is.
-        if len(self._batch.entries) >= self.settings.batch_size:
+        # while it is busy the batch grows, up to batch_size entries or batch_ms, or until the
+        # write ends. So latency is one transaction at low rates and batches are large exactly
+        # when the load is.
+        if size >= self.settings.batch_size:
             self._submit()
-        elif self._in_db == 0 and not self._soon:
+        elif idle and not self._soon:
             self._soon = True
             self.link.call_later(0, self._submit_if_idle)
         elif self._timer is None:
@@ -117,13 +127,23 @@ class WriterWorker:
 
     def _submit(self) -> None:
         self._cancel_timer()
-        if self._batch.entries:
+        with self._lock:
+            if not self._batch.entries:
+                return
             batch, self._batch = self._batch, _Batch([], [])
             self._in_db += 1
-            self._jobs.put(batch)
+        self._jobs.put(batch)
 
     def _settle(self, batch: _Batch, outcomes: list[Outcome]) -> None:
-        self._in_db -= 1
+        with self._lock:
+            self._in_db -= 1
+            idle, gathered = self._in_db == 0, bool(self._batch.entries)
+        if idle:
+            # What gathered while the database was busy goes first: it need not wait for this
+            # batch's acks (each delivery is still acked only after its own batch's commit).
+            self._submit()
+        elif not gathered:
+            self._cancel_timer()  # the database thread took the batch the timer was for
         by_message: dict[int, tuple[Delivery, list[tuple[JournalEntry, Outcome]]]] = {}
         for delivery, entry, outcome in zip(batch.deliveries, batch.entries, outcomes, strict=True):
             by_message.setdefault(id(delivery), (delivery, []))[1].append((entry, outcome))
@@ -135,23 +155,34 @@ class WriterWorker:
                 self.consumer.fail(delivery, failures[0][1])  # the message as it came
             else:
                 self.consumer.settle_parts(delivery, [(e.encode(), x) for e, x in failures])
-        if self._in_db == 0:
-            self._submit()  # what gathered while the database was busy
 
     # -- database thread ----------------------------------------------------------------------
     def _db_loop(self) -> None:
-        while True:
-            batch = self._jobs.get()
-            if batch is None:
-                return
+        batch = self._jobs.get()
+        while batch is not None:
             self._busy.set()
             try:
                 outcomes = self.sink.write(batch.entries)
             except StoppingError:
+                self._busy.clear()
                 return  # unsettled deliveries go back to the queue when the channel closes
             except Exception as exc:  # a bug must not kill the thread and silently stall
                 log.exception("writing a batch of %d failed unexpectedly", len(batch.entries))
                 outcomes = [exc] * len(batch.entries)
-            finally:
+            following = self._take_gathered()
+            if following is None:
                 self._busy.clear()
             self.link.call_threadsafe(functools.partial(self._settle, batch, outcomes))
+            batch = following if following is not None else self._jobs.get()
+
+    def _take_gathered(self) -> _Batch | None:
+        """The entries that gathered during the write just ended, as the next batch; None if
+        there are none or a batch handed over meanwhile (batch_size reached) is to go first."""
+        if not self._jobs.empty():
+            return None
+        with self._lock:
+            if not self._batch.entries:
+                return None
+            batch, self._batch = self._batch, _Batch([], [])
+            self._in_db += 1
+        return batch

@@ -115,3 +115,65 @@ def test_cpu_of_a_command_is_summed_over_its_processes_differences() -> None:
     before = {"11/postgres": 5.0, "12/postgres": 3.0, "13/beam.smp": 7.0, "gateway": 1.0}
     after = {"11/postgres": 6.0, "14/postgres": 0.5, "13/beam.smp": 8.0, "gateway": 1.5}
     assert cpu_delta(before, after) == {"postgres": 1.5, "beam.smp": 1.0, "gateway": 0.5}
+
+
+def test_times_raw_is_against_the_raw_values_insert_not_the_fastest_strategy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 18 measures the pipeline against raw multi-row VALUES; on PostgreSQL another
+    strategy (fast_executemany) may be faster, and must not become the yardstick."""
+    result = _result(CPU)
+    db = result["databases"][0]
+    db["best_batched"] = {"strategy": "fast_executemany", "rows_per_s": 40_000.0}
+    db["raw_values"] = 20_000.0
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(result))
+    assert "| PostgreSQL | 20,000 | 500 | 5,000 (2L×1W) | 0.25 |" in report.table(result)
+    assert compare.main([str(path), str(path)]) == 0
+    assert "0.25 × raw VALUES (20,000)" in capsys.readouterr().out
+
+
+def _index(build_s: float, cpu_s: float) -> dict[str, Any]:
+    return {
+        "contacts": 1_000_000,
+        "build_s": build_s,
+        "build_cpu_s": cpu_s,
+        "rss_mb": 80.0,
+        "peak_rss_mb": 95.0,
+        "lookups_per_cpu_s": 150_000,
+        "load_average": 1.0,
+    }
+
+
+def _backfill(rate: float) -> dict[str, Any]:
+    return {
+        "database": "sqlite",
+        "backfill": {
+            "lookups": 2,
+            "writers": 1,
+            "throughput": {"entries": 1_000_000, "rate": rate},
+            "peak_rss_mb": {"gateway": 60.0, "writer-1": 90.0},
+        },
+        "loadavg_at_start": [1.0, 1.0, 1.0],
+    }
+
+
+def test_backfill_and_index_results_are_compared_and_join_the_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    old.write_text(json.dumps({**_backfill(6432.0), "index": _index(42.5, 40.0)}))
+    new.write_text(json.dumps({**_backfill(13_000.0), "index": _index(18.0, 10.0)}))
+    assert compare.main([str(old), str(new)]) == 0
+    out = capsys.readouterr().out
+    assert "old: 6,432 entries/s" in out and "new: 13,000 entries/s" in out
+    assert "built in 42.5 s" in out and "built in 18.0 s" in out
+    assert "build CPU seconds -75%" in out
+    full = tmp_path / "full.json"
+    full.write_text(json.dumps(_result(CPU)))
+    assert report.main(["--json", str(full), "--also", str(new), "--stdout"]) == 0
+    table = capsys.readouterr().out
+    assert "Backfill of 1,000,000 entries into sqlite (2L×1W): 13,000 entries/s" in table
+    assert "the largest process 90 MB" in table
+    assert "Contact index of 1,000,000 contacts built in 18.0 s" in table
+    assert table.rstrip().endswith(report.END)

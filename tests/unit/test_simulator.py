@@ -323,3 +323,21 @@ def test_listen_with_several_clients_sends_every_line_to_each_connected_one():
     assert got_leaver == expected[at : at + len(got_leaver)]
     assert got_comer and got_comer == expected[-len(got_comer) :]
     assert len(sim.connections) == 3
+
+
+def test_the_schedule_counts_lines_sent_behind_it():
+    """A sender that did not get the CPU in time sends the lines that fell due at once; the
+    schedule counts them, so that a latency measured meanwhile can say the rate came in bursts."""
+    schedule = server._Schedule(rate=1000.0)
+    stop = threading.Event()
+    schedule.start()
+    assert schedule.wait(5, stop)  # due in 5 ms: waited for, not late
+    assert (schedule.late, schedule.most_late_s) == (0, 0.0)
+    time.sleep(0.05)
+    for index in range(6, 10):  # due 6–9 ms after the start, sent ~50 ms after it
+        assert schedule.wait(index, stop)
+    assert schedule.late == 4
+    assert schedule.most_late_s >= 0.04
+    unpaced = server._Schedule(rate=0.0)
+    unpaced.start()
+    assert unpaced.wait(10**6, stop) and unpaced.late == 0  # as fast as possible: never late
