@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 from cti_journal.lookup.contacts import Match
-from cti_journal.shared.message import JournalEntry, Lookup
+from cti_journal.shared.message import EntryFields, JournalEntry, Lookup
 
 # A journal number longer than this is no phone number (E.164: 15 digits; with separators, an
 # outside-line prefix and an extension far less than this). It is passed on as a miss, never
@@ -39,16 +39,17 @@ def enrich_match(
     return entry.evolve(**changes), match
 
 
-def enrich_fields(data: dict[str, Any], index: Finder, *, relookup: bool) -> Match | None:
+def enrich_fields(data: EntryFields, index: Finder, *, relookup: bool) -> Match | None:
     """`enrich_match` on an entry's decoded fields (shared/message.py `decode_bundle_fields`),
-    in place: the worker's way when no rule needs an entry object — the fields it does not
-    change pass through without an object being built, derived and encoded."""
-    get = data.get
+    in place: the worker's way when no rule needs an entry object - the fields it does not
+    change pass through without an object being built, derived and encoded. The fields are
+    changed only once the look-up succeeded: if it raises, they are the entry as it came."""
     changes, match = lookup_changes(
-        index, get("rufnummer", ""), get("amtsholung", ""), data["in_out"],
-        bool(get("name") or get("datensatz_id")), relookup=relookup,
+        index, data.rufnummer, data.amtsholung, data.in_out,
+        bool(data.name or data.datensatz_id), relookup=relookup,
     )  # fmt: skip
-    data.update(changes)
+    for name, value in changes.items():
+        setattr(data, name, value)
     return match
 
 

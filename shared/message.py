@@ -17,8 +17,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Annotated, Any, Final, Literal
 
+import msgspec
 import orjson
 
 from cti_journal.shared.errors import BadInputError
@@ -47,7 +48,8 @@ class Lookup:
 class JournalEntry:
     event_id: str
     source: str
-    received_at: float  # unix time the gateway accepted the line; for end-to-end latency
+    # unix time the gateway accepted the line; for end-to-end latency. A JSON integer stays an int.
+    received_at: int | float
     in_out: str
     zeitpunkt: str  # local wall-clock time as the CTI server wrote it: YYYY-MM-DD HH:MM:SS
     utc: str  # the same instant, unambiguous: YYYY-MM-DDTHH:MM:SSZ
@@ -106,9 +108,18 @@ class JournalEntry:
         if len(body) > MAX_MESSAGE_BYTES:
             raise BadInputError(f"message of {len(body)} bytes exceeds {MAX_MESSAGE_BYTES}")
         try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise BadInputError(f"message is not JSON: {exc}") from exc
+            fields = _ONE.decode(body)
+        except msgspec.MsgspecError:
+            fields = None
+        if fields is None or fields.v not in READABLE_VERSIONS:
+            return cls._decode_slowly(body)
+        return _entry(fields)
+
+    @classmethod
+    def _decode_slowly(cls, body: bytes) -> JournalEntry:
+        """The reference reader (orjson and the checks in Python): it says what is wrong with a
+        message the fast one refused, and reads what only it reads (unknown fields)."""
+        data = _loads(body)
         if isinstance(data, list):
             raise BadInputError("a bundle of entries where one entry was expected")
         return cls._from_dict(data)
@@ -123,24 +134,51 @@ def decode_bundle(body: bytes) -> list[JournalEntry]:
 
     Bundles carry several entries per AMQP message so that the broker's per-message work is
     shared: the two broker hops are the largest part of the pipeline's CPU per entry."""
-    return [JournalEntry.assemble(data) for data in decode_bundle_fields(body)]
+    return _entries(decode_bundle_fields(body))
 
 
-def decode_bundle_fields(body: bytes) -> list[dict[str, Any]]:
-    """`decode_bundle` checked alike, but each entry as its dict of known fields (optional ones
-    may be absent), not an object: for a stage that changes a few fields and passes the rest
-    through (the look-up: `orjson.dumps` of the dict is the entry again, at a fraction of
-    building, deriving and encoding a `JournalEntry`)."""
+def decode_bundle_fields(body: bytes) -> list[EntryFields]:
+    """`decode_bundle` checked alike, but each entry as its `EntryFields`: for a stage that
+    changes a few fields and passes the rest on (the look-up: `encode_fields` of them is the
+    message again, without a `JournalEntry` being built, derived and encoded).
+
+    Two readers, one verdict. The fast one (msgspec: parsed and type-checked in C, ~4 × less
+    CPU than orjson and the checks in Python) takes the common message: every field known, of
+    its exact type, a version this code reads. Anything else - a fault, or a field of a newer
+    minor version - goes to the reference reader, which raises the BadInputError that says why,
+    or reads it (ignoring the unknown fields). A property test holds the two to one verdict."""
     if len(body) > MAX_BUNDLE_BYTES:
         raise BadInputError(f"message of {len(body)} bytes exceeds {MAX_BUNDLE_BYTES}")
-    if not body.lstrip().startswith(b"["):
-        if len(body) > MAX_MESSAGE_BYTES:
-            raise BadInputError(f"message of {len(body)} bytes exceeds {MAX_MESSAGE_BYTES}")
+    bundle = body.lstrip().startswith(b"[")
+    if not bundle and len(body) > MAX_MESSAGE_BYTES:
+        raise BadInputError(f"message of {len(body)} bytes exceeds {MAX_MESSAGE_BYTES}")
+    try:
+        entries = _MANY.decode(body) if bundle else [_ONE.decode(body)]
+    except msgspec.MsgspecError:
+        entries = []
+    if not 0 < len(entries) <= MAX_BUNDLE_ENTRIES or not _readable(entries):
+        return [_fields(data) for data in _fields_slowly(body, bundle=bundle)]
+    return entries
+
+
+def _readable(entries: list[EntryFields]) -> bool:
+    return all(entry.v in READABLE_VERSIONS for entry in entries)
+
+
+def _fields_slowly(body: bytes, *, bundle: bool) -> list[dict[str, Any]]:
+    """The reference reader of `decode_bundle_fields` (see there)."""
+    if not bundle:
         return [_valid(_loads(body))]
     items = _loads(body)
     if not items or len(items) > MAX_BUNDLE_ENTRIES:
         raise BadInputError(f"a bundle holds 1 to {MAX_BUNDLE_ENTRIES} entries, not {len(items)}")
     return [_valid(item) for item in items]
+
+
+def encode_fields(entries: list[EntryFields]) -> bytes:
+    """One message for entries as `decode_bundle_fields` gave them (changed or not): a bundle,
+    or a plain object for a single entry (as `encode_bundle`)."""
+    return _encode(entries[0] if len(entries) == 1 else entries)
 
 
 def _loads(body: bytes) -> Any:
@@ -221,3 +259,57 @@ def _checked(data: dict[str, Any]) -> dict[str, Any]:
     if data.get("lookup", Lookup.PENDING) not in Lookup.ALL:
         raise BadInputError(f"message field 'lookup' is {data['lookup']!r:.30}")
     return data
+
+
+# The fast reader's integers: int64. orjson reads up to uint64 as an int (and a wider one as a
+# float, which no int field takes); what lies between goes to the reference reader.
+_Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+
+
+class EntryFields(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
+    """One entry as a message carries it, every field checked: `JournalEntry`'s fields with
+    their exact JSON types (a bool is no number; `v` required; `lookup` one of Lookup.ALL).
+    Mutable, for a stage that fills a few fields and passes the rest on. An unknown field makes
+    the fast reader refuse it, so that the reference reader, which ignores it, decides."""
+
+    event_id: str
+    source: str
+    received_at: _Int | float
+    in_out: str
+    zeitpunkt: str
+    utc: str
+    verb_zustand: str
+    rufnummer: str = ""
+    name: str = ""
+    firma: str = ""
+    lokale_rufnummer: str = ""
+    weitergeleitet: str = ""
+    datensatz_id: str = ""
+    datensatz_tabelle: str = ""
+    rufdauer_ms: _Int | None = None
+    verbdauer_sec: _Int | None = None
+    lcr: str = ""
+    gebuehren: _Int | None = None
+    amtsholung: str = ""
+    lookup: Literal["pending", "hit", "company", "miss", "preset", "skipped"] = "pending"
+    v: int  # required on the wire, unlike in JournalEntry; checked against READABLE_VERSIONS
+    gateway: str = ""
+
+
+_ONE: Final = msgspec.json.Decoder(EntryFields)
+_MANY: Final = msgspec.json.Decoder(list[EntryFields])
+_encode: Final = msgspec.json.Encoder().encode
+
+
+def _fields(data: dict[str, Any]) -> EntryFields:
+    """Fields the reference reader checked, as the fast one gives them (unchecked again: a
+    uint64 beyond the fast reader's int64 is fine)."""
+    return EntryFields(**data)
+
+
+def _entry(fields: EntryFields) -> JournalEntry:
+    return msgspec.convert(fields, JournalEntry, from_attributes=True)
+
+
+def _entries(fields: list[EntryFields]) -> list[JournalEntry]:
+    return msgspec.convert(fields, list[JournalEntry], from_attributes=True)

@@ -9,7 +9,7 @@ import pytest
 
 from cti_journal.lookup.contacts import Contact, Match
 from cti_journal.lookup.enrich import enrich, enrich_fields, enrich_match
-from cti_journal.shared.message import JournalEntry, Lookup, decode_bundle_fields
+from cti_journal.shared.message import JournalEntry, Lookup, decode_bundle_fields, encode_fields
 
 ENTRY = JournalEntry(
     event_id="e1",
@@ -154,7 +154,7 @@ def test_the_workers_pass_through_of_fields_equals_enrich_match(
         data = decode_bundle_fields(body)[0]
         index = FakeIndex(match)
         assert enrich_fields(data, index, relookup=relookup) == expected_match
-        assert JournalEntry.decode(orjson.dumps(data)) == expected
+        assert JournalEntry.decode(encode_fields([data])) == expected
         assert index.calls == reference.calls
 
 
