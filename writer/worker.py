@@ -17,18 +17,21 @@ from dataclasses import dataclass
 from cti_journal.shared.amqp import AmqpLink
 from cti_journal.shared.config import BrokerSettings, WriterSettings
 from cti_journal.shared.consumer import Consumer, Delivery
-from cti_journal.shared.message import JournalEntry
+from cti_journal.shared.errors import BadInputError
+from cti_journal.shared.message import decode_bundle_fields
 from cti_journal.shared.metrics import Metrics
 from cti_journal.shared.topology import WRITE
 from cti_journal.writer.sink import OdbcJournalSink, Outcome, StoppingError
+from cti_journal.writer.values import EntryValues, entry_of, entry_values
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
 class _Batch:
-    deliveries: list[Delivery]  # the message each entry came in (a bundle repeats it)
-    entries: list[JournalEntry]
+    deliveries: list[Delivery]  # the messages, in order
+    sizes: list[int]  # how many entries each of them holds (a bundle several)
+    entries: list[EntryValues]  # their entries, in order
 
 
 class WriterWorker:
@@ -47,7 +50,7 @@ class WriterWorker:
         )
         prefetch = settings.prefetch or 2 * settings.batch_size
         self.consumer = Consumer(self.link, WRITE, prefetch, self._handle, settings.prefetch_bytes)
-        self._batch = _Batch([], [])
+        self._batch = _Batch([], [], [])
         self._timer: object | None = None
         self._soon = False
         self._in_db = 0  # batches handed to the database thread and not yet settled
@@ -85,15 +88,20 @@ class WriterWorker:
 
     def _lost(self) -> None:
         self.consumer.lost()
-        self._batch = _Batch([], [])  # void: the broker redelivers these
+        self._batch = _Batch([], [], [])  # void: the broker redelivers these
         self._cancel_timer()
 
     def _handle(self, delivery: Delivery) -> None:
-        entries = self.consumer.entries(delivery)
-        if entries is None:
+        # The entries' checked fields, not `JournalEntry` objects (`Consumer.entries`): building
+        # those cost about as much as decoding, and the writer only reads their values.
+        try:
+            fields = decode_bundle_fields(delivery.body)
+        except BadInputError as exc:
+            self.consumer.fail(delivery, exc)  # not entries at all: dead-lettered as it came
             return
-        self._batch.deliveries.extend([delivery] * len(entries))
-        self._batch.entries.extend(entries)
+        self._batch.deliveries.append(delivery)
+        self._batch.sizes.append(len(fields))
+        self._batch.entries.extend(map(entry_values, fields))
         # Group commit: an idle database gets the batch at once (after this burst of frames);
         # while it is busy the batch grows, up to batch_size entries or batch_ms. So latency is
         # one transaction at low rates and batches are large exactly when the load is.
@@ -118,25 +126,37 @@ class WriterWorker:
     def _submit(self) -> None:
         self._cancel_timer()
         if self._batch.entries:
-            batch, self._batch = self._batch, _Batch([], [])
+            batch, self._batch = self._batch, _Batch([], [], [])
             self._in_db += 1
             self._jobs.put(batch)
 
     def _settle(self, batch: _Batch, outcomes: list[Outcome]) -> None:
         self._in_db -= 1
-        by_message: dict[int, tuple[Delivery, list[tuple[JournalEntry, Outcome]]]] = {}
-        for delivery, entry, outcome in zip(batch.deliveries, batch.entries, outcomes, strict=True):
-            by_message.setdefault(id(delivery), (delivery, []))[1].append((entry, outcome))
-        for delivery, results in by_message.values():
-            failures = [(entry, error) for entry, error in results if error is not None]
-            if not failures:
+        if outcomes.count(None) == len(outcomes):  # the usual batch: every entry committed
+            for delivery in batch.deliveries:
                 self.consumer.complete(delivery)
-            elif len(results) == 1:
-                self.consumer.fail(delivery, failures[0][1])  # the message as it came
-            else:
-                self.consumer.settle_parts(delivery, [(e.encode(), x) for e, x in failures])
+        else:
+            self._settle_each(batch, outcomes)
         if self._in_db == 0:
             self._submit()  # what gathered while the database was busy
+
+    def _settle_each(self, batch: _Batch, outcomes: list[Outcome]) -> None:
+        start = 0
+        for delivery, size in zip(batch.deliveries, batch.sizes, strict=True):
+            end = start + size
+            failures = [
+                (values, error)
+                for values, error in zip(batch.entries[start:end], outcomes[start:end], strict=True)
+                if error is not None
+            ]
+            start = end
+            if not failures:
+                self.consumer.complete(delivery)
+            elif size == 1:
+                self.consumer.fail(delivery, failures[0][1])  # the message as it came
+            else:
+                parts = [(entry_of(values).encode(), error) for values, error in failures]
+                self.consumer.settle_parts(delivery, parts)
 
     # -- database thread ----------------------------------------------------------------------
     def _db_loop(self) -> None:
@@ -146,7 +166,7 @@ class WriterWorker:
                 return
             self._busy.set()
             try:
-                outcomes = self.sink.write(batch.entries)
+                outcomes = self.sink.write_values(batch.entries)
             except StoppingError:
                 return  # unsettled deliveries go back to the queue when the channel closes
             except Exception as exc:  # a bug must not kill the thread and silently stall
