@@ -71,7 +71,10 @@ GATEWAY: Final = FIELDS.index("gateway")
 def entry_values(fields: Mapping[str, Any]) -> EntryValues:
     """A decoded message's fields (`decode_bundle_fields`: checked, optional ones may be
     absent) as `EntryValues`."""
-    values: EntryValues = _by_order({**_DEFAULTS, **fields})
+    if len(fields) == len(FIELDS):  # every field (decode drops unknown ones): the usual case
+        values: EntryValues = _by_order(fields)
+    else:
+        values = _by_order({**_DEFAULTS, **fields})
     return values
 
 
