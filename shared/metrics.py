@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from bisect import bisect_left
+from collections.abc import Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -318,6 +320,32 @@ class _BoundedHTTPServer(ThreadingHTTPServer):
         finally:
             timer.cancel()
             self.slots.release()
+
+
+def observe_many(histogram: Histogram, amounts: Iterable[float]) -> None:
+    """`histogram.observe(amount)` for each of *amounts* (numbers, not NaN), at a fraction of
+    the cost: the writer observes every entry's latency, and prometheus_client has no bulk
+    observe. A histogram keeps one count per bucket (made cumulative when exposed) and a sum:
+    each amount is counted in the first bucket whose bound is at least the amount, as
+    `observe` does, and each bucket and the sum are added to once. The exposition is the one
+    per-amount `observe` gives (tests/unit/test_metrics_bulk.py), the sum up to the rounding of
+    adding the amounts first. Where the library keeps its buckets otherwise, observe each."""
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None or len(buckets) != len(bounds):
+        for amount in amounts:
+            histogram.observe(amount)
+        return
+    counts = [0] * len(bounds)
+    added = 0.0
+    for amount in amounts:
+        counts[bisect_left(bounds, amount)] += 1  # bounds end with +Inf
+        added += amount
+    total.inc(added)
+    for bucket, count in zip(buckets, counts, strict=True):
+        if count:
+            bucket.inc(count)
 
 
 def _cut(request: socket.socket) -> None:

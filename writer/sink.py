@@ -19,6 +19,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 
 import pyodbc
@@ -35,7 +36,7 @@ from cti_journal.shared.errors import (
 )
 from cti_journal.shared.labels import BoundedLabels
 from cti_journal.shared.message import JournalEntry
-from cti_journal.shared.metrics import Metrics
+from cti_journal.shared.metrics import Metrics, observe_many
 from cti_journal.shared.odbc import (
     RowError,
     SchemaError,
@@ -52,6 +53,14 @@ from cti_journal.writer.journal_db import open_journal
 from cti_journal.writer.ledger import Ledger
 from cti_journal.writer.pairs import PairCheck
 from cti_journal.writer.table import TablePlan, load_plan
+from cti_journal.writer.values import (
+    EVENT_ID,
+    GATEWAY,
+    RECEIVED_AT,
+    UTC,
+    EntryValues,
+    values_of,
+)
 
 log = logging.getLogger(__name__)
 Outcome = BaseException | None
@@ -173,12 +182,16 @@ class OdbcJournalSink:
 
     # -- writing ------------------------------------------------------------------------------
     def write(self, entries: Sequence[JournalEntry]) -> list[Outcome]:
+        """`write_values` for entry objects."""
+        return self.write_values([values_of(entry) for entry in entries])
+
+    def write_values(self, batch: Sequence[EntryValues]) -> list[Outcome]:
         link = Backoff(first_s=0.2, max_s=self.settings.db_retry_max_s)
         retry = Backoff(first_s=0.2, max_s=self.settings.db_retry_max_s)
         attempts = 0
         while True:
             try:
-                outcomes = self._write_once(entries)
+                outcomes = self._write_once(batch)
             except ConnectionLostError as exc:
                 self._drop_connection()
                 self._replan = True
@@ -188,8 +201,8 @@ class OdbcJournalSink:
                 self._rollback()
                 attempts += 1
                 if attempts >= BATCH_ATTEMPTS:
-                    return [exc] * len(entries)
-                log.info("batch of %d: %s; trying again", len(entries), exc)
+                    return [exc] * len(batch)
+                log.info("batch of %d: %s; trying again", len(batch), exc)
                 waiting = retry
             else:
                 link.succeeded(log, "journal database")
@@ -198,42 +211,56 @@ class OdbcJournalSink:
             if waiting.wait(self.stopping):
                 raise StoppingError("shutting down")
 
-    def _write_once(self, entries: Sequence[JournalEntry]) -> list[Outcome]:
+    def _write_once(self, batch: Sequence[EntryValues]) -> list[Outcome]:
         assert self._plan is not None, "open() first"
         conn = self._connection()
         if self._replan:
             self._reload_plan(conn)
-        self._pairs.observe(entries)
-        outcomes: list[Outcome] = [None] * len(entries)
+        self._pairs.observe_values(batch)
+        outcomes: list[Outcome] = [None] * len(batch)
+        rows = self._rows(batch, outcomes)
+        started = time.perf_counter()
+        written = self._isolating(conn, rows, outcomes)
+        elapsed = time.perf_counter() - started
+        self.metrics.insert_seconds.observe(elapsed)
+        self.metrics.batch_size.observe(len(batch))
+        self.metrics.written.inc(written)
+        now = time.time()
+        observe_many(
+            self.metrics.end_to_end_seconds,
+            [max(0.0, now - values[RECEIVED_AT])
+             for values, outcome in zip(batch, outcomes, strict=True) if outcome is None],
+        )  # fmt: skip
+        return outcomes
+
+    def _rows(self, batch: Sequence[EntryValues], outcomes: list[Outcome]) -> list[Row]:
+        """The batch's rows, one per event id; a value that cannot be converted is that
+        entry's outcome (its dead letter), the others go on."""
+        assert self._plan is not None
+        row_of = self._plan.row_of
         rows: list[Row] = []
         seen: set[str] = set()
-        for i, entry in enumerate(entries):
-            if entry.event_id in seen:  # the same entry twice in one batch: one row
-                self.metrics.duplicates_skipped.inc()
-                self.metrics.skipped_by_gateway.labels(self._gateway_label(entry.gateway)).inc()
+        copies: list[str] = []  # gateways of entries that came twice in this batch
+        for i, values in enumerate(batch):
+            event_id = values[EVENT_ID]
+            if event_id in seen:  # the same entry twice in one batch: one row
+                copies.append(values[GATEWAY])
                 continue
-            seen.add(entry.event_id)
+            seen.add(event_id)
             try:
-                row = Row(i, entry.event_id, self._plan.row(entry), entry.utc, entry.gateway)
-                rows.append(row)
+                rows.append(Row(i, event_id, row_of(values), values[UTC], values[GATEWAY]))
             except PermanentError as exc:
                 outcomes[i] = exc
             except Exception as exc:
                 # Conversion is pure: whatever it raises is about this entry's values, so it is
                 # this entry's dead letter, never the batch's retry (issue 20, finding 7).
-                log.exception("event %s: converting its values failed", entry.event_id)
+                log.exception("event %s: converting its values failed", event_id)
                 outcomes[i] = PermanentError(f"converting the entry failed: {type(exc).__name__}")
-        started = time.perf_counter()
-        written = self._isolating(conn, rows, outcomes)
-        elapsed = time.perf_counter() - started
-        self.metrics.insert_seconds.observe(elapsed)
-        self.metrics.batch_size.observe(len(entries))
-        self.metrics.written.inc(written)
-        now = time.time()
-        for entry, outcome in zip(entries, outcomes, strict=True):
-            if outcome is None:
-                self.metrics.end_to_end_seconds.observe(max(0.0, now - entry.received_at))
-        return outcomes
+        if copies:
+            self.metrics.duplicates_skipped.inc(len(copies))
+            for gateway, count in Counter(map(self._gateway_label, copies)).items():
+                self.metrics.skipped_by_gateway.labels(gateway).inc(count)
+        return rows
 
     def _reload_plan(self, conn: pyodbc.Connection) -> None:
         """After a reconnect: the table may have been repaired, altered or re-created."""

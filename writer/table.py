@@ -27,7 +27,7 @@ from cti_journal.writer.dialect import (
     quote_identifier,
 )
 from cti_journal.writer.mapping import MappedColumn, map_columns
-from cti_journal.writer.values import converter
+from cti_journal.writer.values import RowBuilder, row_builder, values_of
 
 MAX_ROWS_PER_STATEMENT: Final = 100  # measured: beyond ~100 rows per VALUES nothing is gained
 
@@ -45,7 +45,13 @@ class TablePlan:
 
     def row(self, entry: JournalEntry) -> tuple[Any, ...]:
         """The parameters of one row for *entry*, in the order of `columns`."""
-        return tuple(convert(entry) for convert in self._converters)
+        return self.row_of(values_of(entry))
+
+    @functools.cached_property
+    def row_of(self) -> RowBuilder:
+        """The parameters of one row for an entry's values (`writer/values.py` EntryValues),
+        in the order of `columns`: the writer's per-entry path, built once per plan."""
+        return row_builder(self.columns, self.on_truncate)
 
     def insert_sql(self, rows: int) -> str:
         """`INSERT INTO t (c, …) VALUES (?, …), …` for *rows* rows (1 for executemany)."""
@@ -60,10 +66,6 @@ class TablePlan:
         if not multi_row_values(self.dialect):
             return 1
         return max(1, min(MAX_ROWS_PER_STATEMENT, max_params(self.dialect) // len(self.columns)))
-
-    @functools.cached_property
-    def _converters(self) -> tuple[Callable[[JournalEntry], Any], ...]:
-        return tuple(converter(c, self.on_truncate) for c in self.columns)
 
 
 def load_plan(

@@ -3,9 +3,6 @@ database thread, and settle each delivery with the batch's outcome once it is co
 
 The AMQP IOLoop never waits for the database, so heartbeats keep flowing while a slow or absent
 database holds a batch; the broker's prefetch bounds how many entries are held unacknowledged.
-When a write ends, the database thread takes what gathered meanwhile itself and writes it at once:
-handed over by the IOLoop, it waited for two thread wake-ups first (the IOLoop's to learn of the
-commit, then the database thread's), milliseconds each on a loaded machine (bench.latency_trace).
 """
 
 from __future__ import annotations
@@ -20,18 +17,21 @@ from dataclasses import dataclass
 from cti_journal.shared.amqp import AmqpLink
 from cti_journal.shared.config import BrokerSettings, WriterSettings
 from cti_journal.shared.consumer import Consumer, Delivery
-from cti_journal.shared.message import JournalEntry
+from cti_journal.shared.errors import BadInputError
+from cti_journal.shared.message import decode_bundle_fields
 from cti_journal.shared.metrics import Metrics
 from cti_journal.shared.topology import WRITE
 from cti_journal.writer.sink import OdbcJournalSink, Outcome, StoppingError
+from cti_journal.writer.values import EntryValues, entry_of, entry_values
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
 class _Batch:
-    deliveries: list[Delivery]  # the message each entry came in (a bundle repeats it)
-    entries: list[JournalEntry]
+    deliveries: list[Delivery]  # the messages, in order
+    sizes: list[int]  # how many entries each of them holds (a bundle several)
+    entries: list[EntryValues]  # their entries, in order
 
 
 class WriterWorker:
@@ -50,7 +50,7 @@ class WriterWorker:
         )
         prefetch = settings.prefetch or 2 * settings.batch_size
         self.consumer = Consumer(self.link, WRITE, prefetch, self._handle, settings.prefetch_bytes)
-        self._batch = _Batch([], [])
+        self._batch = _Batch([], [], [])
         self._timer: object | None = None
         self._soon = False
         self._in_db = 0  # batches handed to the database thread and not yet settled
@@ -92,16 +92,22 @@ class WriterWorker:
     def _lost(self) -> None:
         self.consumer.lost()
         with self._lock:
-            self._batch = _Batch([], [])  # void: the broker redelivers these
+            self._batch = _Batch([], [], [])  # void: the broker redelivers these
         self._cancel_timer()
 
     def _handle(self, delivery: Delivery) -> None:
-        entries = self.consumer.entries(delivery)
-        if entries is None:
+        # The entries' checked fields, not `JournalEntry` objects (`Consumer.entries`): building
+        # those cost about as much as decoding, and the writer only reads their values.
+        try:
+            fields = decode_bundle_fields(delivery.body)
+        except BadInputError as exc:
+            self.consumer.fail(delivery, exc)  # not entries at all: dead-lettered as it came
             return
+        values = list(map(entry_values, fields))
         with self._lock:
-            self._batch.deliveries.extend([delivery] * len(entries))
-            self._batch.entries.extend(entries)
+            self._batch.deliveries.append(delivery)
+            self._batch.sizes.append(len(values))
+            self._batch.entries.extend(values)
             size, idle = len(self._batch.entries), self._in_db == 0
         # Group commit: an idle database gets the batch at once (after this burst of frames);
         # while it is busy the batch grows, up to batch_size entries or batch_ms, or until the
@@ -130,7 +136,7 @@ class WriterWorker:
         with self._lock:
             if not self._batch.entries:
                 return
-            batch, self._batch = self._batch, _Batch([], [])
+            batch, self._batch = self._batch, _Batch([], [], [])
             self._in_db += 1
         self._jobs.put(batch)
 
@@ -144,17 +150,29 @@ class WriterWorker:
             self._submit()
         elif not gathered:
             self._cancel_timer()  # the database thread took the batch the timer was for
-        by_message: dict[int, tuple[Delivery, list[tuple[JournalEntry, Outcome]]]] = {}
-        for delivery, entry, outcome in zip(batch.deliveries, batch.entries, outcomes, strict=True):
-            by_message.setdefault(id(delivery), (delivery, []))[1].append((entry, outcome))
-        for delivery, results in by_message.values():
-            failures = [(entry, error) for entry, error in results if error is not None]
+        if outcomes.count(None) == len(outcomes):  # the usual batch: every entry committed
+            for delivery in batch.deliveries:
+                self.consumer.complete(delivery)
+        else:
+            self._settle_each(batch, outcomes)
+
+    def _settle_each(self, batch: _Batch, outcomes: list[Outcome]) -> None:
+        start = 0
+        for delivery, size in zip(batch.deliveries, batch.sizes, strict=True):
+            end = start + size
+            failures = [
+                (values, error)
+                for values, error in zip(batch.entries[start:end], outcomes[start:end], strict=True)
+                if error is not None
+            ]
+            start = end
             if not failures:
                 self.consumer.complete(delivery)
-            elif len(results) == 1:
+            elif size == 1:
                 self.consumer.fail(delivery, failures[0][1])  # the message as it came
             else:
-                self.consumer.settle_parts(delivery, [(e.encode(), x) for e, x in failures])
+                parts = [(entry_of(values).encode(), error) for values, error in failures]
+                self.consumer.settle_parts(delivery, parts)
 
     # -- database thread ----------------------------------------------------------------------
     def _db_loop(self) -> None:
@@ -162,7 +180,7 @@ class WriterWorker:
         while batch is not None:
             self._busy.set()
             try:
-                outcomes = self.sink.write(batch.entries)
+                outcomes = self.sink.write_values(batch.entries)
             except StoppingError:
                 self._busy.clear()
                 return  # unsettled deliveries go back to the queue when the channel closes
@@ -183,6 +201,6 @@ class WriterWorker:
         with self._lock:
             if not self._batch.entries:
                 return None
-            batch, self._batch = self._batch, _Batch([], [])
+            batch, self._batch = self._batch, _Batch([], [], [])
             self._in_db += 1
         return batch
