@@ -88,7 +88,7 @@ _TRUNK_ZERO = re.compile(r"^((?:\+|00)\s?([0-9]{1,3}))\s?\(\s?0\s?\)")
 _GROUPS = re.compile(r"[\s()./\-]+")
 _PUNCTUATION = str.maketrans("", "", " ./()-")
 _SIMPLE = re.compile(
-    r"(\+49 ?(?:\(0\) ?)?|0049 ?|\(0|0)([1-9][0-9]{0,4})(\) ?| |/ ?)([0-9](?:[0-9]| (?=[0-9]))*)"
+    r"(\+49 ?(?:\(0\) ?)?|0049 ?|\(0|0)([1-9][0-9]{0,4})(\) ?| |/ ?|-)([0-9](?:[0-9]| (?=[0-9]))*)"
     r"(?: ?- ?([0-9]{1,5}))?"
 )
 _NANP_SHAPE = re.compile(r"\(0[0-9]{2}\) [0-9]{3}-[0-9]{4}")
@@ -100,7 +100,8 @@ _SWITCHBOARD = re.compile(
     re.IGNORECASE,
 )
 _COMPACT = re.compile(r"\+?[0-9]{8,}")  # a whole number in one group
-_PLAIN = re.compile(r"[0-9 +()/\-]+")  # no letters, dots (dates), separators or ` - ` splits
+# No letters, separators or ` - ` splits; dots only where no date is found
+_PLAIN = re.compile(r"[0-9 +()/.\-]+")
 
 
 class ContactNumber(NamedTuple):
@@ -151,9 +152,17 @@ class FieldReader:
     whether a dial string is a possible number (a direct line: base + extension)."""
 
     def __init__(
-        self, region: str, area_code: str, to_key: ToKey, possible: Callable[[str], bool]
+        self,
+        region: str,
+        area_code: str,
+        to_key: ToKey,
+        possible: Callable[[str], bool],
+        *,
+        shortcuts: bool = True,
     ) -> None:
         self.region = region
+        # False: every field through every rule (the reference the shortcuts are tested against)
+        self.shortcuts = shortcuts
         self.area_code = area_code
         meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
         self.trunk = (meta.national_prefix or "") if meta else ""
@@ -164,10 +173,20 @@ class FieldReader:
     def read(self, text: str | None, max_extension_digits: int = 4) -> Reading:
         if not text:
             return Reading()
+        if not self.shortcuts:
+            return self.read_general(text, max_extension_digits)
         simple = _SIMPLE.fullmatch(text)  # (ASCII only, linear: no need to clean first)
         if simple is not None:
             reading = self._read_simple(simple)
             if reading is not None:
+                return reading
+        elif text[0] == "+" and len(text) <= 16 and is_ascii_digits(text[1:]):
+            # `+4989123456` (a spreadsheet's or a phone's export): one number, as read_general
+            # reads it; an invalid one goes there for its reason
+            key = self._to_key(text)
+            if key is not None:
+                reading = Reading()
+                reading.numbers.append(ContactNumber(key))
                 return reading
         return self.read_general(text, max_extension_digits)
 
@@ -225,9 +244,10 @@ class FieldReader:
         if "+ " in text and _LONE_PLUS.search(text):
             reading.ambiguous = "a `+` between numbers: `and`, or a country code's start"
             return reading
-        plain = _PLAIN.fullmatch(text) is not None and " - " not in text
-        if plain and ("-" not in text or _DATE.search(text) is None):
-            # most fields: digits and separators only, one segment
+        plain = self.shortcuts and _PLAIN.fullmatch(text) is not None and " - " not in text
+        if plain and (("-" not in text and "." not in text) or _DATE.search(text) is None):
+            # most fields: digits and separators only, one segment: what _segment does with
+            # them, without the patterns that need a letter or a colon
             for run in _RUN.findall(text):
                 run = run.rstrip(_RUN_TAIL)
                 if run[-1:].isdigit():
@@ -256,17 +276,23 @@ class FieldReader:
                     break
 
     def _segment_runs(self, segment: str, reading: Reading, short: int) -> None:
-        segment = _EXT_WORD.sub("~", segment)
+        # Every pattern but the date's needs a letter (`x` of `x123` is one) or, for _WORD, a
+        # colon: a segment without either skips them, unchanged (shortcuts off: none skipped)
+        lettered = not self.shortcuts or _LETTER.search(segment) is not None
+        if lettered:
+            segment = _EXT_WORD.sub("~", segment)
         for pattern, why in ((_DATE, "a date"), (_POSTCODE, "a postcode")):
-            for found in pattern.findall(segment):
-                reading.ignored.append((found, why))
-            segment = pattern.sub(" | ", segment)
-        if "(" in segment:
-            segment = _PARENTHESES.sub(_remark, segment)
-        segment = _WORD_DIGITS.sub(_word_digits, segment)
-        if "." in segment:
-            segment = _DIGITS_WORD.sub(" | ", segment)
-        words = _WORD.findall(segment)
+            if pattern is _DATE or lettered:
+                for found in pattern.findall(segment):
+                    reading.ignored.append((found, why))
+                segment = pattern.sub(" | ", segment)
+        if lettered:
+            if "(" in segment:
+                segment = _PARENTHESES.sub(_remark, segment)
+            segment = _WORD_DIGITS.sub(_word_digits, segment)
+            if "." in segment:
+                segment = _DIGITS_WORD.sub(" | ", segment)
+        words = _WORD.findall(segment) if lettered or ":" in segment else []
         notes = any(word.lower().rstrip(".:") not in LABELS for word in words)
         if words:
             segment = _WORD.sub(" | ", segment)  # labels and words separate numbers

@@ -81,6 +81,8 @@ class NumberNormalizer:
         outside_prefix: str = "0",
         max_extension_digits: int = 4,
         own_number: str = "",
+        *,
+        shortcuts: bool = True,
     ) -> None:
         self.region = region.upper()
         self.area_code = area_code.lstrip("0")
@@ -98,7 +100,9 @@ class NumberNormalizer:
         # Cached per instance: foreign numbers recur in a journal and cost ~40 µs each to parse.
         self.to_key_slow = functools.lru_cache(maxsize=65536)(self._to_key_slow)
         self._valid_shapes: dict[tuple[str, int], bool] = {}
-        self._reader = FieldReader(self.region, self.area_code, self.contact_key, self._possible)
+        self._reader = FieldReader(
+            self.region, self.area_code, self.contact_key, self._possible, shortcuts=shortcuts
+        )
         self.own_base = self._own_base(own_number)
 
     def _own_base(self, own_number: str) -> str:
