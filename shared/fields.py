@@ -88,8 +88,17 @@ _TRUNK_ZERO = re.compile(r"^((?:\+|00)\s?([0-9]{1,3}))\s?\(\s?0\s?\)")
 _GROUPS = re.compile(r"[\s()./\-]+")
 _PUNCTUATION = str.maketrans("", "", " ./()-")
 _SIMPLE = re.compile(
-    r"(\+49 ?(?:\(0\) ?)?|0049 ?|\(0|0)([1-9][0-9]{0,4})(\) ?| |/ ?|-)([0-9](?:[0-9]| (?=[0-9]))*)"
+    r"(\+49 ?(?:\(0\) ?)?|0049 ?|\(0|0)([1-9][0-9]{0,4})(\) ?| |/ ?|-|\.)"
+    r"([0-9](?:[0-9]|[ .](?=[0-9]))*)"
     r"(?: ?- ?([0-9]{1,5}))?"
+)
+# A simple number with a label before it (`Tel. 089 1234567`, `Büro: …`) or a remark after it
+# (`… (nur vormittags)`): read as the number alone, which is what read_general makes of it (the
+# label is one of LABELS, no URI scheme, extension word or switchboard word; the remark has no
+# digit, colon or `+`; a unit test compares both ways)
+_LABELLED = re.compile(
+    r"(?:(?:Tel\.:?|Telefon:|Büro:|Fon:|Fax:|Handy:|Mobil:|Privat:) (.+?) ?"
+    r"|(.+?) \([A-Za-zÄÖÜäöüß][A-Za-zÄÖÜäöüß .'-]*\))"
 )
 _NANP_SHAPE = re.compile(r"\(0[0-9]{2}\) [0-9]{3}-[0-9]{4}")
 _EXTENSION_MARK = re.compile(r"[-~]")
@@ -180,15 +189,31 @@ class FieldReader:
             reading = self._read_simple(simple)
             if reading is not None:
                 return reading
-        elif text[0] == "+" and len(text) <= 16 and is_ascii_digits(text[1:]):
-            # `+4989123456` (a spreadsheet's or a phone's export): one number, as read_general
-            # reads it; an invalid one goes there for its reason
-            key = self._to_key(text)
-            if key is not None:
-                reading = Reading()
-                reading.numbers.append(ContactNumber(key))
-                return reading
+        elif (reading := self._read_compact(text)) is not None:
+            return reading
+        elif (labelled := _LABELLED.fullmatch(text)) is not None and len(text) <= MAX_FIELD_CHARS:
+            number = labelled.group(1) or labelled.group(2)
+            if _SEGMENTS.search(text) is None and _SWITCHBOARD.search(text) is None:
+                simple = _SIMPLE.fullmatch(number)
+                if simple is not None:
+                    reading = self._read_simple(simple)
+                else:
+                    reading = self._read_compact(number)
+                if reading is not None:
+                    return reading
         return self.read_general(text, max_extension_digits)
+
+    def _read_compact(self, text: str) -> Reading | None:
+        """`+4989123456` (a spreadsheet's or a phone's export): one number, as read_general
+        reads it; None for anything else, and for an invalid one (read_general says why)."""
+        if text[0] != "+" or len(text) > 16 or not is_ascii_digits(text[1:]):
+            return None
+        key = self._to_key(text)
+        if key is None:
+            return None
+        reading = Reading()
+        reading.numbers.append(ContactNumber(key))
+        return reading
 
     def _read_simple(self, simple: re.Match[str]) -> Reading | None:
         """The commonest fields (`089 1234567`, `+49 (0)89 1234567-12`, `0221/8765048-0`): one
@@ -200,8 +225,10 @@ class FieldReader:
             return None
         if separator == "/" and not self._is_area_code(prefix + area, rest):
             return None
+        if (separator == "." or "." in rest) and _DATE.search(simple.group()) is not None:
+            return None  # `01.02.2024`: a date, not a number
         national = "+49" if prefix[0] == "+" else "0049" if prefix[:2] == "00" else "0"
-        key = self._to_key(national + area + rest.replace(" ", ""))
+        key = self._to_key(national + area + rest.replace(" ", "").replace(".", ""))
         if key is None:
             return None
         reading = Reading()

@@ -100,7 +100,9 @@ def test_every_generated_field_reads_as_without_shortcuts() -> None:
 _PIECES = st.sampled_from(
     [*"0123456789", *"0123456789", " ", "-", "/", ".", "(", ")", "+", "+49 ", "0049 ", "(0)",
      " - ", "-0", "Tel. ", "Tel.: ", "Fax ", "x", "Dw. ", " (Zentrale)", " oder ", ":", "12.03.",
-     "2024", ",", "E+", "89", "171", "030", "0711"]
+     "2024", ",", "E+", "89", "171", "030", "0711", "Büro: ", "Tel: ", "Handy: ",
+     " (nur vormittags)", " (Verwaltung oder Empfang)", " (Zentrale)", "(", "App. ", " (E+)",
+     " (x)", " (sms:+)"]
 )  # fmt: skip
 
 
@@ -113,6 +115,11 @@ _PIECES = st.sampled_from(
 @example("01.02.2020")
 @example("+4989123456")
 @example("+0")
+@example("Tel. 089 1234567")
+@example("Büro: +49 (0)89 1234567-0")
+@example("0711 123456-12 (Zentrale)")
+@example("Tel.: 0171 1234567 ")
+@example("Tel. 01 2345 (nur vormittags)")
 def test_any_field_of_digits_and_separators_reads_as_without_shortcuts(field: str) -> None:
     assert _reads(FAST, field) == _reads(REFERENCE, field)
 
