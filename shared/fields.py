@@ -168,6 +168,7 @@ class FieldReader:
         possible: Callable[[str], bool],
         *,
         shortcuts: bool = True,
+        home_key: Callable[[str], int | None] | None = None,
     ) -> None:
         self.region = region
         # False: every field through every rule (the reference the shortcuts are tested against)
@@ -178,6 +179,9 @@ class FieldReader:
         self._to_key = to_key
         self._possible = possible
         self._country_code = str(phonenumbers.country_code_for_region(region))
+        # `to_key` of a home number given as its significant digits (6–13, no leading 0), for
+        # the simple path, which reads German numbers: only where the home country is Germany
+        self._home_key = home_key if self._country_code == "49" else None
 
     def read(self, text: str | None, max_extension_digits: int = 4) -> Reading:
         if not text:
@@ -227,8 +231,12 @@ class FieldReader:
             return None
         if (separator == "." or "." in rest) and _DATE.search(simple.group()) is not None:
             return None  # `01.02.2024`: a date, not a number
-        national = "+49" if prefix[0] == "+" else "0049" if prefix[:2] == "00" else "0"
-        key = self._to_key(national + area + rest.replace(" ", "").replace(".", ""))
+        nsn = area + rest.replace(" ", "").replace(".", "")
+        if self._home_key is not None and 6 <= len(nsn) <= 13:
+            key = self._home_key(nsn)  # what _to_key gives for every prefix of _SIMPLE
+        else:
+            national = "+49" if prefix[0] == "+" else "0049" if prefix[:2] == "00" else "0"
+            key = self._to_key(national + nsn)
         if key is None:
             return None
         reading = Reading()
