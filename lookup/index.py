@@ -273,10 +273,12 @@ class _Builder:
             if source.internal:
                 for extension in self.normalizer.extensions(field):
                     self.extensions.setdefault(extension, []).append(rec)
-        for key in exact:
-            self._add(self.exact, key, rec)
-        for key in bases:
-            self._add(self.bases, key, rec)
+        if exact:
+            self.exact[0].extend(exact)
+            self.exact[1].extend([rec] * len(exact))
+        if bases:
+            self.bases[0].extend(bases)
+            self.bases[1].extend([rec] * len(bases))
 
     def _own(
         self,
@@ -286,24 +288,24 @@ class _Builder:
         exact: set[int],
         bases: set[int],
     ) -> None:
-        if number.switchboard:
-            if company_record and number.key:
-                exact.add(number.key)
-                if number.extension == "0":
-                    exact.add(number.key * 10)
-        elif number.key:
-            exact.add(number.key)
-            if company_record and number.extension:
-                self.company_direct.add(number.key)
+        key, base, extension, marked = number
+        switchboard = extension == "0" or marked  # (ContactNumber.switchboard, inlined)
+        if switchboard:
+            if company_record and key:
+                exact.add(key)
+                if extension == "0":
+                    exact.add(key * 10)
+        elif key:
+            exact.add(key)
+            if company_record and extension:
+                self.company_direct.add(key)
         if not company:
             return
-        if number.switchboard:
-            if number.base >= _MIN_MARKED_BASE:
-                bases.add(number.base)
-        elif (
-            company_record and number.key >= _MIN_BASE and not self.normalizer.is_mobile(number.key)
-        ):
-            bases.add(number.key)
+        if switchboard:
+            if base >= _MIN_MARKED_BASE:
+                bases.add(base)
+        elif company_record and key >= _MIN_BASE and not self.normalizer.is_mobile(key):
+            bases.add(key)
 
     @staticmethod
     def _add(target: tuple[array[int], array[int]], key: int, rec: int) -> None:

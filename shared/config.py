@@ -270,8 +270,11 @@ class WriterSettings:
     retention_every_s: float = bounded(3600.0, above=0, message="must be greater than 0")
     create_table: bool = False  # create the journal table (all 16 columns) when missing
     db_retry_max_s: float = 30.0
-    # bytes of deliveries held unacknowledged; above it the worker pauses its consumer
-    prefetch_bytes: int = bounded(64 * 1024 * 1024, **POSITIVE)
+    # bytes of deliveries held unacknowledged; above it the worker pauses its consumer. 4 MiB is
+    # ~10,000 entries, 20 batches: `prefetch` counts messages, and at full bundles (50 entries)
+    # 2 × batch_size of them held 50,000 decoded entries (a 1M backfill: 130 MB resident, 64
+    # with this bound, at the same rate; issue 18)
+    prefetch_bytes: int = bounded(4 * 1024 * 1024, **POSITIVE)
     # gateway names that get their own series in the per-gateway metrics; [] = the first
     # max_gateway_series names met. Every other name is counted as "other".
     gateways: tuple[str, ...] = ()

@@ -88,8 +88,17 @@ _TRUNK_ZERO = re.compile(r"^((?:\+|00)\s?([0-9]{1,3}))\s?\(\s?0\s?\)")
 _GROUPS = re.compile(r"[\s()./\-]+")
 _PUNCTUATION = str.maketrans("", "", " ./()-")
 _SIMPLE = re.compile(
-    r"(\+49 ?(?:\(0\) ?)?|0049 ?|\(0|0)([1-9][0-9]{0,4})(\) ?| |/ ?)([0-9](?:[0-9]| (?=[0-9]))*)"
+    r"(\+49 ?(?:\(0\) ?)?|0049 ?|\(0|0)([1-9][0-9]{0,4})(\) ?| |/ ?|-|\.)"
+    r"([0-9](?:[0-9]|[ .](?=[0-9]))*)"
     r"(?: ?- ?([0-9]{1,5}))?"
+)
+# A simple number with a label before it (`Tel. 089 1234567`, `Büro: …`) or a remark after it
+# (`… (nur vormittags)`): read as the number alone, which is what read_general makes of it (the
+# label is one of LABELS, no URI scheme, extension word or switchboard word; the remark has no
+# digit, colon or `+`; a unit test compares both ways)
+_LABELLED = re.compile(
+    r"(?:(?:Tel\.:?|Telefon:|Büro:|Fon:|Fax:|Handy:|Mobil:|Privat:) (.+?) ?"
+    r"|(.+?) \([A-Za-zÄÖÜäöüß][A-Za-zÄÖÜäöüß .'-]*\))"
 )
 _NANP_SHAPE = re.compile(r"\(0[0-9]{2}\) [0-9]{3}-[0-9]{4}")
 _EXTENSION_MARK = re.compile(r"[-~]")
@@ -100,7 +109,8 @@ _SWITCHBOARD = re.compile(
     re.IGNORECASE,
 )
 _COMPACT = re.compile(r"\+?[0-9]{8,}")  # a whole number in one group
-_PLAIN = re.compile(r"[0-9 +()/\-]+")  # no letters, dots (dates), separators or ` - ` splits
+# No letters, separators or ` - ` splits; dots only where no date is found
+_PLAIN = re.compile(r"[0-9 +()/.\-]+")
 
 
 class ContactNumber(NamedTuple):
@@ -151,25 +161,63 @@ class FieldReader:
     whether a dial string is a possible number (a direct line: base + extension)."""
 
     def __init__(
-        self, region: str, area_code: str, to_key: ToKey, possible: Callable[[str], bool]
+        self,
+        region: str,
+        area_code: str,
+        to_key: ToKey,
+        possible: Callable[[str], bool],
+        *,
+        shortcuts: bool = True,
+        home_key: Callable[[str], int | None] | None = None,
     ) -> None:
         self.region = region
+        # False: every field through every rule (the reference the shortcuts are tested against)
+        self.shortcuts = shortcuts
         self.area_code = area_code
         meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
         self.trunk = (meta.national_prefix or "") if meta else ""
         self._to_key = to_key
         self._possible = possible
         self._country_code = str(phonenumbers.country_code_for_region(region))
+        # `to_key` of a home number given as its significant digits (6–13, no leading 0), for
+        # the simple path, which reads German numbers: only where the home country is Germany
+        self._home_key = home_key if self._country_code == "49" else None
 
     def read(self, text: str | None, max_extension_digits: int = 4) -> Reading:
         if not text:
             return Reading()
+        if not self.shortcuts:
+            return self.read_general(text, max_extension_digits)
         simple = _SIMPLE.fullmatch(text)  # (ASCII only, linear: no need to clean first)
         if simple is not None:
             reading = self._read_simple(simple)
             if reading is not None:
                 return reading
+        elif (reading := self._read_compact(text)) is not None:
+            return reading
+        elif (labelled := _LABELLED.fullmatch(text)) is not None and len(text) <= MAX_FIELD_CHARS:
+            number = labelled.group(1) or labelled.group(2)
+            if _SEGMENTS.search(text) is None and _SWITCHBOARD.search(text) is None:
+                simple = _SIMPLE.fullmatch(number)
+                if simple is not None:
+                    reading = self._read_simple(simple)
+                else:
+                    reading = self._read_compact(number)
+                if reading is not None:
+                    return reading
         return self.read_general(text, max_extension_digits)
+
+    def _read_compact(self, text: str) -> Reading | None:
+        """`+4989123456` (a spreadsheet's or a phone's export): one number, as read_general
+        reads it; None for anything else, and for an invalid one (read_general says why)."""
+        if text[0] != "+" or len(text) > 16 or not is_ascii_digits(text[1:]):
+            return None
+        key = self._to_key(text)
+        if key is None:
+            return None
+        reading = Reading()
+        reading.numbers.append(ContactNumber(key))
+        return reading
 
     def _read_simple(self, simple: re.Match[str]) -> Reading | None:
         """The commonest fields (`089 1234567`, `+49 (0)89 1234567-12`, `0221/8765048-0`): one
@@ -181,8 +229,14 @@ class FieldReader:
             return None
         if separator == "/" and not self._is_area_code(prefix + area, rest):
             return None
-        national = "+49" if prefix[0] == "+" else "0049" if prefix[:2] == "00" else "0"
-        key = self._to_key(national + area + rest.replace(" ", ""))
+        if (separator == "." or "." in rest) and _DATE.search(simple.group()) is not None:
+            return None  # `01.02.2024`: a date, not a number
+        nsn = area + rest.replace(" ", "").replace(".", "")
+        if self._home_key is not None and 6 <= len(nsn) <= 13:
+            key = self._home_key(nsn)  # what _to_key gives for every prefix of _SIMPLE
+        else:
+            national = "+49" if prefix[0] == "+" else "0049" if prefix[:2] == "00" else "0"
+            key = self._to_key(national + nsn)
         if key is None:
             return None
         reading = Reading()
@@ -225,9 +279,10 @@ class FieldReader:
         if "+ " in text and _LONE_PLUS.search(text):
             reading.ambiguous = "a `+` between numbers: `and`, or a country code's start"
             return reading
-        plain = _PLAIN.fullmatch(text) is not None and " - " not in text
-        if plain and ("-" not in text or _DATE.search(text) is None):
-            # most fields: digits and separators only, one segment
+        plain = self.shortcuts and _PLAIN.fullmatch(text) is not None and " - " not in text
+        if plain and (("-" not in text and "." not in text) or _DATE.search(text) is None):
+            # most fields: digits and separators only, one segment: what _segment does with
+            # them, without the patterns that need a letter or a colon
             for run in _RUN.findall(text):
                 run = run.rstrip(_RUN_TAIL)
                 if run[-1:].isdigit():
@@ -256,17 +311,23 @@ class FieldReader:
                     break
 
     def _segment_runs(self, segment: str, reading: Reading, short: int) -> None:
-        segment = _EXT_WORD.sub("~", segment)
+        # Every pattern but the date's needs a letter (`x` of `x123` is one) or, for _WORD, a
+        # colon: a segment without either skips them, unchanged (shortcuts off: none skipped)
+        lettered = not self.shortcuts or _LETTER.search(segment) is not None
+        if lettered:
+            segment = _EXT_WORD.sub("~", segment)
         for pattern, why in ((_DATE, "a date"), (_POSTCODE, "a postcode")):
-            for found in pattern.findall(segment):
-                reading.ignored.append((found, why))
-            segment = pattern.sub(" | ", segment)
-        if "(" in segment:
-            segment = _PARENTHESES.sub(_remark, segment)
-        segment = _WORD_DIGITS.sub(_word_digits, segment)
-        if "." in segment:
-            segment = _DIGITS_WORD.sub(" | ", segment)
-        words = _WORD.findall(segment)
+            if pattern is _DATE or lettered:
+                for found in pattern.findall(segment):
+                    reading.ignored.append((found, why))
+                segment = pattern.sub(" | ", segment)
+        if lettered:
+            if "(" in segment:
+                segment = _PARENTHESES.sub(_remark, segment)
+            segment = _WORD_DIGITS.sub(_word_digits, segment)
+            if "." in segment:
+                segment = _DIGITS_WORD.sub(" | ", segment)
+        words = _WORD.findall(segment) if lettered or ":" in segment else []
         notes = any(word.lower().rstrip(".:") not in LABELS for word in words)
         if words:
             segment = _WORD.sub(" | ", segment)  # labels and words separate numbers

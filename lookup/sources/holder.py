@@ -12,6 +12,8 @@ Look-ups never wait for a refresh: the index is immutable and swapped by referen
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import threading
 import time
@@ -130,8 +132,12 @@ class IndexHolder:
     def refresh_now(self) -> None:
         """One refresh of every source; a failing one keeps its last complete part."""
         with self._lock:
+            before = self._index
             for source in self._sources:
                 self._refresh_one(source)
+            if self._index is not before:
+                del before
+                _give_back_freed_memory()
 
     def _run(self) -> None:
         while not self._stop.wait(self._settings.refresh_s):
@@ -204,3 +210,24 @@ class IndexHolder:
     def _report(self, name: str, *, ok: bool, seconds: float) -> None:
         if self._on_refresh is not None:
             self._on_refresh(name, ok, self._index.records_of(name), seconds)
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to call
+        return None
+    return trim
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def _give_back_freed_memory() -> None:
+    """A refresh builds the new index beside the old one (in this thread's malloc arena) and
+    frees the old one; glibc keeps the freed pages mapped, so the process stayed at old + new
+    (a look-up of 100,000 contacts: 90 → 122 MB after its first refresh, issue 18).
+    malloc_trim(0) returns the free pages of every arena to the system (~3 ms)."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)

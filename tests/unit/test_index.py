@@ -491,3 +491,33 @@ def test_a_start_after_a_failure_reads_only_the_missing_sources() -> None:
         assert holder.current.records == 2
     finally:
         holder.stop()
+
+
+def test_a_refresh_that_replaced_the_index_gives_the_freed_memory_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 18: after a refresh the old index is freed, but glibc kept its pages (a look-up of
+    100,000 contacts stayed at old + new); malloc_trim is called once the index was replaced,
+    and not after a refresh that replaced nothing."""
+    from cti_journal.lookup.sources import holder as holder_module
+
+    trims: list[int] = []
+    monkeypatch.setattr(holder_module, "_MALLOC_TRIM", lambda pad: trims.append(pad) or 1)
+    settings = ContactSourceSettings(name="crm", dsn="", table="k", modified_column="geaendert")
+    source = MemorySource(
+        settings, [ContactRow("1", "A", "", ("089 111111",), settings, modified=5)]
+    )
+    holder = IndexHolder(LookupSettings(area_code="89", refresh_s=3600), sources=[source])
+    holder.start()
+    try:
+        assert trims == []  # the first load replaces an empty index: nothing freed worth it
+        source.fail = True
+        holder.refresh_now()  # the source is down: the same index stays
+        assert trims == []
+        source.fail = False
+        source.rows.append(ContactRow("2", "B", "", ("089 222222",), settings, modified=6))
+        holder.refresh_now()
+        assert trims == [0]
+        assert found(holder.current, "089222222") == ("hit", "crm", "2", False)
+    finally:
+        holder.stop()
