@@ -30,7 +30,7 @@ from typing import Any, Final
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import naive, raw_amqp, raw_insert
+from bench import naive, raw_amqp, raw_insert, transport
 from bench.budget import budget_line, budget_of_run, raw_values_of, stage_budget
 from bench.common import AMQP_URL, DATABASES, Database, database, drop_tables, journal_entries
 from bench.contacts import make_contacts
@@ -126,6 +126,7 @@ def _bench_database(
     print(f"{name}: insert strategies ({args.insert_rows} rows each) ...", flush=True)
     inserts = raw_insert.measure(db, f"{tag}_raw", entries, naive_rows=args.naive_rows)
     print("  " + ", ".join(f"{k} {v:,.0f}/s" for k, v in inserts.rows_per_s.items()), flush=True)
+    transports = _transports(name, args.insert_rows)
     naive_run = naive.measure(AMQP_URL, db, f"{tag}_naive", entries[: args.naive_rows])
     print(f"  naive pipeline (confirm per publish, commit per row): {naive_run.rate:,.0f}/s",
           flush=True)  # fmt: skip
@@ -144,7 +145,27 @@ def _bench_database(
                                       latency=latency, profile=profile))  # fmt: skip
     finally:
         drop_tables(db, contacts)
-    return _assess(name, inserts, amqp, naive_run, runs)
+    result = _assess(name, inserts, amqp, naive_run, runs)
+    result["transport"] = transports
+    return result
+
+
+def _transports(name: str, count: int) -> dict[str, dict[str, float]]:
+    """The writer's sink with `values` (what the issue's figures were measured with) and with
+    `json` (auto's choice on PostgreSQL and MariaDB since 2026-12-03): the writer's CPU, *its own*
+    server session's CPU per entry (row + ledger row) and entries/s (bench/transport.py). The
+    server's figure for `values` is the yardstick issue 18 was written against; the pipeline's
+    `db` column is the server's CPU with the strategy the writer now uses."""
+    if name == "sqlite":
+        return {}
+    print(f"  the writer's sink per strategy ({count} entries each) ...", flush=True)
+    out: dict[str, dict[str, float]] = {}
+    for strategy in ("values", "json"):
+        writer_us, server_us, rate = transport.one_round(name, strategy, count)
+        out[strategy] = {"writer": writer_us, "server": server_us, "rate": rate}
+    print("  " + ", ".join(f"{k}: writer {v['writer']:.1f} + server {v['server']:.1f} µs/entry, "
+                           f"{v['rate']:,.0f}/s" for k, v in out.items()), flush=True)  # fmt: skip
+    return out
 
 
 def _assess(
@@ -239,6 +260,7 @@ def _db_table(db: dict[str, Any]) -> list[str]:
     for t in db["targets"]:
         out.append(f"  {'PASS' if t['pass'] else 'FAIL'}  {t['target']:<42} "
                    f"{t['value']:>8.2f} (limit {t['limit']})")  # fmt: skip
+    out += _transport_lines(db)
     for run in db["runs"]:
         for role, s in run.get("profile_summary", {}).items():
             hot = "; ".join(f"{n} {p}%" for n, p in s["self"][:5])
@@ -246,6 +268,20 @@ def _db_table(db: dict[str, Any]) -> list[str]:
             mine = "; ".join(f"{n} {p}%" for n, p in s["project_inclusive"][:6])
             out.append(f"    ours, inclusive: {mine}")
     out.append("")
+    return out
+
+
+def _transport_lines(db: dict[str, Any]) -> list[str]:
+    """The sink per strategy, and ours against the server's CPU with each (not a target: the
+    target is the line above, against the server as the pipeline uses it)."""
+    tr = db.get("transport") or {}
+    ours = db["runs"][0]["cpu_us_per_entry"].get("ours", 0.0)
+    out = []
+    for strategy, v in tr.items():
+        ratio = ours / v["server"] if v["server"] else float("nan")
+        out.append(f"  info  sink with {strategy}: writer {v['writer']:.1f} + its server session "
+                   f"{v['server']:.1f} µs/entry, {v['rate']:,.0f}/s; ours / that server "
+                   f"{ratio:.2f}")  # fmt: skip
     return out
 
 
