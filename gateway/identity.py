@@ -90,8 +90,11 @@ class EventIdentifier:
         # digest after `#n` (the same bytes as hashing content + b"#n" anew).
         hashed = hashlib.sha256(content)
         key = hashed.digest()
-        n = self._seen.pop(key, -1) + 1
-        self._remember(key, n)
+        seen = self._seen
+        n = seen.pop(key, -1) + 1
+        seen[key] = n
+        if len(seen) > self.memory:
+            seen.popitem(last=False)
         self.last_state = key + n.to_bytes(4, "big")
         hashed.update(b"#%d" % n)
         return hashed.hexdigest()[:32]

@@ -276,13 +276,17 @@ class SpoolBuffer:
 
     def _ack(self, seq: int, size: int) -> None:
         with self._room:
-            self._done[seq] = size
             self._unacked_bytes -= size
-            advanced = False
-            while self._acked + 1 in self._done:
-                self._acked += 1
-                del self._done[self._acked]
+            if seq == self._acked + 1 and not self._done:  # in order: the common case
+                self._acked = seq
                 advanced = True
+            else:
+                self._done[seq] = size
+                advanced = False
+                while self._acked + 1 in self._done:
+                    self._acked += 1
+                    del self._done[self._acked]
+                    advanced = True
             self._room.notify_all()
         if advanced and time.monotonic() - self._ack_written_at >= _ACK_WRITE_EVERY_S:
             self.flush_acked()

@@ -6,6 +6,7 @@ state) and leave the identifier in the same state."""
 from __future__ import annotations
 
 import codecs
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cti_journal.gateway import prepare as prepare_module
-from cti_journal.gateway.lines import Line
+from cti_journal.gateway.lines import Line, LineSplitter
 from cti_journal.gateway.prepare import ENTRY_BODY_MATCHES, Outgoing, Preparer
 from cti_journal.shared.config import GatewaySettings
 from cti_journal.shared.metrics import make_metrics
@@ -240,3 +241,41 @@ def test_privacy_rules_take_the_per_line_path(monkeypatch: pytest.MonkeyPatch) -
 def test_a_changed_message_turns_the_batch_path_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prepare_module, "SCHEMA_VERSION", 2)
     assert not prepare_module._entry_body_matches()
+
+
+class _ReferenceSplitter(LineSplitter):
+    """`LineSplitter.feed` as it was before its inlined common case: every chunk via `_take`."""
+
+    def feed(self, data: bytes) -> Iterator[Line]:
+        start = 0
+        while start < len(data):
+            newline = data.find(b"\n", start)
+            end = len(data) if newline < 0 else newline + 1
+            chunk = data[start:end]
+            self.offset += len(chunk)
+            start = end
+            yield from self._take(chunk, complete=newline >= 0)
+
+
+@PROPERTY
+@given(
+    st.lists(
+        st.lists(st.sampled_from([b"\n", b"\r", b"x", b"yy", b"\xff", b" "]), max_size=30).map(
+            b"".join
+        ),
+        max_size=8,
+    ),
+    st.integers(1, 12),
+)
+def test_splitter_common_case_equals_the_general_one(chunks: list[bytes], limit: int) -> None:
+    empty_fast: list[int] = []
+    empty_ref: list[int] = []
+    fast = LineSplitter(limit, on_empty=lambda: empty_fast.append(fast.offset))
+    ref = _ReferenceSplitter(limit, on_empty=lambda: empty_ref.append(ref.offset))
+    for chunk in chunks:
+        assert list(fast.feed(chunk)) == list(ref.feed(chunk))
+        assert (fast.offset, fast.at_boundary, fast.partial) == (
+            ref.offset, ref.at_boundary, ref.partial
+        )  # fmt: skip
+    assert empty_fast == empty_ref
+    assert fast.finish() == ref.finish()
