@@ -271,25 +271,40 @@ class SpoolBuffer:
             pos = end
             if seq > self._acked:  # else confirmed before a restart
                 out = unpack(data, start + STATE_BYTES, end)
-                ready.append(Item(out, partial(ack, seq, _REC.size + length)))
+                size = _REC.size + length
+                ready.append(Item(out, partial(ack, seq, size), seq, size))
         self._reader_pos += pos
 
     def _ack(self, seq: int, size: int) -> None:
         with self._room:
-            self._unacked_bytes -= size
-            if seq == self._acked + 1 and not self._done:  # in order: the common case
-                self._acked = seq
-                advanced = True
-            else:
-                self._done[seq] = size
-                advanced = False
-                while self._acked + 1 in self._done:
-                    self._acked += 1
-                    del self._done[self._acked]
-                    advanced = True
+            advanced = self._acknowledge(seq, size)
             self._room.notify_all()
         if advanced and time.monotonic() - self._ack_written_at >= _ACK_WRITE_EVERY_S:
             self.flush_acked()
+
+    def published(self, items: list[Item]) -> None:
+        """`_ack` for a confirmed bundle's records at once (one lock, one wake-up)."""
+        advanced = False
+        with self._room:
+            for item in items:
+                advanced = self._acknowledge(item.seq, item.size) or advanced
+            self._room.notify_all()
+        if advanced and time.monotonic() - self._ack_written_at >= _ACK_WRITE_EVERY_S:
+            self.flush_acked()
+
+    def _acknowledge(self, seq: int, size: int) -> bool:
+        """Record `seq` as confirmed (the lock held); True if the acknowledged position moved."""
+        self._unacked_bytes -= size
+        if seq == self._acked + 1 and not self._done:  # in order: the common case
+            self._acked = seq
+            return True
+        self._done[seq] = size
+        advanced = False
+        while self._acked + 1 in self._done:
+            self._acked += 1
+            del self._done[self._acked]
+            advanced = True
+        return advanced
 
     def flush_acked(self) -> None:
         """Persist the acknowledged position and delete segments wholly behind it."""

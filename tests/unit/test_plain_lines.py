@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from cti_journal.gateway import prepare as prepare_module
 from cti_journal.gateway.lines import Line, LineSplitter
 from cti_journal.gateway.prepare import ENTRY_BODY_MATCHES, Outgoing, Preparer
+from cti_journal.gateway.spool import SpoolBuffer
 from cti_journal.shared.config import GatewaySettings
 from cti_journal.shared.metrics import make_metrics
 from cti_journal.shared.record import FIELDS, INT_FIELDS, LineFormat, PlainLines
@@ -279,3 +280,30 @@ def test_splitter_common_case_equals_the_general_one(chunks: list[bytes], limit:
         )  # fmt: skip
     assert empty_fast == empty_ref
     assert fast.finish() == ref.finish()
+
+
+@settings(max_examples=50, deadline=None, database=None)
+@given(order=st.permutations(range(12)), bundle=st.integers(1, 12))
+def test_spool_acknowledges_a_bundle_as_it_does_each_record(
+    order: list[int], bundle: int, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The publisher acknowledges a confirmed bundle at once (`published`); the spool must end
+    where acknowledging record by record ends, confirms out of order included."""
+    states = []
+    for per_bundle in (True, False):
+        spool = SpoolBuffer(tmp_path_factory.mktemp("spool"), 1 << 20, lambda: None)
+        spool.put([Outgoing("lookup", b"x" * (i + 1)) for i in range(12)])
+        items = [item for _ in range(12) if (item := spool.get_nowait()) is not None]
+        ordered = [items[i] for i in order]
+        for at in range(0, len(ordered), bundle):
+            part = ordered[at : at + bundle]
+            if per_bundle:
+                spool.published(part)
+            else:
+                for item in part:
+                    assert item.on_published is not None
+                    item.on_published()
+        states.append((spool._acked, spool.pending, spool.unacked_bytes(), dict(spool._done)))
+        spool.close()
+    assert states[0] == states[1]
+    assert states[0][:3] == (12, 0, 0.0)
