@@ -204,22 +204,31 @@ class Preparer:
         outs: list[Outgoing] = []
         fast = 0
         for line in lines:
-            parsed = None if line.oversized else values_of(line.raw)
+            try:
+                parsed = None if line.oversized else values_of(line.raw)
+            except Exception:  # a bug this line found: `prepare` dead-letters it with a reason
+                parsed = None
             if parsed is None:
                 outs.append(self.prepare(line, origin, received_at, sender))
                 continue
+            fast += 1
             values, utc = parsed
-            with lock:
-                event_id = identify(values)
-                identity = identifier.last_state
             # has_contact: a name or a record id (JournalEntry.has_contact)
             if preset and (values[_NAME] or values[_DATENSATZ_ID]):
                 key, lookup = WRITE, Lookup.PRESET
             else:
                 key, lookup = LOOKUP, Lookup.PENDING
-            body = entry_body(event_id, source, received_at, values, utc, lookup, name)
+            try:
+                with lock:
+                    event_id = identify(values)
+                    identity = identifier.last_state
+                body = entry_body(event_id, source, received_at, values, utc, lookup, name)
+            except Exception as exc:  # as in `prepare`: the line dead-lettered, the source goes on
+                log.exception("preparing a line from %s failed unexpectedly", origin)
+                error = BadInputError(f"unexpected {type(exc).__name__} while preparing the line")
+                outs.append(self._dead(line, origin, received_at, error, "unexpected"))
+                continue
             outs.append(Outgoing(key, body, None, "application/json", identity))
-            fast += 1
         if fast:
             self._received.inc(fast)
         return outs

@@ -307,3 +307,22 @@ def test_spool_acknowledges_a_bundle_as_it_does_each_record(
         spool.close()
     assert states[0] == states[1]
     assert states[0][:3] == (12, 0, 0.0)
+
+
+def test_a_bug_on_the_batch_path_dead_letters_the_line_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    good = Line(b"i;2024-01-01 12:00:00;CONN;1;;;;;;;;;;;\n")
+
+    def broken(*_args: object) -> bytes:
+        raise ZeroDivisionError
+
+    monkeypatch.setattr(prepare_module, "entry_body", broken)
+    outs = _preparer("Europe/Berlin", "write").prepare_lines([good, good], "tcp x", 1.0)
+    assert [o.routing_key for o in outs] == ["dead", "dead"]
+    assert outs[0].headers is not None
+    assert "unexpected ZeroDivisionError" in outs[0].headers["x-cti-reason"]
+    monkeypatch.undo()
+    monkeypatch.setattr(PlainLines, "values", broken)
+    outs = _preparer("Europe/Berlin", "write").prepare_lines([good], "tcp x", 1.0)
+    assert [o.routing_key for o in outs] == ["lookup"]  # `prepare` took it
