@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cti_journal.gateway.intake import Buffer, Done
 from cti_journal.gateway.main import Gateway
-from cti_journal.gateway.prepare import Outgoing, Preparer
+from cti_journal.gateway.prepare import Preparer
 from cti_journal.shared.arguments import GATEWAY, add_config_argument, load_settings
 from cti_journal.shared.config import GatewaySettings
 from cti_journal.shared.errors import ConfigError
@@ -43,11 +43,11 @@ class FileImportSource:
             with open(path, "rb") as fh:
                 while not stop.is_set() and (data := fh.read(CHUNK)):
                     self.read += len(data)
-                    outs: list[Outgoing] = []
-                    dones: list[Done | None] = []
                     previous = splitter.offset
-                    for line in splitter.feed(data):
-                        outs.append(self.preparer.prepare(line, origin, time.time()))
+                    lines = list(splitter.feed(data))
+                    outs = self.preparer.prepare_lines(lines, origin, time.time())
+                    dones: list[Done | None] = []
+                    for line in lines:
                         dones.append(self._counter(line.end_offset - previous))
                         previous = line.end_offset
                     if outs and not buffer.put(outs, dones):

@@ -32,7 +32,7 @@ import orjson
 from cti_journal.gateway.identity import EventIdentifier
 from cti_journal.gateway.intake import Buffer, Done
 from cti_journal.gateway.lines import Line, LineSplitter
-from cti_journal.gateway.prepare import Outgoing, Preparer
+from cti_journal.gateway.prepare import Preparer
 from cti_journal.shared.config import GatewaySettings
 from cti_journal.shared.metrics import Metrics
 
@@ -328,11 +328,10 @@ class FileTailSource:
     ) -> bool:
         now = time.time()
         origin = f"file {path}" if path else self.origin
-        outs: list[Outgoing] = []
-        dones: list[Done | None] = []
-        for line in lines:
-            outs.append(self.preparer.prepare(line, origin, now))
-            dones.append(self.tracker.expect(Position(head, line.end_offset, _tail(line))))
+        outs = self.preparer.prepare_lines(lines, origin, now)
+        dones: list[Done | None] = [
+            self.tracker.expect(Position(head, line.end_offset, _tail(line))) for line in lines
+        ]
         return buffer.put(outs, dones)
 
     def _same_day(self, fh: BinaryIO, head: bytes) -> bool:

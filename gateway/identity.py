@@ -80,13 +80,21 @@ class EventIdentifier:
             canonical = _canonical(values)  # the parser makes every key
         except KeyError:
             canonical = tuple(values.get(k) for k in _CANONICAL_KEYS)
+        return self.identify_canonical(canonical)
+
+    def identify_canonical(self, canonical: tuple[Any, ...]) -> str:
+        """`identify` for values already in canonical order (`_CANONICAL_KEYS`, which is the
+        order of shared/record.py's FIELDS) without an explicit id: the batch path's entry."""
         content = orjson.dumps((self.source_id, *canonical))
         # One pass over the content for both hashes: the key is the digest so far, the id the
         # digest after `#n` (the same bytes as hashing content + b"#n" anew).
         hashed = hashlib.sha256(content)
         key = hashed.digest()
-        n = self._seen.pop(key, -1) + 1
-        self._remember(key, n)
+        seen = self._seen
+        n = seen.pop(key, -1) + 1
+        seen[key] = n
+        if len(seen) > self.memory:
+            seen.popitem(last=False)
         self.last_state = key + n.to_bytes(4, "big")
         hashed.update(b"#%d" % n)
         return hashed.hexdigest()[:32]

@@ -25,6 +25,8 @@ Done = Callable[[], None]
 class Item:
     out: Outgoing
     on_published: Done | None = None  # runs on the IOLoop once the broker confirmed it
+    seq: int = 0  # the spool's record number (0: not from a spool), for `published`
+    size: int = 0  # the spool's record size
 
 
 class Buffer(Protocol):
@@ -38,6 +40,10 @@ class Buffer(Protocol):
         ...
 
     def get_nowait(self) -> Item | None: ...
+
+    def published(self, items: list[Item]) -> None:
+        """The broker confirmed these: each item's `on_published`, for a bundle at once."""
+        ...
 
     def woken(self) -> None: ...
 
@@ -86,6 +92,11 @@ class MemoryBuffer:
 
     def woken(self) -> None:
         self._waker.clear()
+
+    def published(self, items: list[Item]) -> None:
+        for item in items:
+            if item.on_published is not None:
+                item.on_published()
 
     def get_nowait(self) -> Item | None:
         try:

@@ -111,9 +111,7 @@ class GatewayPublisher:
             if ok:
                 self.confirmed += len(bundle)
                 self._last_confirm = time.monotonic()
-                for item in bundle:
-                    if item.on_published is not None:
-                        item.on_published()
+                self.buffer.published(bundle)
             else:
                 self._resend.append(bundle)
             # after a refusal the link holds: the drain then waits for retry_in_s()

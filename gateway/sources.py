@@ -126,10 +126,7 @@ def _timed_out(
 
 def _hand_over(stream: Stream, data: bytes, buffer: Buffer, preparer: Preparer) -> bool:
     now = time.time()
-    outs = [
-        preparer.prepare(line, stream.origin, now, stream.sender)
-        for line in stream.splitter.feed(data)
-    ]
+    outs = preparer.prepare_lines(stream.splitter.feed(data), stream.origin, now, stream.sender)
     at = time.monotonic()
     if stream.splitter.at_boundary:
         stream.line_started_at = None

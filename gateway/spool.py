@@ -30,11 +30,11 @@ import os
 import struct
 import threading
 import time
-import zlib
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
+from zlib import crc32
 
 from cti_journal.gateway.identity import STATE_BYTES
 from cti_journal.gateway.intake import Done, Item, Waker
@@ -181,8 +181,8 @@ class SpoolBuffer:
         if on_published and any(on_published):
             raise SpoolError("the spool acknowledges records itself")
         # The identity state rides along so that a restart can continue the counter.
-        payloads = [o.identity.ljust(STATE_BYTES, b"\0")[:STATE_BYTES] + o.pack() for o in outs]
-        size_total = sum(_REC.size + len(payload) for payload in payloads)
+        payloads = [_state(o.identity) + o.pack() for o in outs]
+        size_total = _REC.size * len(payloads) + sum(map(len, payloads))
         with self._put_lock:
             with self._room:
                 while self._unacked_bytes + size_total > self.max_bytes and self._unacked_bytes:
@@ -190,12 +190,14 @@ class SpoolBuffer:
                         return False
                     self._room.wait(timeout=0.5)
                 self._unacked_bytes += size_total
-            data = bytearray()
+            parts: list[bytes] = []
+            seq = self._next_seq
             for payload in payloads:
-                data += _REC.pack(_MAGIC, self._next_seq, len(payload), zlib.crc32(payload))
-                data += payload
-                self._next_seq += 1
-            self._write(bytes(data))
+                parts.append(_REC.pack(_MAGIC, seq, len(payload), crc32(payload)))
+                parts.append(payload)
+                seq += 1
+            self._next_seq = seq
+            self._write(b"".join(parts))
         self._waker.poke()
         return True
 
@@ -249,38 +251,60 @@ class SpoolBuffer:
         self._read_fh.seek(self._reader_pos)
         data = self._read_fh.read(min(committed - self._reader_pos, _READ_AHEAD))
         pos = 0
+        ready, ack, unpack, partial = self._ready, self._ack, Outgoing.unpack, functools.partial
+        view = memoryview(data)
         while pos + _REC.size <= len(data):
             magic, seq, length, crc = _REC.unpack_from(data, pos)
             end = pos + _REC.size + length
             if end > len(data) and pos == 0 and magic == _MAGIC:  # one record above the size
                 data += self._read_fh.read(min(end, committed - self._reader_pos) - len(data))
+                view = memoryview(data)
             if end > len(data):
                 if pos:
                     break  # the rest at the next read
                 raise SpoolError(f"spool {path.name}: corrupt record at byte {self._reader_pos}")
-            payload = data[pos + _REC.size : end]
-            if magic != _MAGIC or zlib.crc32(payload) != crc:
+            start = pos + _REC.size
+            if magic != _MAGIC or crc32(view[start:end]) != crc:
                 if pos:
                     break  # hand out the good ones first; the next read raises
                 raise SpoolError(f"spool {path.name}: corrupt record at byte {self._reader_pos}")
             pos = end
             if seq > self._acked:  # else confirmed before a restart
-                ack = functools.partial(self._ack, seq, _REC.size + length)
-                self._ready.append(Item(Outgoing.unpack(payload[STATE_BYTES:]), ack))
+                out = unpack(data, start + STATE_BYTES, end)
+                size = _REC.size + length
+                ready.append(Item(out, partial(ack, seq, size), seq, size))
         self._reader_pos += pos
 
     def _ack(self, seq: int, size: int) -> None:
         with self._room:
-            self._done[seq] = size
-            self._unacked_bytes -= size
-            advanced = False
-            while self._acked + 1 in self._done:
-                self._acked += 1
-                del self._done[self._acked]
-                advanced = True
+            advanced = self._acknowledge(seq, size)
             self._room.notify_all()
         if advanced and time.monotonic() - self._ack_written_at >= _ACK_WRITE_EVERY_S:
             self.flush_acked()
+
+    def published(self, items: list[Item]) -> None:
+        """`_ack` for a confirmed bundle's records at once (one lock, one wake-up)."""
+        advanced = False
+        with self._room:
+            for item in items:
+                advanced = self._acknowledge(item.seq, item.size) or advanced
+            self._room.notify_all()
+        if advanced and time.monotonic() - self._ack_written_at >= _ACK_WRITE_EVERY_S:
+            self.flush_acked()
+
+    def _acknowledge(self, seq: int, size: int) -> bool:
+        """Record `seq` as confirmed (the lock held); True if the acknowledged position moved."""
+        self._unacked_bytes -= size
+        if seq == self._acked + 1 and not self._done:  # in order: the common case
+            self._acked = seq
+            return True
+        self._done[seq] = size
+        advanced = False
+        while self._acked + 1 in self._done:
+            self._acked += 1
+            del self._done[self._acked]
+            advanced = True
+        return advanced
 
     def flush_acked(self) -> None:
         """Persist the acknowledged position and delete segments wholly behind it."""
@@ -326,10 +350,17 @@ def _records(fh: BinaryIO) -> Iterator[tuple[int, int, int, bytes]]:
             return
         magic, seq, length, crc = _REC.unpack(head)
         payload = fh.read(length)
-        if magic != _MAGIC or len(payload) != length or zlib.crc32(payload) != crc:
+        if magic != _MAGIC or len(payload) != length or crc32(payload) != crc:
             return
         pos += _REC.size + length
         yield seq, _REC.size + length, pos, payload[:STATE_BYTES]
+
+
+def _state(identity: bytes) -> bytes:
+    """The identity state as a record keeps it: STATE_BYTES, zeros when there is none."""
+    if len(identity) == STATE_BYTES:
+        return identity
+    return identity.ljust(STATE_BYTES, b"\0")[:STATE_BYTES]
 
 
 def _fsync_dir(path: Path) -> None:

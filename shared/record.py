@@ -260,3 +260,81 @@ def _explicit_id(value: Any) -> str:
     if not isinstance(value, str) or not value or len(value) > 64 or _CONTROL_RE.search(value):
         raise BadInputError("field id: must be a string of 1 to 64 printable characters")
     return value
+
+
+# -- the common case in one regex ---------------------------------------------------------------
+# A text field as `_validate` leaves it unchanged: no separator, quote or control character, and
+# no space at either end (strip(" ") would remove it).
+_PLAIN_CHAR: Final = '"\\x00-\\x1f\\x7f-\\x9f'
+
+
+def _plain_pattern(separator: str) -> re.Pattern[str]:
+    sep = re.escape(separator)
+    cls = "\\" + separator if separator in "\\]^-" else separator
+    text = f"((?:[^ {cls}{_PLAIN_CHAR}](?:[^{cls}{_PLAIN_CHAR}]*[^ {cls}{_PLAIN_CHAR}])?)?)"
+    number = "([0-9]{0,10})"
+    time = "([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-5][0-9])"
+    by_name = {"In_Out": "([io])", "Zeitpunkt": time, "VerbZustand": "(CONN|RING|BUSY)"}
+    parts = [by_name.get(f, number if f in INT_FIELDS else text) for f in FIELDS]
+    return re.compile(sep.join(parts))
+
+
+_PLAIN_INTS: Final = tuple(i for i, f in enumerate(FIELDS) if f in INT_FIELDS)
+_ZEITPUNKT: Final = FIELDS.index("Zeitpunkt")
+
+
+class PlainLines:
+    """`LineFormat.parse` for the lines a CTI server writes in the default delimited format:
+    one regex validates the whole line in C; anything it does not match (quotes, spaces around
+    a field, a control character, another field count, a capital `I`, a number of more than
+    10 digits, a byte-order mark, another field order, JSON) returns None and takes
+    `LineFormat.parse`, which accepts or rejects it with its reason. Equal to `parse` wherever
+    it answers (tests/unit/test_plain_lines.py)."""
+
+    def __init__(self, fmt: LineFormat) -> None:
+        self.format = fmt
+        self.usable = fmt.kind == "delimited" and fmt.fields == FIELDS
+        self._match = _plain_pattern(fmt.separator).fullmatch
+        # local minute "YYYY-MM-DD HH:MM" -> its UTC "YYYY-MM-DDTHH:MM:" ("" = not this way)
+        self._utc_minute: dict[str, str] = {}
+
+    def values(self, raw: bytes) -> tuple[tuple[Any, ...], str] | None:
+        """(the field values in FIELDS order, ints as int or None; the UTC time), or None."""
+        try:
+            text = raw.rstrip(b"\r\n").decode(self.format.encoding)
+        except UnicodeDecodeError:
+            return None
+        m = self._match(text)
+        if m is None:
+            return None
+        values = list(m.groups())
+        zeitpunkt = values[_ZEITPUNKT]
+        minute = zeitpunkt[:16]
+        prefix = self._utc_minute.get(minute)
+        if prefix is None:
+            prefix = self._minute(minute)
+        if not prefix:
+            return None
+        for i in _PLAIN_INTS:
+            number = values[i]
+            if number:
+                values[i] = number = int(number)
+                if number > MAX_LONG:
+                    return None
+            else:
+                values[i] = None
+        return tuple(values), prefix + zeitpunkt[17:] + "Z"
+
+    def _minute(self, minute: str) -> str:
+        """The minute's UTC as `LineFormat` computes it, cut before the seconds; "" where that
+        does not hold for every second of it: an offset of seconds (before 1900 in many zones),
+        no such date, out of range."""
+        try:
+            utc = self.format._utc(minute + ":00")
+        except BadInputError:
+            utc = ""
+        prefix = utc[:17] if utc.endswith(":00Z") else ""
+        if len(self._utc_minute) >= _OFFSET_CACHE_MINUTES:
+            self._utc_minute.clear()
+        self._utc_minute[minute] = prefix
+        return prefix
