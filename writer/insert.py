@@ -43,7 +43,7 @@ def insert(
 ) -> None:
     """The rows' INSERT statements on *cursor*, in the chosen strategy."""
     if strategy == "json":
-        batch = json_batch.encode(rows)
+        batch = json_batch.encode(rows) if json_batch.fits(plan, rows) else None
         if batch is None:
             strategy = "values"  # a value the JSON path would store otherwise: as before
         else:

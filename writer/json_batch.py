@@ -61,6 +61,21 @@ def encode(rows: Sequence[Sequence[object]]) -> bytes | None:
     return None if b"\\u0000" in batch else batch
 
 
+def fits(plan: TablePlan, rows: Sequence[Sequence[object]]) -> bool:
+    """False when a text is longer in UTF-8 than a column whose size counts bytes (MariaDB's
+    TINYTEXT/TEXT/MEDIUMTEXT; the writer cuts by characters). A bound parameter is refused for
+    it ("Data too long": the row is dead-lettered), but `INSERT … SELECT FROM JSON_TABLE` stores
+    it with its length wrapped, silently. Such a batch goes the VALUES way."""
+    checks = [(i, c.size) for i, c in enumerate(plan.columns) if c.byte_size and c.size]
+    for i, size in checks:
+        shortest = size // 4 + 1  # a text this short fits whatever its characters
+        for row in rows:
+            value = row[i]
+            if isinstance(value, str) and len(value) >= shortest and len(value.encode()) > size:
+                return False
+    return True
+
+
 def insert_sql(plan: TablePlan) -> str:
     """`INSERT INTO t (c, …) SELECT … FROM <the JSON parameter unpacked>` for this table."""
     d = plan.dialect
@@ -107,11 +122,16 @@ def _maria_type(col: MappedColumn) -> str:
         size = "LONGTEXT" if wide else f"VARCHAR({col.size})"
         return f"{size} CHARACTER SET utf8mb4"
     if col.sql_kind == "integer":
-        if col.high is not None and col.high > _MARIA_BIGINT_UNSIGNED_ABOVE:
+        # The column's range decides, both ends: JSON_TABLE turns a negative value read as
+        # BIGINT UNSIGNED into 0 without an error (DECIMAL(20, 0) and wider are signed).
+        signed = (col.low is None or col.low >= -(2**63)) and (
+            col.high is None or col.high <= _MARIA_BIGINT_UNSIGNED_ABOVE
+        )
+        if signed:
+            return "BIGINT"
+        if col.low is not None and col.low >= 0 and col.high is not None and col.high < 2**64:
             return "BIGINT UNSIGNED"
-        if col.low is not None and col.low < -(2**63):
-            return "DECIMAL(65, 0)"
-        return "BIGINT"
+        return "DECIMAL(65, 0)"
     if col.sql_kind == "float":
         return "DOUBLE" if col.scale is None else f"DECIMAL(65, {min(col.scale, 38)})"
     return "DATETIME"

@@ -53,6 +53,9 @@ class MappedColumn:
     high: int | None = None
     scale: int | None = None  # decimal: digits after the point; None for binary floating point
     utc: bool = False  # date/time with a time zone: gets the UTC instant
+    # text whose catalog size counts bytes, not characters (MariaDB's TINYTEXT/TEXT/MEDIUMTEXT:
+    # 255/65535/16777215 bytes): a text within `size` characters may still not fit
+    byte_size: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class _SqlType:
     scale: int | None = None
     utc: bool = False
     single: bool = False  # single-precision floating point
+    byte_size: bool = False  # text: the size counts bytes (MappedColumn.byte_size)
 
 
 def map_columns(
@@ -167,6 +171,7 @@ def _mapped(col: CatalogColumn, ctype: ColumnType, sql: _SqlType | str) -> Mappe
         high=sql.high,
         scale=sql.scale,
         utc=sql.utc,
+        byte_size=sql.byte_size,
     )
 
 
@@ -196,7 +201,8 @@ def _text_type(dialect: Dialect, col: CatalogColumn) -> _SqlType | str:
         dialect is Dialect.MARIADB and name in _MARIA_NOT_TEXT
     ):
         return "a type the writer does not write"
-    return _SqlType("text", size=col.size)
+    byte_size = dialect is Dialect.MARIADB and name.endswith("text")
+    return _SqlType("text", size=col.size, byte_size=byte_size)
 
 
 def _integer_type(dialect: Dialect, data_type: int, type_name: str) -> _SqlType:

@@ -324,3 +324,60 @@ def test_mariadb_values_str_parameters_gain_a_nul(maria_dsn: str, table_name: st
         conn.close()
         drop_table(maria_dsn, table_name)
     assert stored == ["3030C39800", "3030C398"]  # VALUES: a NUL more; json: the text
+
+
+WIDE_DECIMALS: dict[str, tuple[str, dict[Dialect, str]]] = {
+    "ID": ("ID", {d: "VARCHAR(40) NOT NULL PRIMARY KEY" for d in Dialect}),
+    "inout_nn": ("In_Out", {d: "VARCHAR(1)" for d in Dialect}),
+    "geb_19": ("Journal_Gebühren", {d: "DECIMAL(19,0)" for d in Dialect}),
+    "ms_20": ("Rufdauer_ms", {d: "DECIMAL(20,0)" for d in Dialect}),
+    "sec_38": ("Journal_VerbDauer_sec", {d: "DECIMAL(38,0)" for d in Dialect}),
+}
+
+
+def test_wide_decimal_columns_keep_negative_numbers(
+    any_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A DECIMAL(p,0) of 19 digits or more holds numbers beyond BIGINT's on both sides: read
+    as BIGINT UNSIGNED, MariaDB's JSON_TABLE turned every negative value into 0 without an
+    error (found in review, 2026-12-03)."""
+    monkeypatch.setitem(globals(), "COLUMNS", WIDE_DECIMALS)
+    monkeypatch.setitem(globals(), "PG_ONLY", {})
+    numbers = [-5, -1, 0, 7, -(2**63), 2**63 - 1]
+    pair = Twins(any_dsn)
+    try:
+        pair.write_both([entry(n, "x", number) for n, number in enumerate(numbers)])
+        pair.assert_equal()
+        stored = pair.conn.cursor().execute(
+            f"SELECT geb_19, ms_20, sec_38 FROM {pair.q(pair.tables['json'])}"
+        )
+        got = sorted(tuple(int(v) for v in row) for row in stored.fetchall())
+    finally:
+        pair.close()
+    assert got == sorted((n, n, n) for n in numbers)
+
+
+def test_mariadb_text_longer_in_bytes_than_a_tinytext_is_refused_not_wrapped(
+    maria_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TINYTEXT holds 255 *bytes*; the writer cuts by characters. A bound parameter of 200 × ü
+    (400 bytes) is refused (the entry is dead-lettered); `INSERT … SELECT FROM JSON_TABLE`
+    stored it with its length wrapped (144 bytes), silently. Such a batch goes the VALUES way;
+    a text that fits is stored exactly (found in review, 2026-12-03)."""
+    columns = {
+        "ID": ("ID", {d: "VARCHAR(40) NOT NULL PRIMARY KEY" for d in Dialect}),
+        "inout_nn": ("In_Out", {d: "VARCHAR(1)" for d in Dialect}),
+        "firma_tt": ("Firma", {d: "TINYTEXT" for d in Dialect}),
+    }
+    monkeypatch.setitem(globals(), "COLUMNS", columns)
+    entries = [entry(1, "x", 1, firma="ü" * 200), entry(2, "x", 2, firma="ü" * 100)]
+    pair = Twins(maria_dsn)
+    try:
+        outcomes = {s: sink.write(entries) for s, sink in pair.sinks.items()}
+        sql = f"SELECT CHAR_LENGTH(firma_tt), HEX(firma_tt) FROM {pair.q(pair.tables['json'])}"
+        stored = pair.conn.cursor().execute(sql).fetchall()
+    finally:
+        pair.close()
+    assert [type(o).__name__ if o else None for o in outcomes["json"]] == ["RowError", None]
+    assert [type(o).__name__ if o else None for o in outcomes["values"]] == ["RowError", None]
+    assert [tuple(r) for r in stored] == [(100, "C3BC" * 100)]
