@@ -23,8 +23,9 @@ from cti_journal.shared.message import encode_bundle
 from cti_journal.shared.metrics import Metrics
 from cti_journal.shared.topology import DEAD
 
-# How far ahead of a key's oldest gathered entry the publisher reads: with the topology's four
-# keys (look-up, write, dead, skip) one of them always fills a bundle before the bound is reached.
+# How far ahead of a key's oldest gathered entry the publisher reads, in bundles: of the three
+# keys gathered (look-up, write, skip; dead letters are not) one always fills a bundle well before
+# the bound, so only a rare key's entries go in short bundles under a steady backlog.
 _REORDER_BUNDLES = 4
 
 
