@@ -23,6 +23,11 @@ from cti_journal.shared.message import encode_bundle
 from cti_journal.shared.metrics import Metrics
 from cti_journal.shared.topology import DEAD
 
+# How far ahead of a key's oldest gathered entry the publisher reads, in bundles: of the three
+# keys gathered (look-up, write, skip; dead letters are not) one always fills a bundle well before
+# the bound, so only a rare key's entries go in short bundles under a steady backlog.
+_REORDER_BUNDLES = 4
+
 
 class GatewayPublisher:
     def __init__(
@@ -34,7 +39,14 @@ class GatewayPublisher:
         self.bundle_max = bundle_max
         self.metrics = metrics
         self._resend: deque[list[Item]] = deque()
-        self._held: Item | None = None  # taken from the buffer, belongs to the next bundle
+        # Taken from the buffer, not yet in a bundle: per routing key, in the order read (each
+        # shorter than bundle_max), with the read count at its first entry.
+        self._gathered: dict[str, list[Item]] = {}
+        self._first_read: dict[str, int] = {}
+        self._n_gathered = 0
+        self._reads = 0
+        self._lookahead = _REORDER_BUNDLES * max(1, bundle_max)
+        self._overtaken_at = 0  # read count at which the oldest gathered entry must go (0: none)
         self._drain_scheduled = False
         self._in_flight_entries = 0
         self._last_confirm = time.monotonic()
@@ -46,8 +58,8 @@ class GatewayPublisher:
         or in flight. What a stop without a spool would lose."""
         if self.buffer.counts_handed_out:
             return len(self.buffer)  # the spool's unacknowledged records are all of them
-        held = 1 if self._held is not None else 0
-        return len(self.buffer) + held + sum(map(len, self._resend)) + self._in_flight_entries
+        resend = sum(map(len, self._resend))
+        return len(self.buffer) + self._n_gathered + resend + self._in_flight_entries
 
     def stalled(self, quiet_s: float) -> bool:
         """The broker refuses publishes and confirmed nothing for `quiet_s`: waiting longer to
@@ -56,12 +68,14 @@ class GatewayPublisher:
 
     @property
     def idle(self) -> bool:
-        """Nothing buffered, nothing waiting for a confirm."""
+        """Nothing buffered, nothing waiting for a confirm (nor entries a privacy rule dropped
+        waiting to be counted off: their sources learn it on the next IOLoop turn)."""
         return (
             not self._resend
-            and self._held is None
+            and not self._n_gathered
             and len(self.buffer) == 0
             and self.link.in_flight == 0
+            and self._in_flight_entries == 0
         )
 
     def wake(self) -> None:
@@ -76,9 +90,11 @@ class GatewayPublisher:
             if not self._send(bundle):
                 self._resend.appendleft(bundle)
                 break
-        if self.link.holding and (self._resend or len(self.buffer)):
+        if self.link.holding and (self._resend or self._n_gathered or len(self.buffer)):
             self._schedule_drain(self.link.retry_in_s())
-        self.metrics.buffered.set(len(self.buffer) + sum(map(len, self._resend)))
+        waiting = len(self.buffer) + sum(map(len, self._resend))
+        self.metrics.buffered.set(waiting if self.buffer.counts_handed_out else
+                                  waiting + self._n_gathered)  # fmt: skip
 
     def _schedule_drain(self, delay_s: float) -> None:
         if not self._drain_scheduled:  # one drain per IOLoop turn, however many confirms
@@ -86,19 +102,42 @@ class GatewayPublisher:
             self.link.call_later(delay_s, self._scheduled_drain)
 
     def _gather(self) -> list[Item]:
-        first, self._held = self._held or self.buffer.get_nowait(), None
-        if first is None:
-            return []
-        bundle = [first]
-        key = first.out.routing_key
-        while key != DEAD and len(bundle) < self.bundle_max:  # dead letters go one by one
-            item = self.buffer.get_nowait()
+        """The next bundle: entries read until one key has `bundle_max` of them, the oldest
+        gathered entry is overtaken by the bound, or nothing more waits (then the key of the
+        oldest entry goes, partly filled)."""
+        gathered, first_read, get = self._gathered, self._first_read, self.buffer.get_nowait
+        full = self.bundle_max
+        while True:
+            if self._overtaken_at and self._reads >= self._overtaken_at:
+                return self._take(min(first_read, key=first_read.__getitem__))
+            item = get()
             if item is None:
-                break
-            if item.out.routing_key != key:
-                self._held = item
-                break
+                if not first_read:
+                    return []
+                return self._take(min(first_read, key=first_read.__getitem__))
+            self._reads += 1
+            key = item.out.routing_key
+            if key == DEAD:  # dead letters go one by one, never held back
+                return [item]
+            bundle = gathered.get(key)
+            if bundle is None:
+                gathered[key] = bundle = []
+            if not bundle:
+                first_read[key] = self._reads
+                if not self._overtaken_at:
+                    self._overtaken_at = self._reads + self._lookahead
             bundle.append(item)
+            self._n_gathered += 1
+            if len(bundle) >= full:
+                return self._take(key)
+
+    def _take(self, key: str) -> list[Item]:
+        bundle = self._gathered[key]
+        self._gathered[key] = []
+        del self._first_read[key]
+        self._n_gathered -= len(bundle)
+        first_read = self._first_read
+        self._overtaken_at = min(first_read.values()) + self._lookahead if first_read else 0
         return bundle
 
     def _scheduled_drain(self) -> None:

@@ -10,10 +10,13 @@ because the spool holds the prepared messages, not raw lines.
 Files: segments `<first seq>.seg` of records `magic, seq, length, crc32, payload`, the payload
 being the identity state after the entry (36 bytes, see gateway/identity.py: a restart rebuilds
 the counter of identical calls from the newest two segments, which are always kept) and the
-packed message; `acked`
-holds the sequence number up to which everything was confirmed. A torn record at the end of
-the last segment (a crash mid-write) is cut off at recovery. The folder is 0700 and its files
-0600 (they hold phone numbers), and a lock file keeps a second gateway out of it.
+packed message; `acked` holds the sequence number up to which everything was confirmed, and
+`acked-beyond` the records after it confirmed out of order (the publisher bundles per routing key,
+so a later record can be confirmed before an earlier one): a restart re-publishes exactly the
+records not confirmed when the acknowledgements were last written (every `_ACK_WRITE_EVERY_S`
+and at a stop). A torn record at the end of the last segment (a crash mid-write) is cut off at
+recovery. The folder is 0700 and its files 0600 (they hold phone numbers), and a lock file keeps
+a second gateway out of it.
 
 Where it is (`default_spool_dir`): `gateway.spool_dir` if set; else under the state directory
 systemd gives the unit (`StateDirectory=cti-journal` → `$STATE_DIRECTORY`, /var/lib/cti-journal);
@@ -44,6 +47,7 @@ log = logging.getLogger(__name__)
 _REC = struct.Struct(">2sQII")  # magic, seq, payload length, crc32
 _MAGIC = b"CJ"
 _ACK_FILE = "acked"
+_BEYOND_FILE = "acked-beyond"  # a gateway before it ignores this file: it re-publishes those
 _ACK_WRITE_EVERY_S = 0.5
 _READ_AHEAD = 256 * 1024  # bytes read from a segment at once by the publisher's side
 
@@ -92,6 +96,8 @@ class SpoolBuffer:
         os.chmod(self.dir, _DIR_MODE)
         self._lock_fd = self._lock()
         self._acked = self._read_acked()
+        beyond = self._read_beyond()
+        self._beyond_written = bool(beyond)
         self._done: dict[int, int] = {}  # seq confirmed out of order -> record size
         self._sizes: dict[int, int] = {}  # seq handed out or pending -> record size
         self._unacked_bytes = 0
@@ -99,7 +105,7 @@ class SpoolBuffer:
         self._segments: list[Path] = sorted(self.dir.glob("*.seg"))
         self._committed: dict[Path, int] = {}  # bytes fsync'd per segment: what readers may read
         self._identities: list[bytes] = []  # identity states of the records kept on disk
-        self._next_seq = self._recover()
+        self._next_seq = self._recover(beyond)
         self._writer = self._open_writer()
         self._reader_index = 0
         self._reader_pos = 0  # of the next record not yet read into _ready
@@ -130,7 +136,17 @@ class SpoolBuffer:
         except ValueError as exc:
             raise SpoolError(f"{self.dir / _ACK_FILE} is corrupt: {exc}") from exc
 
-    def _recover(self) -> int:
+    def _read_beyond(self) -> set[int]:
+        try:
+            text = (self.dir / _BEYOND_FILE).read_text()
+        except FileNotFoundError:
+            return set()
+        try:
+            return {seq for seq in map(int, text.split()) if seq > self._acked}
+        except ValueError as exc:
+            raise SpoolError(f"{self.dir / _BEYOND_FILE} is corrupt: {exc}") from exc
+
+    def _recover(self, beyond: set[int]) -> int:
         last = self._acked
         for path in self._segments:
             valid = 0
@@ -139,7 +155,9 @@ class SpoolBuffer:
                     self._identities.append(identity)
                     last = max(last, seq)
                     valid = end
-                    if seq > self._acked:
+                    if seq in beyond:  # confirmed out of order before the stop
+                        self._done[seq] = size
+                    elif seq > self._acked:
                         self._unacked_bytes += size
             if valid < path.stat().st_size:
                 log.warning("spool %s: cutting a torn record at byte %d", path.name, valid)
@@ -160,7 +178,7 @@ class SpoolBuffer:
 
     @property
     def pending(self) -> int:
-        return self._next_seq - 1 - self._acked
+        return self._next_seq - 1 - self._acked - len(self._done)
 
     def _open_writer(self) -> BinaryIO:
         if not self._segments or self._committed[self._segments[-1]] >= self.segment_bytes:
@@ -252,6 +270,7 @@ class SpoolBuffer:
         data = self._read_fh.read(min(committed - self._reader_pos, _READ_AHEAD))
         pos = 0
         ready, ack, unpack, partial = self._ready, self._ack, Outgoing.unpack, functools.partial
+        done = self._done
         view = memoryview(data)
         while pos + _REC.size <= len(data):
             magic, seq, length, crc = _REC.unpack_from(data, pos)
@@ -269,7 +288,7 @@ class SpoolBuffer:
                     break  # hand out the good ones first; the next read raises
                 raise SpoolError(f"spool {path.name}: corrupt record at byte {self._reader_pos}")
             pos = end
-            if seq > self._acked:  # else confirmed before a restart
+            if seq > self._acked and seq not in done:  # else confirmed before a restart
                 out = unpack(data, start + STATE_BYTES, end)
                 size = _REC.size + length
                 ready.append(Item(out, partial(ack, seq, size), seq, size))
@@ -309,14 +328,14 @@ class SpoolBuffer:
     def flush_acked(self) -> None:
         """Persist the acknowledged position and delete segments wholly behind it."""
         self._ack_written_at = time.monotonic()
-        tmp = self.dir / (_ACK_FILE + ".tmp")
-        fd = _open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-        try:
-            os.write(fd, str(self._acked).encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        tmp.replace(self.dir / _ACK_FILE)
+        with self._room:
+            acked, beyond = self._acked, sorted(self._done)
+        # `acked-beyond` first: whatever it lists was confirmed, so a crash between the two
+        # writes, or a stale one, never skips a record that was not.
+        if beyond or self._beyond_written:
+            self._replace(_BEYOND_FILE, " ".join(map(str, beyond)).encode())
+            self._beyond_written = bool(beyond)
+        self._replace(_ACK_FILE, str(acked).encode())
         with self._room:
             # The newest two segments stay, acknowledged or not: their identity states are what
             # a restart needs to keep two identical calls apart (gateway/identity.py).
@@ -329,6 +348,16 @@ class SpoolBuffer:
                 self._reader_index -= 1
                 with contextlib.suppress(FileNotFoundError):
                     old.unlink()
+
+    def _replace(self, name: str, data: bytes) -> None:
+        tmp = self.dir / (name + ".tmp")
+        fd = _open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        tmp.replace(self.dir / name)
 
     def close(self) -> None:
         self.flush_acked()
