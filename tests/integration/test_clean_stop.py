@@ -105,7 +105,7 @@ def test_many_simulate_clients_coming_and_going_lose_nothing(pipeline_factory, t
     port = free_port()
     pipeline = _listener(pipeline_factory, port)
     _start_gateway(pipeline)
-    wait_for(lambda: "listening" in pipeline.log("gateway"), 30, "the listener")
+    wait_for(lambda: "listening for CTI clients" in pipeline.log("gateway"), 30, "the listener")
     plan = [(0.0, 1600), (0.0, 300), (0.3, 900), (0.8, 400), (1.5, 1200), (2.2, 250), (2.5, 700)]
     sims: list[Sim] = []
     began = time.monotonic()
@@ -140,7 +140,7 @@ def test_sigterm_of_a_listening_gateway_mid_stream_loses_nothing(pipeline_factor
     port = free_port()
     pipeline = _listener(pipeline_factory, port)
     _start_gateway(pipeline)
-    wait_for(lambda: "listening" in pipeline.log("gateway"), 30, "the listener")
+    wait_for(lambda: "listening for CTI clients" in pipeline.log("gateway"), 30, "the listener")
     sims = [
         Sim(tmp_path, f"sim{i}", "--connect", f"127.0.0.1:{port}", "--count", "3000",
             "--rate", "800", "--seed", str(i + 1))

@@ -117,7 +117,7 @@ def test_idle_metrics_connections_cannot_starve_the_listener(pipeline_factory: A
         pipeline.start("gateway", "gateway")
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    wait_for(lambda: "listening" in pipeline.log("gateway"), 30, "the listener")
+    wait_for(lambda: "listening for CTI clients" in pipeline.log("gateway"), 30, "the listener")
     idle = []
     try:
         for _ in range(260):
