@@ -92,13 +92,7 @@ class LookupWorker:
                 continue
             if kept is not None:  # None: dropped by a privacy rule, not journalled
                 bodies.append(kept.encode())
-        forward = (WRITE, encode_bundle(bodies)) if bodies else None
-        if failures:
-            self.consumer.settle_parts(delivery, failures, forward)
-        elif forward is not None:
-            self.consumer.forward(delivery, *forward)
-        else:
-            self.consumer.complete(delivery)
+        self._settle(delivery, encode_bundle(bodies) if bodies else None, failures)
 
     def _handle_fields(self, delivery: Delivery) -> None:
         """`_handle` without entry objects, when no rule or query needs one: each entry's
@@ -132,7 +126,17 @@ class LookupWorker:
             self._by_result[result].inc(count)
         for match in ambiguous:
             count_match(self.metrics, match)
-        forward = (WRITE, encode_fields(kept)) if kept else None
+        self._settle(delivery, encode_fields(kept) if kept else None, failures)
+
+    def _settle(
+        self,
+        delivery: Delivery,
+        body: bytes | None,
+        failures: list[tuple[bytes, BaseException]],
+    ) -> None:
+        """The message's outcome: the enriched entries (if any) on to the writers, the failed
+        ones each to its retry or dead letter."""
+        forward = (WRITE, body) if body is not None else None
         if failures:
             self.consumer.settle_parts(delivery, failures, forward)
         elif forward is not None:
