@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import pika
@@ -31,6 +31,8 @@ from cti_journal.shared.loader import build
 from cti_journal.shared.topology import Topology
 
 _HANDED_OUT: set[int] = set()
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -166,10 +168,30 @@ class Pipeline:
         try:
             yield conn.channel()
         finally:
-            conn.close()
+            if conn.is_open:  # a broker that closed it already said why; keep that error
+                conn.close()
+
+    def _read(self, read: Callable[[], T]) -> T:
+        """Run one broker read, again while the broker answers 541 (its queue process is down).
+
+        A quorum queue's process can be briefly absent on a loaded broker (rabbitmq-server
+        #12461: `basic.get` → 541 "…: noproc"); the products' consumers reconnect on it, and
+        these inspections do the same, four times over about 3 s, then raise what the broker said.
+        """
+        for pause in (0.2, 0.4, 0.8, 1.6):
+            try:
+                return read()
+            except pika.exceptions.ConnectionClosedByBroker as exc:
+                if exc.reply_code != 541:
+                    raise
+                time.sleep(pause)
+        return read()
 
     def queue_depth(self, stage: str) -> int:
         """Messages ready in a stage's queue; 0 while no process has declared it yet."""
+        return self._read(lambda: self._queue_depth(stage))
+
+    def _queue_depth(self, stage: str) -> int:
         try:
             with self.channel() as ch:
                 frame = ch.queue_declare(self.topology.queue(stage), passive=True)
@@ -181,6 +203,9 @@ class Pipeline:
 
     def entries(self, stage: str, *, remove: bool = False) -> list[dict[str, Any]]:
         """The entries waiting in a stage's queue, bundles opened (left there unless remove)."""
+        return self._read(lambda: self._entries(stage, remove))
+
+    def _entries(self, stage: str, remove: bool) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         try:
             with self.channel() as ch:
@@ -204,6 +229,9 @@ class Pipeline:
 
     def dead_letters(self) -> list[tuple[dict[str, Any], bytes]]:
         """Everything in the dead-letter queue (read and requeued, so it stays there)."""
+        return self._read(self._dead_letters)
+
+    def _dead_letters(self) -> list[tuple[dict[str, Any], bytes]]:
         out: list[tuple[dict[str, Any], bytes]] = []
         with self.channel() as ch:
             tags = []
