@@ -1,5 +1,6 @@
-"""Bytes per entry of the writer's ledger, compact (16-byte ids + call day) against the old
-layout (32 hex characters + commit timestamp), on PostgreSQL, MariaDB and SQLite.
+"""Bytes per entry of the writer's ledger, dated and compact (16-byte ids + call day, keyed by
+day and id or by id alone) against the old layout (32 hex characters + commit timestamp), on
+PostgreSQL, MariaDB and SQLite.
 
     .venv/bin/python -m bench.ledger_size --entries 200000
 
@@ -35,8 +36,7 @@ def _fill(db: Database, ledger: Ledger, entries: int) -> None:
             rows = []
             for i in range(start, min(entries, start + _BATCH)):
                 event_id = hashlib.sha256(b"%d" % i).hexdigest()[:32]
-                utc = (first + timedelta(days=i * 365 // entries)).isoformat() + "T10:00:00Z"
-                rows.append((event_id, utc))
+                rows.append((event_id, first + timedelta(days=i * 365 // entries)))
             ledger.record(cursor, rows)
             conn.commit()
     finally:
@@ -67,11 +67,11 @@ def _size(db: Database, table: str) -> int:
 
 def measure(name: str, entries: int) -> list[tuple[str, int, float]]:
     out = []
-    for layout in ("compact", "legacy"):
+    for layout in ("dated", "compact", "legacy"):
         tag = f"ledger_{layout}_{uuid.uuid4().hex[:8]}"
         db = database(name, tag)
         ledger = Ledger(tag, db.dialect)
-        ledger.compact = layout == "compact"
+        ledger.layout = layout
         try:
             _fill(db, ledger, entries)
             size = _size(db, tag)

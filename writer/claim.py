@@ -28,7 +28,8 @@ class Row:
     index: int
     event_id: str
     values: tuple[object, ...]
-    utc: str  # the call's instant: the ledger keeps its day, for pruning with the rows
+    utc: str  # the call's instant and
+    zeitpunkt: str  # its local time: the ledger keeps a day of them (`Ledger.day`)
     gateway: str  # which gateway sent this copy (a pair sends two)
 
 
@@ -56,7 +57,7 @@ class LedgerClaim:
             if not isinstance(classify(exc), RowError):
                 raise
             conn.rollback()
-        known = self.ledger.existing(cursor, [r.event_id for r in rows])
+        known = self._existing(cursor, rows)
         todo = [r for r in rows if r.event_id not in known]
         if len(todo) == len(rows):
             raise RowError("the ledger refused event ids it does not hold")
@@ -74,7 +75,7 @@ class LedgerClaim:
     ) -> list[Row] | None:
         """Read which ids are known, then insert the others; None if a racing writer got some
         of those first (the caller then takes the usual path)."""
-        known = self.ledger.existing(cursor, [r.event_id for r in rows])
+        known = self._existing(cursor, rows)
         todo = [r for r in rows if r.event_id not in known]
         try:
             if todo:
@@ -89,8 +90,14 @@ class LedgerClaim:
             self._skipped(len(rows) - len(todo))
         return todo
 
+    def _existing(self, cursor: pyodbc.Cursor, rows: list[Row]) -> set[str]:
+        day = self.ledger.day
+        days = {day(r.utc, r.zeitpunkt) for r in rows}
+        return self.ledger.existing(cursor, [r.event_id for r in rows], days)
+
     def _record(self, cursor: pyodbc.Cursor, rows: list[Row]) -> None:
-        pairs = [(r.event_id, r.utc) for r in rows]
+        day = self.ledger.day
+        pairs = [(r.event_id, day(r.utc, r.zeitpunkt)) for r in rows]
         if self.batched:
             self.ledger.record_batch(cursor, pairs)
         else:
@@ -110,9 +117,9 @@ class LedgerClaim:
                      self._skipped_unlogged)  # fmt: skip
             self._skipped_unlogged, self._skipped_logged_at = 0, now
 
-    def committed_elsewhere(self, conn: pyodbc.Connection, event_id: str) -> bool:
+    def committed_elsewhere(self, conn: pyodbc.Connection, row: Row) -> bool:
         try:
-            found = bool(self.ledger.existing(conn.cursor(), [event_id]))
+            found = bool(self._existing(conn.cursor(), [row]))
             conn.rollback()
         except pyodbc.Error as exc:
             raise classify(exc) from exc

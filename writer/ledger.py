@@ -14,17 +14,29 @@ journal rows by call time calls in the same transaction (`writer.retention_days`
 behaviour: an import of the same file after that many days adds every row again).
 
 **Compact**, for ten years of a large call centre: the 128-bit id is stored as 16 bytes (not 32
-hex characters) beside the call's UTC day, the one thing pruning needs. SQLite gets a `WITHOUT
+hex characters) beside the call's day, the one thing pruning needs. SQLite gets a `WITHOUT
 ROWID` table and MariaDB (InnoDB) / SQL Server a clustered primary key: the table *is* its
 index. PostgreSQL has no index-organised tables, so it keeps the key in the heap and the B-tree.
-A ledger created by an older version (`event_id VARCHAR(40)`, `committed_at`) is found and used
-as it is (the `legacy` layout); ids are then hex text and ages are commit times.
+
+**Dated** (what a new ledger gets): the primary key is (call day, id), the day first. Ids are
+random, so a key of the id alone puts each batch's ids on as many pages as the batch has
+entries, all over a table that outgrows the page cache: a backfill of a million entries spent
+three times the CPU on SQLite (`bench/ledger_order.py`), and InnoDB and PostgreSQL rewrite a page
+per id the same way. With the day first, a batch lands on the few pages of its days. The day is
+the date of the entry's `Zeitpunkt` as the CTI server wrote it (its UTC day if that is not a
+date): the gateway hashes the `Zeitpunkt` into every id it makes, so the same id always comes
+with the same day — whatever time zone each gateway of a pair, or an import years later, was
+set to. An id a sender gave itself (JSON `id`) is one row per day it is sent for.
+
+Older layouts are found and used as they are: `compact` (the id alone is the key, with the
+call's UTC day) and `legacy` (`event_id VARCHAR(40)`, `committed_at`: ids as hex text, ages as
+commit times).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime, timedelta
 
 import orjson
@@ -35,10 +47,22 @@ from cti_journal.writer.dialect import Dialect, quote_identifier
 
 _CHUNK = 500  # ids per IN (...) query: well under every driver's parameter limit
 _INSERT_CHUNK = 100
+_CHUNK_DAYS = 50  # more days than this in one look: read by id alone (slower, as right)
 # The rows' Zeitpunkt is local time, the ledger's day UTC: a day of margin keeps the guard at
 # least as long as the row whatever the zone.
 _MARGIN = timedelta(days=1)
 
+_DATED_DDL = {
+    Dialect.POSTGRESQL: "CREATE TABLE {t} (call_day DATE NOT NULL, event_id BYTEA NOT NULL, "
+    "PRIMARY KEY (call_day, event_id))",
+    Dialect.MARIADB: "CREATE TABLE {t} (call_day DATE NOT NULL, event_id BINARY(16) NOT NULL, "
+    "PRIMARY KEY (call_day, event_id)) ENGINE=InnoDB",
+    Dialect.SQLITE: "CREATE TABLE {t} (call_day DATE NOT NULL, event_id BLOB NOT NULL, "
+    "PRIMARY KEY (call_day, event_id)) WITHOUT ROWID",
+    Dialect.MSSQL: "CREATE TABLE {t} (call_day DATE NOT NULL, event_id BINARY(16) NOT NULL, "
+    "PRIMARY KEY CLUSTERED (call_day, event_id))",
+}
+# What a ledger of the previous version has; found and used, no longer created.
 _COMPACT_DDL = {
     Dialect.POSTGRESQL: "CREATE TABLE {t} (event_id BYTEA NOT NULL PRIMARY KEY, "
     "call_day DATE NOT NULL)",
@@ -49,7 +73,7 @@ _COMPACT_DDL = {
     Dialect.MSSQL: "CREATE TABLE {t} (event_id BINARY(16) NOT NULL PRIMARY KEY CLUSTERED, "
     "call_day DATE NOT NULL)",
 }
-# The compact layout's rows from one JSON parameter, `[["<32 hex digits>", "YYYY-MM-DD"], …]`.
+# The binary layouts' rows from one JSON parameter, `[["<32 hex digits>", "YYYY-MM-DD"], …]`.
 _BATCH_SQL = {
     Dialect.POSTGRESQL: "INSERT INTO {t} (event_id, call_day) SELECT decode(v->>0, 'hex'), "
     "CAST(v->>1 AS date) FROM jsonb_array_elements(CAST(convert_from(?, 'UTF8') AS jsonb)) "
@@ -80,11 +104,24 @@ def id_bytes(event_id: str) -> bytes:
 
 
 def call_day(utc: str) -> date:
-    """The UTC day of a call from the entry's `utc` (YYYY-MM-DDTHH:MM:SSZ)."""
+    """The UTC day of a call from the entry's `utc` (YYYY-MM-DDTHH:MM:SSZ): the `compact`
+    layout's day."""
     try:
         return date.fromisoformat(utc[:10])
     except ValueError:
         return datetime.now(UTC).date()
+
+
+def local_day(zeitpunkt: str, utc: str) -> date:
+    """The `dated` layout's day: the date of the `Zeitpunkt` (YYYY-MM-DD HH:MM:SS), else of
+    `utc`, else the last day there is (kept until pruned by hand). Never the clock: the same id
+    must get the same key in every transaction that claims it."""
+    for text in (zeitpunkt, utc):
+        try:
+            return date.fromisoformat(text[:10])
+        except ValueError:
+            continue
+    return date.max
 
 
 class Ledger:
@@ -92,14 +129,21 @@ class Ledger:
         self.dialect = dialect
         self.table = quote_identifier(table, dialect)
         # Access has no tested binary key here: it keeps the text layout.
-        self.compact = dialect in _COMPACT_DDL
+        self.layout = "dated" if dialect in _DATED_DDL else "legacy"
 
     @property
-    def layout(self) -> str:
-        return "compact" if self.compact else "legacy"
+    def compact(self) -> bool:
+        """Ids as 16 bytes beside a day (`dated` or `compact`), not hex text."""
+        return self.layout != "legacy"
+
+    def day(self, utc: str, zeitpunkt: str) -> date:
+        """The day this layout keeps beside an id (the legacy layout keeps none)."""
+        return local_day(zeitpunkt, utc) if self.layout == "dated" else call_day(utc)
 
     def create_sql(self) -> str:
-        if self.compact:
+        if self.layout == "dated":
+            return _DATED_DDL[self.dialect].format(t=self.table)
+        if self.layout == "compact":
             return _COMPACT_DDL[self.dialect].format(t=self.table)
         ts = _LEGACY_TIMESTAMP.get(self.dialect, "TIMESTAMP")
         return (
@@ -123,37 +167,51 @@ class Ledger:
         self.detect(conn)
 
     def detect(self, conn: pyodbc.Connection) -> None:
-        """Which layout the existing table has: a `call_day` column means compact."""
+        """Which layout the existing table has: `call_day` first means dated, anywhere else
+        compact, none legacy."""
         cursor = conn.cursor()
         try:
             cursor.execute(f"SELECT * FROM {self.table} WHERE 1 = 0")
-            columns = {d[0].lower() for d in cursor.description}
+            columns = [d[0].lower() for d in cursor.description]
         finally:
             conn.rollback()
-        self.compact = "call_day" in columns
+        if "call_day" not in columns:
+            self.layout = "legacy"
+        else:
+            self.layout = "dated" if columns[0] == "call_day" else "compact"
 
     def _key(self, event_id: str) -> bytes | str:
         return id_bytes(event_id) if self.compact else event_id
 
-    def existing(self, cursor: pyodbc.Cursor, ids: Sequence[str]) -> set[str]:
+    def existing(
+        self, cursor: pyodbc.Cursor, ids: Sequence[str], days: Collection[date] = ()
+    ) -> set[str]:
+        """The ids the ledger holds. `days` (the days of the ids' calls) lets a dated ledger
+        read only those days' part of its key; without them it reads the whole table. An id
+        held for another of `days` counts as held."""
         by_key = {self._key(i): i for i in ids}
         keys = list(by_key)
+        on_days: list[date] = []
+        where = "event_id IN ({marks})"
+        if days and self.layout == "dated" and len(days) <= _CHUNK_DAYS:
+            on_days = sorted(days)
+            where = f"call_day IN ({','.join('?' * len(on_days))}) AND {where}"
         found: set[str] = set()
         for start in range(0, len(keys), _CHUNK):
             chunk = keys[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            cursor.execute(f"SELECT event_id FROM {self.table} WHERE event_id IN ({marks})", chunk)
+            sql = where.format(marks=",".join("?" * len(chunk)))
+            cursor.execute(f"SELECT event_id FROM {self.table} WHERE {sql}", *on_days, *chunk)
             for row in cursor.fetchall():
                 key = bytes(row[0]) if self.compact else row[0]
                 if key in by_key:
                     found.add(by_key[key])
         return found
 
-    def record(self, cursor: pyodbc.Cursor, rows: Sequence[tuple[str, str]]) -> None:
-        """Insert (event id, the entry's `utc`) pairs; a known id raises the key violation."""
+    def record(self, cursor: pyodbc.Cursor, rows: Sequence[tuple[str, date]]) -> None:
+        """Insert (event id, `day(…)`) pairs; a known key raises the key violation."""
         params: list[tuple[object, object]]
         if self.compact:
-            params = [(id_bytes(i), call_day(utc)) for i, utc in rows]
+            params = [(id_bytes(i), day) for i, day in rows]
             columns = "event_id, call_day"
         else:
             now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
@@ -165,7 +223,7 @@ class Ledger:
             flat = [value for pair in chunk for value in pair]
             cursor.execute(f"INSERT INTO {self.table} ({columns}) VALUES {values}", flat)
 
-    def record_batch(self, cursor: pyodbc.Cursor, rows: Sequence[tuple[str, str]]) -> None:
+    def record_batch(self, cursor: pyodbc.Cursor, rows: Sequence[tuple[str, date]]) -> None:
         """`record` in one statement with one parameter, for the `json` strategy: the ids as
         hex and the days as ISO text, which the database turns into the same 16 bytes and DATE
         (SQLite, whose library here has no `unhex`, gets them as literals, made only of hex
@@ -174,12 +232,10 @@ class Ledger:
             self.record(cursor, rows)
             return
         if self.dialect is Dialect.SQLITE:
-            values = ",".join(
-                f"(X'{id_bytes(i).hex()}','{call_day(utc).isoformat()}')" for i, utc in rows
-            )
+            values = ",".join(f"(X'{id_bytes(i).hex()}','{day.isoformat()}')" for i, day in rows)
             cursor.execute(f"INSERT INTO {self.table} (event_id, call_day) VALUES {values}")
             return
-        pairs = [(id_bytes(i).hex(), call_day(utc).isoformat()) for i, utc in rows]
+        pairs = [(id_bytes(i).hex(), day.isoformat()) for i, day in rows]
         cursor.execute(_BATCH_SQL[self.dialect].format(t=self.table), orjson.dumps(pairs))
 
     def prune_older_than(self, cursor: pyodbc.Cursor, cutoff: datetime) -> int:
@@ -187,8 +243,9 @@ class Ledger:
         margin); the caller commits, in the transaction that deletes the journal rows older than
         `cutoff`. For a retention pass elsewhere: `Ledger(name, dialect)`, `detect(conn)`, this.
 
-        Compact layout: by the call's day. Legacy layout: by commit time, which is never before
-        the call, so no row is unguarded while its journal row is kept. Returns rows deleted."""
+        Dated and compact layouts: by the call's day. Legacy layout: by commit time, which is
+        never before the call, so no row is unguarded while its journal row is kept. Returns
+        rows deleted."""
         if cutoff.tzinfo is not None:
             cutoff = cutoff.astimezone(UTC).replace(tzinfo=None)
         limit = cutoff - _MARGIN

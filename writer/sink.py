@@ -58,6 +58,7 @@ from cti_journal.writer.values import (
     GATEWAY,
     RECEIVED_AT,
     UTC,
+    ZEITPUNKT,
     EntryValues,
     values_of,
 )
@@ -248,7 +249,11 @@ class OdbcJournalSink:
                 continue
             seen.add(event_id)
             try:
-                rows.append(Row(i, event_id, row_of(values), values[UTC], values[GATEWAY]))
+                rows.append(
+                    Row(
+                        i, event_id, row_of(values), values[UTC], values[ZEITPUNKT], values[GATEWAY]
+                    )
+                )
             except PermanentError as exc:
                 outcomes[i] = exc
             except Exception as exc:
@@ -290,7 +295,7 @@ class OdbcJournalSink:
                 )
             row = rows[0]
             assert self._claim is not None
-            if self._claim.committed_elsewhere(conn, row.event_id):
+            if self._claim.committed_elsewhere(conn, row):
                 self.metrics.duplicates_skipped.inc()
                 self.metrics.skipped_by_gateway.labels(row.gateway).inc()
                 return 0  # another writer won the race for this entry

@@ -60,6 +60,7 @@ SOURCE: Final = FIELDS.index("source")
 RECEIVED_AT: Final = FIELDS.index("received_at")
 UTC: Final = FIELDS.index("utc")
 GATEWAY: Final = FIELDS.index("gateway")
+ZEITPUNKT: Final = FIELDS.index("zeitpunkt")
 
 
 # A decoded message's entry (`decode_bundle_fields`: checked, every field present, defaults

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pyodbc
 import pytest
@@ -13,6 +13,8 @@ import pytest
 from cti_journal.shared.config import WriterSettings
 from cti_journal.shared.message import JournalEntry
 from cti_journal.shared.metrics import make_metrics
+from cti_journal.writer.dialect import detect_dialect
+from cti_journal.writer.ledger import Ledger, call_day
 from cti_journal.writer.sink import OdbcJournalSink
 from tests.support.harness import count_rows
 from tests.support.services import drop_table
@@ -100,39 +102,29 @@ def test_writers_starting_together_all_create_or_find_the_tables(
             drop_table(dsn, table)
 
 
-def _age_ledger(dsn: str, ledger: str, days: int) -> None:
-    """Move every ledger row `days` into the past, whichever layout the table has."""
-    conn = pyodbc.connect(dsn, autocommit=True)
-    try:
-        cursor = conn.cursor()
-        cursor.execute(f"SELECT * FROM {ledger} WHERE 1 = 0")
-        columns = {d[0].lower() for d in cursor.description}
-        column = "call_day" if "call_day" in columns else "committed_at"
-        cursor.execute(f"SELECT DISTINCT {column} FROM {ledger}")
-        for (value,) in cursor.fetchall():
-            if isinstance(value, str):  # SQLite hands dates back as text
-                moved = datetime.fromisoformat(value) - timedelta(days=days)
-                old: object = moved.isoformat(sep=" ")[: len(value)]
-            else:
-                old = value - timedelta(days=days)
-            cursor.execute(f"UPDATE {ledger} SET {column} = ? WHERE {column} = ?", old, value)
-    finally:
-        conn.close()
+def dated(calls: list[JournalEntry], day: date) -> list[JournalEntry]:
+    """The calls on another day, their Zeitpunkt and UTC instant moved together."""
+    return [
+        e.evolve(
+            zeitpunkt=f"{day.isoformat()}{e.zeitpunkt[10:]}", utc=f"{day.isoformat()}{e.utc[10:]}"
+        )
+        for e in calls
+    ]
 
 
 def test_a_re_import_forty_days_later_adds_no_row(any_dsn: str, table_name: str) -> None:
-    """The ledger keeps an id as long as its journal row exists: 40 days after the first import
-    (the ledger aged, the writer's pruning run), the same entries again add nothing."""
+    """The ledger keeps an id as long as its journal row exists: calls of 40 days ago written,
+    the writer's pruning run, the same entries again add nothing."""
     ledger = f"{table_name}_ledger"
+    calls = dated(entries(300), date.today() - timedelta(days=40))
     try:
         first = sink(any_dsn, table_name)
-        assert first.write(entries(300)) == [None] * 300
+        assert first.write(calls) == [None] * 300
         first.close()
-        _age_ledger(any_dsn, ledger, 40)
         again = sink(any_dsn, table_name)  # a writer started later
         again._last_prune = float("-inf")  # its hourly pruning is due
         again._maybe_prune()
-        assert again.write(entries(300)) == [None] * 300
+        assert again.write(calls) == [None] * 300
         again.close()
         assert count_rows(any_dsn, table_name) == 300
         assert count_rows(any_dsn, ledger) == 300
@@ -149,13 +141,13 @@ def test_prune_older_than_deletes_only_what_the_rows_retention_deletes(
     """The retention pass's call: ids of calls older than the cutoff go (a day of margin for
     the time zone), younger ones stay; and with them gone, those calls are new again."""
     ledger_name = f"{table_name}_ledger"
-    old = [e.evolve(utc="2026-01-10T09:00:00Z") for e in entries(20)]
-    young = [e.evolve(event_id=f"{i + 100:032x}", utc="2026-03-01T09:00:00Z")
-             for i, e in enumerate(entries(30))]  # fmt: skip
+    old = dated(entries(20), date(2026, 1, 10))
+    young = dated([e.evolve(event_id=f"{i + 100:032x}") for i, e in enumerate(entries(30))],
+                  date(2026, 3, 1))  # fmt: skip
     try:
         s = sink(any_dsn, table_name)
         assert s.write(old + young) == [None] * 50
-        assert s._ledger is not None and s._ledger.layout == "compact"
+        assert s._ledger is not None and s._ledger.layout == "dated"
         conn = pyodbc.connect(any_dsn)
         try:
             deleted = s._ledger.prune_older_than(conn.cursor(), datetime(2026, 2, 1))
@@ -232,3 +224,68 @@ def test_each_bounded_text_column_has_a_truncation_series_at_zero(
         s.close()
         drop_table(pg_dsn, f"{table_name}_ledger")
         drop_table(pg_dsn, table_name)
+
+
+def test_a_new_ledger_is_keyed_by_the_calls_day_then_its_id(any_dsn: str, table_name: str) -> None:
+    """Random ids alone as the key put every id of a batch on a page of its own; the day first
+    keeps a batch on its days' pages (bench/ledger_order.py). The day is the Zeitpunkt's date,
+    which the id hashes: a pair's gateways set to different zones (one UTC instant a day apart)
+    still make one row, and the same id on the same day is refused by the key."""
+    ledger = f"{table_name}_ledger"
+    calls = entries(60)
+    elsewhere = [e.evolve(utc="2026-11-24T23:00:00Z", gateway="b") for e in calls]
+    try:
+        s = sink(any_dsn, table_name)
+        assert s._ledger is not None and s._ledger.layout == "dated"
+        assert s.write(calls[:30]) == [None] * 30
+        assert s.write(elsewhere + calls[30:]) == [None] * 90
+        s.close()
+        assert count_rows(any_dsn, table_name) == 60
+        assert count_rows(any_dsn, ledger) == 60
+        conn = pyodbc.connect(any_dsn)
+        try:
+            cursor = conn.cursor().execute(f"SELECT * FROM {ledger} WHERE 1 = 0")
+            assert [d[0].lower() for d in cursor.description] == ["call_day", "event_id"]
+            days = {str(r[0])[:10] for r in conn.cursor().execute(f"SELECT call_day FROM {ledger}")}
+        finally:
+            conn.close()
+        assert days == {"2026-11-25"}  # the Zeitpunkt's date, not the UTC instant's
+        get = s.metrics.registry.get_sample_value
+        assert get("cti_journal_duplicates_skipped_total") == 60
+        # b's copies of the first 30 met the ledger; of the last 30, b's came first in the batch
+        assert get("cti_journal_duplicates_skipped_by_gateway_total", {"gateway": "b"}) == 30
+    finally:
+        drop_table(any_dsn, ledger)
+        drop_table(any_dsn, table_name)
+
+
+@pytest.mark.parametrize("dsn_fixture", ["pg_dsn", "maria_dsn", "sqlite_dsn"])
+def test_a_ledger_keyed_by_id_alone_is_used_as_it_is(
+    dsn_fixture: str, table_name: str, request: pytest.FixtureRequest
+) -> None:
+    """A ledger the previous version created (`compact`: the id alone is the key, the UTC day
+    beside it) keeps guarding the rows written before the upgrade and takes the new ones."""
+    dsn: str = request.getfixturevalue(dsn_fixture)
+    name = f"{table_name}_ledger"
+    calls = entries(80)
+    try:
+        conn = pyodbc.connect(dsn)
+        try:
+            old = Ledger(name, detect_dialect(conn))
+            old.layout = "compact"
+            conn.cursor().execute(old.create_sql())
+            conn.commit()
+            old.record(conn.cursor(), [(e.event_id, call_day(e.utc)) for e in calls[:40]])
+            conn.commit()
+        finally:
+            conn.close()
+        s = sink(dsn, table_name)
+        assert s._ledger is not None and s._ledger.layout == "compact"
+        assert s.write(calls) == [None] * 80  # 40 already in the ledger: skipped
+        assert s.write(calls) == [None] * 80  # all 80 now: nothing new
+        s.close()
+        assert count_rows(dsn, table_name) == 40
+        assert count_rows(dsn, name) == 80
+    finally:
+        drop_table(dsn, name)
+        drop_table(dsn, table_name)
