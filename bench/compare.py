@@ -106,8 +106,10 @@ def compare_backfill(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str
         b = data["backfill"]
         peak = ", ".join(f"{k} {v:.0f}" for k, v in b["peak_rss_mb"].items())
         load = data.get("loadavg_at_start") or [math.nan]
+        rate, raw = b["throughput"]["rate"], b.get("raw_values")
+        relative = f", {rate / raw:.3f} × raw VALUES" if raw else ""
         out.append(
-            f"{label}: {b['throughput']['rate']:,.0f} entries/s ({b['throughput']['entries']:,}"
+            f"{label}: {rate:,.0f} entries/s{relative} ({b['throughput']['entries']:,}"
             f" entries, load {load[0]:.1f}); peak RSS MB: {peak}"
         )
     return out

@@ -48,6 +48,10 @@ TARGET_NAIVE_RATIO: Final = 20.0
 TARGET_P99_MS: Final = 50.0
 TARGET_RSS_MB: Final = 100.0
 TARGET_BACKFILL_RATE: Final = 2 * 6432.0  # `--backfill 1000000` on SQLite, 2026-12-02
+# The same target against the raw VALUES insert of the same run: on 2026-12-02 this machine's
+# SQLite took 66,164 rows/s that way (issue 18's table), and its speed moves from day to day
+# (54,696 to 94,125 rows/s in the runs since), so the ratio is what one run can check.
+TARGET_BACKFILL_RAW_RATIO: Final = TARGET_BACKFILL_RATE / 66164.0
 TARGET_OURS_OVER_DB: Final = 1.0  # our three processes' CPU per entry / the server's
 TARGET_INDEX_BUILD_S: Final = 20.0  # 1,000,000 contacts; 42.5 s on 2026-12-02
 
@@ -311,6 +315,10 @@ def _backfill(args: argparse.Namespace) -> dict[str, Any]:
     numbers = make_contacts(db, contacts, args.contacts)
     calls = generate_calls(3, args.backfill, numbers=numbers)
     result = RunResult(2, 1)
+    print(f"{name}: raw VALUES insert ({args.insert_rows} rows) ...", flush=True)
+    inserts = raw_insert.measure(db, f"{tag}_raw", journal_entries(args.insert_rows), naive_rows=0)
+    raw = inserts.rows_per_s["values"]
+    print(f"  {raw:,.0f} rows/s", flush=True)
     print(f"backfill: {args.backfill} entries into {name} (2L×1W) ...", flush=True)
     try:
         with BenchPipeline(db, contacts, lookups=2, writers=1,
@@ -332,12 +340,16 @@ def _backfill(args: argparse.Namespace) -> dict[str, Any]:
     assert result.throughput is not None
     print(f"backfill: {result.throughput.rate:,.0f} entries/s; peak RSS MB: "
           + ", ".join(f"{k} {v:.0f}" for k, v in result.peak_rss_mb.items()))  # fmt: skip
-    fast = result.throughput.rate >= TARGET_BACKFILL_RATE
+    rate = result.throughput.rate
+    fast = rate >= TARGET_BACKFILL_RATE
+    relative = rate / raw >= TARGET_BACKFILL_RAW_RATIO
     small = max(result.peak_rss_mb.values(), default=0.0) < TARGET_RSS_MB
-    print(f"  {'PASS' if fast else 'FAIL'}  ≥ {TARGET_BACKFILL_RATE:,.0f} entries/s (issue 18: "
-          f"2 × 6,432); {'PASS' if small else 'FAIL'}  every process < {TARGET_RSS_MB:.0f} MB "
-          f"(load {os.getloadavg()[0]:.1f})")  # fmt: skip
-    return {"backfill": dataclasses.asdict(result), "database": name}
+    print(f"  {'PASS' if relative else 'FAIL'}  ≥ {TARGET_BACKFILL_RAW_RATIO:.3f} × raw VALUES: "
+          f"{rate / raw:.3f} (issue 18's 2 × 6,432/s on its day's 66,164/s raw)")  # fmt: skip
+    print(f"  {'PASS' if fast else 'FAIL'}  ≥ {TARGET_BACKFILL_RATE:,.0f} entries/s on this "
+          f"machine today (raw {raw:,.0f}/s); {'PASS' if small else 'FAIL'}  every process < "
+          f"{TARGET_RSS_MB:.0f} MB (load {os.getloadavg()[0]:.1f})")  # fmt: skip
+    return {"backfill": {**dataclasses.asdict(result), "raw_values": raw}, "database": name}
 
 
 def _index(contacts: int) -> dict[str, Any]:
