@@ -92,8 +92,8 @@ class LedgerClaim:
 
     def _existing(self, cursor: pyodbc.Cursor, rows: list[Row]) -> set[str]:
         day = self.ledger.day
-        days = {day(r.utc, r.zeitpunkt) for r in rows}
-        return self.ledger.existing(cursor, [r.event_id for r in rows], days)
+        day_of = {r.event_id: day(r.utc, r.zeitpunkt) for r in rows}
+        return self.ledger.existing(cursor, list(day_of), day_of)
 
     def _record(self, cursor: pyodbc.Cursor, rows: list[Row]) -> None:
         day = self.ledger.day

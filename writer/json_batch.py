@@ -39,8 +39,9 @@ _MARIA_VARCHAR_MAX: Final = 16383
 
 # The parameter is bound as UTF-8 bytes and read as text by the database: no UTF-16 round trip
 # through pyodbc and the driver (PostgreSQL: a third of the client's cost of a str), and MariaDB
-# Connector/ODBC 3.1 fails long str parameters with characters outside the BMP (HY001 from
-# SQLPutData) while bytes of any length arrive whole.
+# Connector/ODBC 3.1 fails long str parameters bound as UTF-16 (HY001 from SQLPutData; the
+# writer's connections bind str as UTF-8 there since, shared/odbc.py `utf8_parameters`) while
+# bytes of any length arrive whole.
 PARAMETER: Final = {
     Dialect.POSTGRESQL: "CAST(convert_from(?, 'UTF8') AS jsonb)",
     Dialect.MARIADB: "CONVERT(? USING utf8mb4)",

@@ -36,7 +36,7 @@ commit times).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 
 import orjson
@@ -47,20 +47,23 @@ from cti_journal.writer.dialect import Dialect, quote_identifier
 
 _CHUNK = 500  # ids per IN (...) query: well under every driver's parameter limit
 _INSERT_CHUNK = 100
-_CHUNK_DAYS = 50  # more days than this in one look: read by id alone (slower, as right)
+_CHUNK_DAYS = 50  # days per look-up query of a dated ledger
 # The rows' Zeitpunkt is local time, the ledger's day UTC: a day of margin keeps the guard at
 # least as long as the row whatever the zone.
 _MARGIN = timedelta(days=1)
 
+# `call_date`, not the compact layout's `call_day`: a writer of the previous version, which takes
+# any table with `call_day` for compact, would insert (UTC day, id) here and miss the keys a
+# local day made; with `call_date` it finds no layout it knows and fails loudly instead.
 _DATED_DDL = {
-    Dialect.POSTGRESQL: "CREATE TABLE {t} (call_day DATE NOT NULL, event_id BYTEA NOT NULL, "
-    "PRIMARY KEY (call_day, event_id))",
-    Dialect.MARIADB: "CREATE TABLE {t} (call_day DATE NOT NULL, event_id BINARY(16) NOT NULL, "
-    "PRIMARY KEY (call_day, event_id)) ENGINE=InnoDB",
-    Dialect.SQLITE: "CREATE TABLE {t} (call_day DATE NOT NULL, event_id BLOB NOT NULL, "
-    "PRIMARY KEY (call_day, event_id)) WITHOUT ROWID",
-    Dialect.MSSQL: "CREATE TABLE {t} (call_day DATE NOT NULL, event_id BINARY(16) NOT NULL, "
-    "PRIMARY KEY CLUSTERED (call_day, event_id))",
+    Dialect.POSTGRESQL: "CREATE TABLE {t} (call_date DATE NOT NULL, event_id BYTEA NOT NULL, "
+    "PRIMARY KEY (call_date, event_id))",
+    Dialect.MARIADB: "CREATE TABLE {t} (call_date DATE NOT NULL, event_id BINARY(16) NOT NULL, "
+    "PRIMARY KEY (call_date, event_id)) ENGINE=InnoDB",
+    Dialect.SQLITE: "CREATE TABLE {t} (call_date DATE NOT NULL, event_id BLOB NOT NULL, "
+    "PRIMARY KEY (call_date, event_id)) WITHOUT ROWID",
+    Dialect.MSSQL: "CREATE TABLE {t} (call_date DATE NOT NULL, event_id BINARY(16) NOT NULL, "
+    "PRIMARY KEY CLUSTERED (call_date, event_id))",
 }
 # What a ledger of the previous version has; found and used, no longer created.
 _COMPACT_DDL = {
@@ -73,12 +76,13 @@ _COMPACT_DDL = {
     Dialect.MSSQL: "CREATE TABLE {t} (event_id BINARY(16) NOT NULL PRIMARY KEY CLUSTERED, "
     "call_day DATE NOT NULL)",
 }
-# The binary layouts' rows from one JSON parameter, `[["<32 hex digits>", "YYYY-MM-DD"], …]`.
+# The binary layouts' rows from one JSON parameter, `[["<32 hex digits>", "YYYY-MM-DD"], …]`
+# ({d}: the day's column).
 _BATCH_SQL = {
-    Dialect.POSTGRESQL: "INSERT INTO {t} (event_id, call_day) SELECT decode(v->>0, 'hex'), "
+    Dialect.POSTGRESQL: "INSERT INTO {t} (event_id, {d}) SELECT decode(v->>0, 'hex'), "
     "CAST(v->>1 AS date) FROM jsonb_array_elements(CAST(convert_from(?, 'UTF8') AS jsonb)) "
     "AS r(v)",
-    Dialect.MARIADB: "INSERT INTO {t} (event_id, call_day) SELECT UNHEX(j.i), j.d FROM "
+    Dialect.MARIADB: "INSERT INTO {t} (event_id, {d}) SELECT UNHEX(j.i), j.d FROM "
     "JSON_TABLE(CONVERT(? USING utf8mb4), '$[*]' "
     "COLUMNS (i CHAR(32) PATH '$[0]', d DATE PATH '$[1]')) AS j",
     Dialect.SQLITE: "",  # literals, see record_batch
@@ -136,6 +140,19 @@ class Ledger:
         """Ids as 16 bytes beside a day (`dated` or `compact`), not hex text."""
         return self.layout != "legacy"
 
+    @property
+    def day_column(self) -> str:
+        return "call_date" if self.layout == "dated" else "call_day"
+
+    def _day_value(self, day: date) -> object:
+        """A day as a parameter. SQLite has no date type: a dated ledger there holds ISO text
+        whichever way a row came (`record_batch` writes literals), so it is bound as text —
+        the driver would store a bound date as a Julian day number with the DSN's `JDConv=1`,
+        and a key of that number never meets the text one."""
+        if self.dialect is Dialect.SQLITE and self.layout == "dated":
+            return day.isoformat()
+        return day
+
     def day(self, utc: str, zeitpunkt: str) -> date:
         """The day this layout keeps beside an id (the legacy layout keeps none)."""
         return local_day(zeitpunkt, utc) if self.layout == "dated" else call_day(utc)
@@ -167,40 +184,64 @@ class Ledger:
         self.detect(conn)
 
     def detect(self, conn: pyodbc.Connection) -> None:
-        """Which layout the existing table has: `call_day` first means dated, anywhere else
-        compact, none legacy."""
+        """Which layout the existing table has: a `call_date` column means dated, `call_day`
+        compact, neither legacy."""
         cursor = conn.cursor()
         try:
             cursor.execute(f"SELECT * FROM {self.table} WHERE 1 = 0")
             columns = [d[0].lower() for d in cursor.description]
         finally:
             conn.rollback()
-        if "call_day" not in columns:
-            self.layout = "legacy"
+        if "call_date" in columns:
+            self.layout = "dated"
+        elif "call_day" in columns:
+            self.layout = "compact"
         else:
-            self.layout = "dated" if columns[0] == "call_day" else "compact"
+            self.layout = "legacy"
 
     def _key(self, event_id: str) -> bytes | str:
         return id_bytes(event_id) if self.compact else event_id
 
     def existing(
-        self, cursor: pyodbc.Cursor, ids: Sequence[str], days: Collection[date] = ()
+        self, cursor: pyodbc.Cursor, ids: Sequence[str], day_of: Mapping[str, date] | None = None
     ) -> set[str]:
-        """The ids the ledger holds. `days` (the days of the ids' calls) lets a dated ledger
-        read only those days' part of its key; without them it reads the whole table. An id
-        held for another of `days` counts as held."""
+        """The ids the ledger holds. A dated ledger is keyed by (day, id): with `day_of` (each
+        id's `day(…)`) it reads exactly those keys, through its primary key; without it, any
+        day's (a scan of the whole table: `subject` requests, which know no days)."""
+        if self.layout != "dated" or day_of is None:
+            return self._existing_by_id(cursor, ids)
+        by_day: dict[date, list[str]] = {}
+        for event_id in ids:
+            by_day.setdefault(day_of[event_id], []).append(event_id)
+        days = sorted(by_day)
+        found: set[str] = set()
+        for first in range(0, len(days), _CHUNK_DAYS):
+            group = days[first : first + _CHUNK_DAYS]
+            wanted = {(d.isoformat(), id_bytes(i)): i for d in group for i in by_day[d]}
+            keys = list(dict.fromkeys(key for _day, key in wanted))
+            on_days = [self._day_value(d) for d in group]
+            day_marks = ",".join("?" * len(group))
+            for start in range(0, len(keys), _CHUNK):
+                chunk = keys[start : start + _CHUNK]
+                cursor.execute(
+                    f"SELECT call_date, event_id FROM {self.table} WHERE call_date IN "
+                    f"({day_marks}) AND event_id IN ({','.join('?' * len(chunk))})",
+                    *on_days, *chunk,
+                )  # fmt: skip
+                for day, key in cursor.fetchall():
+                    held = wanted.get((str(day)[:10], bytes(key)))
+                    if held is not None:
+                        found.add(held)
+        return found
+
+    def _existing_by_id(self, cursor: pyodbc.Cursor, ids: Sequence[str]) -> set[str]:
         by_key = {self._key(i): i for i in ids}
         keys = list(by_key)
-        on_days: list[date] = []
-        where = "event_id IN ({marks})"
-        if days and self.layout == "dated" and len(days) <= _CHUNK_DAYS:
-            on_days = sorted(days)
-            where = f"call_day IN ({','.join('?' * len(on_days))}) AND {where}"
         found: set[str] = set()
         for start in range(0, len(keys), _CHUNK):
             chunk = keys[start : start + _CHUNK]
-            sql = where.format(marks=",".join("?" * len(chunk)))
-            cursor.execute(f"SELECT event_id FROM {self.table} WHERE {sql}", *on_days, *chunk)
+            marks = ",".join("?" * len(chunk))
+            cursor.execute(f"SELECT event_id FROM {self.table} WHERE event_id IN ({marks})", chunk)
             for row in cursor.fetchall():
                 key = bytes(row[0]) if self.compact else row[0]
                 if key in by_key:
@@ -211,8 +252,8 @@ class Ledger:
         """Insert (event id, `day(…)`) pairs; a known key raises the key violation."""
         params: list[tuple[object, object]]
         if self.compact:
-            params = [(id_bytes(i), day) for i, day in rows]
-            columns = "event_id, call_day"
+            params = [(id_bytes(i), self._day_value(day)) for i, day in rows]
+            columns = f"event_id, {self.day_column}"
         else:
             now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
             params = [(i, now) for i, _utc in rows]
@@ -233,10 +274,13 @@ class Ledger:
             return
         if self.dialect is Dialect.SQLITE:
             values = ",".join(f"(X'{id_bytes(i).hex()}','{day.isoformat()}')" for i, day in rows)
-            cursor.execute(f"INSERT INTO {self.table} (event_id, call_day) VALUES {values}")
+            cursor.execute(
+                f"INSERT INTO {self.table} (event_id, {self.day_column}) VALUES {values}"
+            )
             return
         pairs = [(id_bytes(i).hex(), day.isoformat()) for i, day in rows]
-        cursor.execute(_BATCH_SQL[self.dialect].format(t=self.table), orjson.dumps(pairs))
+        sql = _BATCH_SQL[self.dialect].format(t=self.table, d=self.day_column)
+        cursor.execute(sql, orjson.dumps(pairs))
 
     def prune_older_than(self, cursor: pyodbc.Cursor, cutoff: datetime) -> int:
         """Delete the ledger rows of calls older than `cutoff` (naive = UTC; less a day of
@@ -250,7 +294,10 @@ class Ledger:
             cutoff = cutoff.astimezone(UTC).replace(tzinfo=None)
         limit = cutoff - _MARGIN
         if self.compact:
-            cursor.execute(f"DELETE FROM {self.table} WHERE call_day < ?", limit.date())
+            cursor.execute(
+                f"DELETE FROM {self.table} WHERE {self.day_column} < ?",
+                self._day_value(limit.date()),
+            )
         else:
             cursor.execute(f"DELETE FROM {self.table} WHERE committed_at < ?", limit)
         count: int = cursor.rowcount

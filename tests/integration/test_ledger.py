@@ -6,6 +6,7 @@ import logging
 import threading
 import uuid
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pyodbc
 import pytest
@@ -245,8 +246,10 @@ def test_a_new_ledger_is_keyed_by_the_calls_day_then_its_id(any_dsn: str, table_
         conn = pyodbc.connect(any_dsn)
         try:
             cursor = conn.cursor().execute(f"SELECT * FROM {ledger} WHERE 1 = 0")
-            assert [d[0].lower() for d in cursor.description] == ["call_day", "event_id"]
-            days = {str(r[0])[:10] for r in conn.cursor().execute(f"SELECT call_day FROM {ledger}")}
+            assert [d[0].lower() for d in cursor.description] == ["call_date", "event_id"]
+            days = {
+                str(r[0])[:10] for r in conn.cursor().execute(f"SELECT call_date FROM {ledger}")
+            }
         finally:
             conn.close()
         assert days == {"2026-11-25"}  # the Zeitpunkt's date, not the UTC instant's
@@ -289,3 +292,44 @@ def test_a_ledger_keyed_by_id_alone_is_used_as_it_is(
     finally:
         drop_table(dsn, name)
         drop_table(dsn, table_name)
+
+
+@pytest.mark.parametrize("strategies", [("json", "json"), ("json", "values"), ("values", "json")])
+def test_sqlite_dates_as_julian_days_meet_the_same_keys(
+    tmp_path: Path, strategies: tuple[str, str]
+) -> None:
+    """The SQLite driver's `JDConv=1` stores a bound date as a Julian day number; the `json`
+    strategy writes the day as a literal. A redelivered batch must still find every key,
+    whichever strategy wrote it and whichever reads it."""
+    dsn = f"Driver=SQLite3;Database={tmp_path / 'jd.db'};JDConv=1;"
+    calls = entries(3)
+    for i, strategy in enumerate(strategies):
+        s = OdbcJournalSink(
+            WriterSettings(dsn=dsn, table="journal", create_table=True, strategy=strategy),
+            make_metrics(),
+        )
+        s.open()
+        assert s.write(calls[: 2 + i]) == [None] * (2 + i)  # the second: a redelivery and one new
+        s.close()
+    assert count_rows(dsn, "journal") == 3
+    assert count_rows(dsn, "journal_ledger") == 3
+
+
+@pytest.mark.parametrize("known_companion", [False, True])
+def test_a_senders_own_id_on_another_day_is_decided_by_its_own_key(
+    any_dsn: str, table_name: str, known_companion: bool
+) -> None:
+    """An id the sender chose (JSON `id`), sent again for another call day, is another key:
+    it is written again whether the rest of its batch is new or already written."""
+    first = entries(2)
+    again = dated(first[:1], date(2026, 11, 26))
+    companion = first[1:] if known_companion else [first[1].evolve(event_id=f"{99:032x}")]
+    try:
+        s = sink(any_dsn, table_name)
+        assert s.write(first) == [None] * 2
+        assert s.write(again + companion) == [None] * 2
+        s.close()
+        assert count_rows(any_dsn, table_name) == (3 if known_companion else 4)
+    finally:
+        drop_table(any_dsn, f"{table_name}_ledger")
+        drop_table(any_dsn, table_name)
