@@ -121,12 +121,18 @@ def _install() -> None:  # noqa: C901, PLR0915 - a list of wrappers, flat on pur
     consumer.Consumer._on_message = on_message  # type: ignore[method-assign]
 
     # -- writer: the batch handed to the database thread, and the write itself --------------
-    from cti_journal.writer import sink, worker
+    from cti_journal.writer import sink, values, worker
+
+    # a writer that holds entries as tuples of values (since 2026-12-03), or as entry objects
+    event_id_at = getattr(values, "EVENT_ID", 0)
+
+    def id_of(entry: Any) -> str:
+        return str(entry[event_id_at] if isinstance(entry, tuple) else entry.event_id)
 
     orig_submit = worker.WriterWorker._submit
 
     def submit(self: Any) -> None:
-        ids = [e.event_id for e in self._batch.entries]
+        ids = [id_of(e) for e in self._batch.entries]
         if ids:
             rec("w_submit", ids)
         orig_submit(self)
@@ -139,7 +145,7 @@ def _install() -> None:  # noqa: C901, PLR0915 - a list of wrappers, flat on pur
         def take(self: Any) -> Any:
             batch = orig_take(self)
             if batch is not None:
-                rec("w_submit", [e.event_id for e in batch.entries])
+                rec("w_submit", [id_of(e) for e in batch.entries])
             return batch
 
         worker.WriterWorker._take_gathered = take  # type: ignore[attr-defined]
@@ -155,7 +161,7 @@ def _install() -> None:  # noqa: C901, PLR0915 - a list of wrappers, flat on pur
     orig_write = sink.OdbcJournalSink.write
 
     def write(self: Any, entries: Any) -> Any:
-        ids = [e.event_id for e in entries]
+        ids = [id_of(e) for e in entries]
         rec("w_write_start", ids)
         result = orig_write(self, entries)
         rec("w_write_end", ids)
