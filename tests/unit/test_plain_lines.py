@@ -194,7 +194,10 @@ def test_the_properties_exercised_the_batch_path() -> None:
     """Equality holds trivially where every line falls back: the generated lines must have
     taken the batch path often enough for the properties above to mean something."""
     FAST_LINES.clear()
-    test_batch_path_equals_per_line_path()
+    for _ in range(3):  # one run of 400 examples gives 90–130 distinct such lines
+        test_batch_path_equals_per_line_path()
+        if len(set(FAST_LINES)) >= 100:
+            break
     assert len(set(FAST_LINES)) >= 100
 
 
