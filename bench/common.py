@@ -76,6 +76,14 @@ def sqlite_file(db: Database) -> Path | None:
     return Path(db.dsn.split("Database=", 1)[1].rstrip(";"))
 
 
+def discard(db: Database, *tables: str) -> None:
+    """A benchmark's tables dropped, and a SQLite database's file (one per tag) removed."""
+    drop_tables(db, *tables)
+    path = sqlite_file(db)
+    if path is not None:
+        path.unlink(missing_ok=True)
+
+
 # -- entries ----------------------------------------------------------------------------------
 
 

@@ -26,8 +26,7 @@ from bench.common import (
     cpu_by_command,
     cpu_delta,
     database,
-    drop_tables,
-    sqlite_file,
+    discard,
 )
 from cti_journal.writer.ledger import Ledger
 
@@ -75,10 +74,7 @@ def measure(name: str, layout: str, entries: int) -> list[tuple[int, float, floa
             ))  # fmt: skip
     finally:
         conn.close()
-        drop_tables(db, tag)
-        path = sqlite_file(db)
-        if path is not None:
-            path.unlink(missing_ok=True)
+        discard(db, tag)
     return tenths
 
 

@@ -19,7 +19,7 @@ from datetime import date, timedelta
 
 import pyodbc
 
-from bench.common import DATABASES, Database, database, drop_tables, sqlite_file
+from bench.common import DATABASES, Database, database, discard, sqlite_file
 from cti_journal.writer.dialect import Dialect
 from cti_journal.writer.ledger import Ledger
 
@@ -76,10 +76,7 @@ def measure(name: str, entries: int) -> list[tuple[str, int, float]]:
             _fill(db, ledger, entries)
             size = _size(db, tag)
         finally:
-            drop_tables(db, tag)
-            path = sqlite_file(db)
-            if path is not None:
-                path.unlink(missing_ok=True)
+            discard(db, tag)
         out.append((layout, size, size / entries))
     return out
 

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Sequence
 
-from bench.common import DATABASES, database, drop_tables, journal_entries, sqlite_file
+from bench.common import DATABASES, database, discard, journal_entries
 from cti_journal.shared.config import WriterSettings
 from cti_journal.shared.message import JournalEntry
 from cti_journal.shared.metrics import make_metrics
@@ -59,10 +59,7 @@ def run(name: str, entries: Sequence[JournalEntry], pair: bool) -> float:
         assert rows == len(entries), rows
     finally:
         sink.close()
-        drop_tables(db, f"{table}_ledger", table)
-        path = sqlite_file(db)
-        if path is not None:
-            path.unlink(missing_ok=True)
+        discard(db, f"{table}_ledger", table)
     return elapsed
 
 
