@@ -151,13 +151,15 @@ class BenchPipeline:
             raise
         return self
 
-    def __exit__(self, *_exc: object) -> None:
+    def __exit__(self, exc_type: object, *_exc: object) -> None:
         self.pipe.stop()
         with contextlib.suppress(Exception):
             self.pipe.delete_queues()
         from bench.common import drop_tables
 
         drop_tables(self.db, self.table, self.ledger)
+        if exc_type is None:  # the processes' logs and spools stay only when a run failed
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _spawn(self, role: str, command: str, section: str) -> None:
         port = free_port()

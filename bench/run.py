@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import naive, raw_amqp, raw_insert, transport
 from bench.budget import budget_line, budget_of_run, raw_values_of, stage_budget
-from bench.common import AMQP_URL, DATABASES, Database, database, drop_tables, journal_entries
+from bench.common import AMQP_URL, DATABASES, Database, database, discard, journal_entries
 from bench.contacts import make_contacts
 from bench.pipeline import BenchPipeline, RunResult
 from bench.profiles import summarize
@@ -68,7 +68,9 @@ def _args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--naive-rows", type=int, default=2_000)
     p.add_argument("--amqp-messages", type=int, default=50_000)
     p.add_argument("--scale-out", action="store_true", help="also 1 lookup × 1 and × 2 writers")
-    p.add_argument("--profile", action="store_true", help="py-spy every process (2L×1W run)")
+    p.add_argument(
+        "--profile", action="store_true", help="py-spy every process (2L×1W run, or the backfill)"
+    )
     p.add_argument("--backfill", type=int, default=0, help="N entries, RSS over time; no more")
     p.add_argument(
         "--batch-ms", type=int, default=None, help="writer.batch_ms (default: as shipped)"
@@ -148,7 +150,7 @@ def _bench_database(
             runs.append(_pipeline_run(db, contacts, numbers, args, lookups, writers,
                                       latency=latency, profile=profile))  # fmt: skip
     finally:
-        drop_tables(db, contacts)
+        discard(db, contacts)
     result = _assess(name, inserts, amqp, naive_run, runs)
     result["transport"] = transports
     return result
@@ -331,13 +333,16 @@ def _backfill(args: argparse.Namespace) -> dict[str, Any]:
                            writer_overrides=_overrides(args)) as pipe:  # fmt: skip
             result.throughput = pipe.throughput(
                 calls, args.backfill, timeout_s=args.backfill / 100, rss_every_s=10.0,
-                rss_log=result.rss_over_time,
+                rss_log=result.rss_over_time, profile=args.profile,
             )  # fmt: skip
             result.peak_rss_mb = pipe.peak_rss_mb()
             result.rows = pipe.rows_written()
             result.dead_letters = pipe.dead_letters()
+            result.profile_summary = {
+                role: summarize(path) for role, path in result.throughput.profile.items()
+            }
     finally:
-        drop_tables(db, contacts)
+        discard(db, contacts)
     for sample in result.rss_over_time:
         print(
             f"  t={sample.t:>6.0f} s  "
@@ -346,6 +351,9 @@ def _backfill(args: argparse.Namespace) -> dict[str, Any]:
     assert result.throughput is not None
     print(f"backfill: {result.throughput.rate:,.0f} entries/s; peak RSS MB: "
           + ", ".join(f"{k} {v:.0f}" for k, v in result.peak_rss_mb.items()))  # fmt: skip
+    for role, summary in result.profile_summary.items():
+        hot = "; ".join(f"{n} {p}%" for n, p in summary["self"][:5])
+        print(f"  profile {role} ({summary['samples']} samples): {hot}")
     rate = result.throughput.rate
     fast = rate >= TARGET_BACKFILL_RATE
     relative = rate / raw >= TARGET_BACKFILL_RAW_RATIO
