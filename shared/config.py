@@ -255,7 +255,7 @@ class WriterSettings:
     columns: Mapping[str, str] = field(default_factory=dict)  # table column -> Journal_* / ID
     batch_size: int = bounded(500, **POSITIVE)
     batch_ms: int = bounded(200, **POSITIVE)
-    prefetch: int = 0  # 0 = 2 × batch_size
+    prefetch: int = 0  # 0 = 4 × batch_size / 50, at least 8 (writer/worker.py default_prefetch)
     strategy: Literal["auto", "json", "values", "executemany", "fast_executemany"] = "auto"
     ledger_table: str = ""  # "" = "<table>_ledger": one ledger per journal table
     # 0 = ledger rows live as long as the journal rows they guard (deleted with them by the
@@ -270,10 +270,9 @@ class WriterSettings:
     retention_every_s: float = bounded(3600.0, above=0, message="must be greater than 0")
     create_table: bool = False  # create the journal table (all 16 columns) when missing
     db_retry_max_s: float = 30.0
-    # bytes of deliveries held unacknowledged; above it the worker pauses its consumer. 4 MiB is
-    # ~10,000 entries, 20 batches: `prefetch` counts messages, and at full bundles (50 entries)
-    # 2 × batch_size of them held 50,000 decoded entries (a 1M backfill: 130 MB resident, 64
-    # with this bound, at the same rate; issue 18)
+    # bytes of deliveries held unacknowledged; above it the worker pauses its consumer (what is
+    # already on the wire still arrives: `prefetch` bounds that). 4 MiB is ~10,000 entries,
+    # 20 batches (a 1M backfill with bundles of 200: writer 64 MB resident; issue 18)
     prefetch_bytes: int = bounded(4 * 1024 * 1024, **POSITIVE)
     # gateway names that get their own series in the per-gateway metrics; [] = the first
     # max_gateway_series names met. Every other name is counted as "other".
