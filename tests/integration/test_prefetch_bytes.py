@@ -1,10 +1,10 @@
 """Issue 20 finding 8: RabbitMQ's prefetch counts messages, so 30 bundles of 12 MB were 383 MB in
 one worker. The consumer's byte budget (`prefetch_bytes`) pauses it: against the real broker,
 a handler that holds every delivery stops receiving once the budget is passed, and receives
-again once half of it is settled. Every message arrives once and is never given back: pika
-rejects (requeues) what arrives after its Basic.Cancel, and on a quorum queue each of those
-returns counted against x-delivery-limit, so a consumer pausing often dead-lettered healthy
-entries."""
+again once half of it is settled. Every message reaches the handler once, and none is given back
+more than once: pika used to reject (requeue) whatever arrived after its Basic.Cancel, and on a
+quorum queue each such return counts against x-delivery-limit, so a consumer pausing often
+dead-lettered healthy entries."""
 
 from __future__ import annotations
 
