@@ -6,7 +6,8 @@
 * ``writer-<db>``: the writer's sink writing 500-entry batches (ledger included) into a fresh
   table: the writer's own CPU, the ODBC driver's included (``server-<db>``: the database
   server's CPU during the same writes; other users of a shared server count too);
-* ``lookup``: bundles of 50 entries (the gateway's bundle_max) through `LookupWorker._handle`
+* ``lookup``: bundles of 50 entries (the gateway's bundle_max until it became 200; kept, so that
+  figures stay comparable) through `LookupWorker._handle`
   (decode, index look-up in 20,000 contacts, privacy rules if any, encode), the consumer's
   forward left out.
 
