@@ -268,12 +268,19 @@ def _db_table(db: dict[str, Any]) -> list[str]:
                    f"{t['value']:>8.2f} (limit {t['limit']})")  # fmt: skip
     out += _transport_lines(db)
     for run in db["runs"]:
-        for role, s in run.get("profile_summary", {}).items():
-            hot = "; ".join(f"{n} {p}%" for n, p in s["self"][:5])
-            out.append(f"  profile {role} ({s['samples']} samples): {hot}")
-            mine = "; ".join(f"{n} {p}%" for n, p in s["project_inclusive"][:6])
-            out.append(f"    ours, inclusive: {mine}")
+        out += _profile_lines(run.get("profile_summary", {}))
     out.append("")
+    return out
+
+
+def _profile_lines(summaries: dict[str, Any]) -> list[str]:
+    """Per process: its hottest functions (self time), and ours among them (inclusive)."""
+    out = []
+    for role, s in summaries.items():
+        hot = "; ".join(f"{n} {p}%" for n, p in s["self"][:5])
+        out.append(f"  profile {role} ({s['samples']} samples): {hot}")
+        mine = "; ".join(f"{n} {p}%" for n, p in s["project_inclusive"][:6])
+        out.append(f"    ours, inclusive: {mine}")
     return out
 
 
@@ -351,9 +358,8 @@ def _backfill(args: argparse.Namespace) -> dict[str, Any]:
     assert result.throughput is not None
     print(f"backfill: {result.throughput.rate:,.0f} entries/s; peak RSS MB: "
           + ", ".join(f"{k} {v:.0f}" for k, v in result.peak_rss_mb.items()))  # fmt: skip
-    for role, summary in result.profile_summary.items():
-        hot = "; ".join(f"{n} {p}%" for n, p in summary["self"][:5])
-        print(f"  profile {role} ({summary['samples']} samples): {hot}")
+    for line in _profile_lines(result.profile_summary):
+        print(line)
     rate = result.throughput.rate
     fast = rate >= TARGET_BACKFILL_RATE
     relative = rate / raw >= TARGET_BACKFILL_RAW_RATIO
