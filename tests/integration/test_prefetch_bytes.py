@@ -90,12 +90,16 @@ def test_a_byte_budget_pauses_the_consumer(amqp_url: str) -> None:
         link.stop()
         thread.join(timeout=10)
         link.ioloop.close()  # its wake-up socket pair; a process just exits
-        cleanup = pika.BlockingConnection(pika.URLParameters(amqp_url))
-        cch = cleanup.channel()
-        for spec in link.topology.queues():
-            cch.queue_delete(spec.name)
-        cch.exchange_delete(prefix)
-        cleanup.close()
+        _delete_topology(amqp_url, link, prefix)
+
+
+def _delete_topology(amqp_url: str, link: AmqpLink, prefix: str) -> None:
+    cleanup = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    cch = cleanup.channel()
+    for spec in link.topology.queues():
+        cch.queue_delete(spec.name)
+    cch.exchange_delete(prefix)
+    cleanup.close()
 
 
 def _quiet(held: list[Any], seconds: float = 1.5) -> bool:
