@@ -44,6 +44,16 @@ install_packages() {
     odbcinst -q -d | grep -q '^\[SQLite3\]' || die "the SQLite3 ODBC driver is not registered (libsqliteodbc)"
 }
 
+# Debian registers psqlODBC with CommLog=1: every process that connects leaves a
+# /tmp/psqlodbc_<program>_<user><pid>.log behind (thousands a day on busy hosts: irods/irods#6563),
+# and a connection string cannot turn it off. Off in the PostgreSQL drivers' sections only.
+quiet_psqlodbc() {
+    local ini=/etc/odbcinst.ini
+    grep -q '^CommLog=1' "$ini" 2>/dev/null || return 0
+    awk '/^\[/ { pg = ($0 ~ /^\[PostgreSQL/) } pg && /^CommLog=1$/ { $0 = "CommLog=0" } { print }' \
+        "$ini" > "$ini.new" && mv "$ini.new" "$ini" || die "could not set CommLog=0 in $ini"
+}
+
 fetch_slapd() {
     local debs="$TEST_CACHE/slapd-debs"
     ls "$debs"/slapd_*.deb >/dev/null 2>&1 && return 0
@@ -128,6 +138,7 @@ build_venv() {
 }
 
 install_packages
+quiet_psqlodbc
 start_rabbitmq
 if [ "$MODE" != demo ]; then
     start_postgresql
