@@ -260,7 +260,11 @@ class WriterSettings:
     columns: Mapping[str, str] = field(default_factory=dict)  # table column -> Journal_* / ID
     batch_size: int = bounded(500, **POSITIVE)
     batch_ms: int = bounded(200, **POSITIVE)
-    prefetch: int = 0  # 0 = 4 × batch_size / 50, at least 8 (writer/worker.py default_prefetch)
+    # unacknowledged messages; a bundle of up to gateway.bundle_max entries is one, so fewer
+    # than batch_size is normal. 0 = 4 × batch_size / 50, at least 8 (writer/worker.py)
+    prefetch: int = bounded(
+        0, minimum=0, message="must be 0 (4 × batch_size / 50) or a number of messages, is {value}"
+    )
     strategy: Literal["auto", "json", "values", "executemany", "fast_executemany"] = "auto"
     ledger_table: str = ""  # "" = "<table>_ledger": one ledger per journal table
     # 0 = ledger rows live as long as the journal rows they guard (deleted with them by the

@@ -157,8 +157,6 @@ def _lookup(lk: LookupSettings) -> None:
 
 
 def _writer(w: WriterSettings) -> None:
-    if w.prefetch and w.prefetch < w.batch_size:
-        raise ConfigError("writer.prefetch", "must be at least writer.batch_size (or 0 = 2 ×)")
     seen: dict[str, str] = {}
     for column, type_name in w.columns.items():
         try:
