@@ -48,10 +48,15 @@ install_packages() {
 # /tmp/psqlodbc_<program>_<user><pid>.log behind (thousands a day on busy hosts: irods/irods#6563),
 # and a connection string cannot turn it off. Off in the PostgreSQL drivers' sections only.
 quiet_psqlodbc() {
-    local ini=/etc/odbcinst.ini
-    grep -q '^CommLog=1' "$ini" 2>/dev/null || return 0
-    awk '/^\[/ { pg = ($0 ~ /^\[PostgreSQL/) } pg && /^CommLog=1$/ { $0 = "CommLog=0" } { print }' \
-        "$ini" > "$ini.new" && mv "$ini.new" "$ini" || die "could not set CommLog=0 in $ini"
+    local ini=/etc/odbcinst.ini tmp
+    [ -f "$ini" ] || return 0
+    tmp=$(mktemp)
+    awk '/^[ \t]*\[/ { pg = ($0 ~ /^[ \t]*\[PostgreSQL/) }
+         pg && /^[ \t]*CommLog[ \t]*=[ \t]*1[ \t]*$/ { $0 = "CommLog=0" } { print }' "$ini" > "$tmp" \
+        || { rm -f "$tmp"; die "could not read $ini"; }
+    # written in place: the file keeps its owner, mode (the services read it) and any symlink
+    cmp -s "$tmp" "$ini" || cat "$tmp" > "$ini" || { rm -f "$tmp"; die "could not set CommLog=0 in $ini"; }
+    rm -f "$tmp"
 }
 
 fetch_slapd() {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 _CONNECT = """
@@ -20,6 +21,7 @@ connect(sys.argv[1]).close()
 
 
 def test_a_postgresql_connection_leaves_no_log_in_tmp(pg_dsn: str) -> None:
+    started = time.time() - 1  # a file left by an earlier process with the same pid is older
     with subprocess.Popen(
         [sys.executable, "-c", _CONNECT, pg_dsn], stderr=subprocess.PIPE, text=True
     ) as proc:
@@ -28,5 +30,9 @@ def test_a_postgresql_connection_leaves_no_log_in_tmp(pg_dsn: str) -> None:
     # psqlodbc_<program>_<user><pid>.log: the pid follows a non-digit (a user name ending in
     # digits would not be told apart from the pid)
     own = re.compile(rf"psqlodbc_.*\D{proc.pid}\.log")
-    left = [p.name for p in Path("/tmp").glob("psqlodbc_*.log") if own.fullmatch(p.name)]
+    left = [
+        p.name
+        for p in Path("/tmp").glob("psqlodbc_*.log")
+        if own.fullmatch(p.name) and p.stat().st_mtime >= started
+    ]
     assert not left, f"{left}: CommLog is on in /etc/odbcinst.ini (bash deploy/setup.sh install)"
