@@ -233,7 +233,7 @@ class ContactSourceSettings:
 class LookupSettings:
     # unacknowledged messages (a bundle of up to gateway.bundle_max entries is one): 50 × 200
     # entries, the writers' ~10,000. 200 took a look-up started on a standing backlog from
-    # 77 to 105 MB resident, 50 to 94 MB, draining as fast (bench/backlog.py, issue 18)
+    # 77 to 102-105 MB resident, 50 to 92-94 MB, draining about as fast (bench/backlog.py)
     prefetch: int = bounded(50, **POSITIVE)
     region: str = "DE"
     area_code: str = ""  # the company's own area code, e.g. "89", for local numbers
