@@ -1,15 +1,16 @@
-"""The per-entry floor of a Python pipeline: CPU for only the C-level calls that any Python
-gateway, look-up and writer must make for an entry, on the same generated calls as
-`bench.stage_cost`, without broker, database, validation or look-up logic:
+"""The per-entry floor of this pipeline's design in Python: CPU for only the C-level calls its
+gateway, look-up and writer make for an entry, on messages of the real shape (the gateway's
+own bodies for the same generated calls as `bench.stage_cost`), without broker, database,
+validation or look-up logic:
 
 * gateway: decode the line, split it with one compiled regex, hash the values (SHA-256), encode
-  the message body (orjson);
-* look-up: decode a bundle of 200 bodies, set one field on each, encode the bundle;
-* writer: decode a bundle of 200 bodies and encode the rows as one JSON parameter.
+  a body with the real message's keys (orjson);
+* look-up: decode a bundle of 200 real bodies, set one field on each, encode the bundle;
+* writer: decode a bundle of 200 real bodies and encode their values as one JSON parameter.
 
 What a stage costs in the pipeline above this floor is Python (parsing rules, number
 normalisation, the index, time zones, bookkeeping), pika's framing and the system calls. Issue
-18's target (our three processes ≤ the database server's CPU per entry, 10-14 µs on the 2-core
+18's target (our three processes ≤ the database server's CPU per entry, 6-14 µs on the 2-core
 machine) leaves that room for all three together. Process CPU time, best of `--rounds`.
 
     .venv/bin/python -m bench.floor [--entries 40000] [--rounds 5]
@@ -37,6 +38,17 @@ def lines_of(count: int) -> list[bytes]:
     return [fmt.format(v) for v in generate_calls(5, count, mean_gap_s=1.0)]
 
 
+def real_bodies(lines: list[bytes]) -> list[bytes]:
+    """The gateway's messages for these lines (`Preparer.prepare`, as bench.stage_cost does)."""
+    from cti_journal.gateway.lines import Line
+    from cti_journal.gateway.prepare import Preparer
+    from cti_journal.shared.config import GatewaySettings
+    from cti_journal.shared.metrics import make_metrics
+
+    prep = Preparer(GatewaySettings(timezone="Europe/Berlin", source_id="b"), make_metrics())
+    return [prep.prepare(Line(raw), "bench", 0.0).body for raw in lines]
+
+
 def best_us(step: Callable[[], Any], entries: int, rounds: int) -> float:
     """µs of process CPU per entry, the best of `rounds` runs of `step`."""
     best = float("inf")
@@ -53,19 +65,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args(argv)
     lines = lines_of(args.entries)
+    bodies = real_bodies(lines)
+    keys = list(orjson.loads(bodies[0]))  # the message's keys, in its order
+    extra = len(keys) - len(FIELDS) - 1  # besides the id and the line's fields
     split = re.compile(";".join(["([^;]*)"] * len(FIELDS))).fullmatch
 
-    def gateway() -> list[bytes]:
-        out = []
+    def gateway() -> None:
         for raw in lines:
             match = split(raw.rstrip(b"\r\n").decode("utf-8"))
             assert match is not None, raw
             values = match.groups()
             event_id = hashlib.sha256(orjson.dumps(values)).hexdigest()[:32]
-            out.append(orjson.dumps({"id": event_id, "v": values}))
-        return out
+            orjson.dumps(dict(zip(keys, (event_id, *values, *values[:extra]), strict=True)))
 
-    bodies = gateway()
     bundles = [
         b"[" + b",".join(bodies[i : i + BUNDLE]) + b"]" for i in range(0, len(bodies), BUNDLE)
     ]
@@ -79,13 +91,14 @@ def main(argv: list[str] | None = None) -> None:
 
     def writer() -> None:
         for bundle in bundles:
-            orjson.dumps([entry["v"] for entry in orjson.loads(bundle)])
+            orjson.dumps([list(entry.values()) for entry in orjson.loads(bundle)])
 
     n, rounds = len(lines), args.rounds
     floors = {"gateway": best_us(gateway, n, rounds), "lookup": best_us(lookup, n, rounds)}
     floors["writer"] = best_us(writer, n, rounds)
     parts = ", ".join(f"{stage} {us:.2f}" for stage, us in floors.items())
-    print(f"floor, CPU µs per entry ({n:,} generated calls): {parts}; "
+    size = len(bodies[0])
+    print(f"floor, CPU µs per entry ({n:,} generated calls, messages of {size} bytes): {parts}; "
           f"together {sum(floors.values()):.2f}")  # fmt: skip
 
 

@@ -22,9 +22,11 @@ sed -e '/^\[tool.setuptools/,/^$/d' -e '/warn_unused_configs/d' "$repo/pyproject
     > "$work/pyproject.toml"
 # shared/message.py reads its dataclass's slot descriptors, which mypyc does not allow: left out.
 modules=()
+names=()
 for m in shared/record shared/normalize shared/fieldtext shared/convert gateway/prepare \
          gateway/identity gateway/spool lookup/index lookup/enrich lookup/worker; do
     modules+=("cti_journal/$m.py")
+    names+=("${m/\//.}")
 done
 (cd "$work" && "$repo/.venv/bin/mypyc" "${modules[@]}" > build.log 2>&1) \
     || { tail -20 "$work/build.log"; exit 1; }
@@ -37,9 +39,12 @@ import sys
 if '$top':
     sys.path.insert(0, '$top')
 sys.path.insert(1, '$repo')
-import cti_journal.gateway.prepare as prepare
+import importlib
 from bench.stage_cost import measure
-kind = 'mypyc' if prepare.__file__.endswith('.so') else 'interpreted'
+files = [importlib.import_module('cti_journal.' + m).__file__ or '' for m in '${names[*]}'.split()]
+compiled = sum(f.endswith('.so') for f in files)
+assert compiled in (0, len(files)), f'{compiled} of {len(files)} modules compiled: {files}'
+kind = 'mypyc' if compiled else 'interpreted'
 print(f'$stage {kind:>11}: {measure(\"$stage\", $entries):.2f} µs CPU per entry')
 ")
         done
