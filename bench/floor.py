@@ -27,26 +27,10 @@ from typing import Any, Final
 
 import orjson
 
-from cti_journal.shared.record import FIELDS, LineFormat
-from cti_journal.simulator.calls import generate_calls
+from bench.stage_cost import bodies_of, generated_lines
+from cti_journal.shared.record import FIELDS
 
 BUNDLE: Final = 200  # gateway.bundle_max's default
-
-
-def lines_of(count: int) -> list[bytes]:
-    fmt = LineFormat(timezone="Europe/Berlin")
-    return [fmt.format(v) for v in generate_calls(5, count, mean_gap_s=1.0)]
-
-
-def real_bodies(lines: list[bytes]) -> list[bytes]:
-    """The gateway's messages for these lines (`Preparer.prepare`, as bench.stage_cost does)."""
-    from cti_journal.gateway.lines import Line
-    from cti_journal.gateway.prepare import Preparer
-    from cti_journal.shared.config import GatewaySettings
-    from cti_journal.shared.metrics import make_metrics
-
-    prep = Preparer(GatewaySettings(timezone="Europe/Berlin", source_id="b"), make_metrics())
-    return [prep.prepare(Line(raw), "bench", 0.0).body for raw in lines]
 
 
 def best_us(step: Callable[[], Any], entries: int, rounds: int) -> float:
@@ -64,8 +48,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--entries", type=int, default=40_000)
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args(argv)
-    lines = lines_of(args.entries)
-    bodies = real_bodies(lines)
+    lines = generated_lines(args.entries).splitlines(keepends=True)
+    bodies = bodies_of(lines)
     keys = list(orjson.loads(bodies[0]))  # the message's keys, in its order
     extra = len(keys) - len(FIELDS) - 1  # besides the id and the line's fields
     split = re.compile(";".join(["([^;]*)"] * len(FIELDS))).fullmatch

@@ -43,7 +43,7 @@ STAGES: Final = (
 CHUNK: Final = 64 * 1024  # gateway/sources.py READ_CHUNK
 
 
-def _lines(count: int) -> bytes:
+def generated_lines(count: int) -> bytes:
     from cti_journal.shared.record import LineFormat
     from cti_journal.simulator.calls import generate_calls
 
@@ -67,7 +67,7 @@ def measure_gateway(count: int) -> float:
     from cti_journal.shared.config import GatewaySettings
     from cti_journal.shared.metrics import make_metrics
 
-    data = _lines(count)
+    data = generated_lines(count)
     settings = GatewaySettings(timezone="Europe/Berlin", source_id="bench")
     preparer = Preparer(settings, make_metrics())
     with tempfile.TemporaryDirectory(dir=REPO / "var") as folder:
@@ -88,17 +88,23 @@ def measure_gateway(count: int) -> float:
 
 def _bodies(count: int, numbers: list[str]) -> list[bytes]:
     """Entry messages exactly as the gateway makes them, callers drawn from `numbers`."""
-    from cti_journal.gateway.lines import Line
-    from cti_journal.gateway.prepare import Preparer
-    from cti_journal.shared.config import GatewaySettings
-    from cti_journal.shared.metrics import make_metrics
     from cti_journal.shared.record import LineFormat
     from cti_journal.simulator.calls import generate_calls
 
     fmt = LineFormat(timezone="Europe/Berlin")
-    prep = Preparer(GatewaySettings(timezone="Europe/Berlin", source_id="b"), make_metrics())
     calls = generate_calls(5, count, mean_gap_s=1.0, numbers=numbers)
-    return [prep.prepare(Line(fmt.format(v)), "bench", 0.0).body for v in calls]
+    return bodies_of([fmt.format(v) for v in calls])
+
+
+def bodies_of(lines: list[bytes]) -> list[bytes]:
+    """The gateway's message for each line (`Preparer.prepare`)."""
+    from cti_journal.gateway.lines import Line
+    from cti_journal.gateway.prepare import Preparer
+    from cti_journal.shared.config import GatewaySettings
+    from cti_journal.shared.metrics import make_metrics
+
+    prep = Preparer(GatewaySettings(timezone="Europe/Berlin", source_id="b"), make_metrics())
+    return [prep.prepare(Line(raw), "bench", 0.0).body for raw in lines]
 
 
 def measure_lookup(count: int) -> float:
